@@ -1,0 +1,234 @@
+"""Judge one exchange: reply syntax, code tables, the RFC's fixed replies, the expectation.
+
+Pure functions over values: no I/O, no session. The runner hands in what it knows of the session
+(`SessionFacts`) so conditional rows (503 after a 554 greeting, SIZE codes...) can be applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from probe.codes import Allowance, CodeTable, Tier
+from probe.protocol.enhanced import check_enhanced
+from probe.protocol.reply import Reply, Severity
+from probe.results import Exchange, Finding, Verdict, worst
+from probe.scenario.model import Expectation, Level
+
+# Universal shutdown reply: any command may get it (RFC 5321 §3.8, §4.3.2), so it never breaks a
+# fixed-reply MUST such as QUIT -> 221.
+SHUTDOWN = 421
+
+# Extension verbs and the EHLO keyword that advertises each (for the `not_advertised` condition).
+_ADVERTISED_BY = {
+    "STARTTLS": "STARTTLS",
+    "AUTH": "AUTH",
+    "BDAT": "CHUNKING",
+    "ETRN": "ETRN",
+    "ATRN": "ATRN",
+}
+
+# Conditions the client cannot observe (server policy, session kind): a row that needs one is
+# accepted, and the report says what was assumed.
+_ASSUMABLE = {"tls_required", "auth_required", "odmr_session", "line_too_long"}
+
+
+@dataclass(slots=True)
+class SessionFacts:
+    """What the client has observed of the session so far."""
+
+    greeting_code: int | None = None
+    extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    in_transaction: bool = False
+    tls_active: bool = False
+
+    def condition(self, name: str, command: str) -> bool | None:
+        """True/False when observable, None when it can only be assumed."""
+        if name == "after_554_greeting":
+            return self.greeting_code == 554
+        if name == "after_521_greeting":
+            return self.greeting_code == 521
+        if name == "in_transaction":
+            return self.in_transaction
+        if name == "not_advertised":
+            keyword = _ADVERTISED_BY.get(command)
+            return keyword is not None and keyword not in self.extensions
+        if name == "tls_insufficient":
+            # Only a TLS session can be judged too weak; in the clear the row cannot apply.
+            return None if self.tls_active else False
+        if name.startswith("ext_"):
+            return name[4:] in self.extensions
+        if name in _ASSUMABLE:
+            return None
+        return None
+
+
+def judge(
+    exchange: Exchange,
+    table: CodeTable,
+    profile: str,
+    facts: SessionFacts,
+    expectation: Expectation | None = None,
+) -> list[Finding]:
+    """Every finding for one exchange (an empty list means a clean pass)."""
+    if exchange.reply is None:
+        return [Finding(Verdict.ERROR, exchange.error or "no reply")]
+    reply = exchange.reply
+    findings = _syntax_findings(reply)
+    findings += _enhanced_findings(reply, exchange.command, facts)
+    if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
+        findings += _code_findings(exchange, reply.code, table, profile, facts)
+    if expectation is not None:
+        findings += expectation_findings(reply, expectation)
+    return findings
+
+
+def _syntax_findings(reply: Reply) -> list[Finding]:
+    return [
+        Finding(Verdict.FAIL if p.severity is Severity.FAIL else Verdict.WARN, p.message, p.source)
+        for p in reply.problems
+    ]
+
+
+def _enhanced_findings(reply: Reply, command: str, facts: SessionFacts) -> list[Finding]:
+    advertised = "ENHANCEDSTATUSCODES" in facts.extensions
+    return [
+        Finding(Verdict.FAIL if p.severity is Severity.FAIL else Verdict.WARN, p.message, p.source)
+        for p in check_enhanced(reply, advertised, command)
+    ]
+
+
+def _code_findings(
+    exchange: Exchange, code: int, table: CodeTable, profile: str, facts: SessionFacts
+) -> list[Finding]:
+    command = exchange.command
+    findings: list[Finding] = []
+    applicable: list[Allowance] = []
+    assumed: list[str] = []
+    for row in table.allowances(command, code):
+        states = [facts.condition(name, command) for name in row.when]
+        if any(state is False for state in states):
+            continue
+        applicable.append(row)
+        assumed += [name for name, state in zip(row.when, states, strict=True) if state is None]
+
+    passing = [row for row in applicable if profile in row.profiles]
+    if passing:
+        if assumed:
+            described = "; ".join(table.conditions.get(name, name) for name in sorted(set(assumed)))
+            findings.append(
+                Finding(
+                    Verdict.PASS,
+                    f"{code} to {command} accepted assuming: {described}",
+                    _cite(passing),
+                )
+            )
+    elif applicable:
+        findings.append(
+            Finding(
+                Verdict.WARN,
+                _not_in_profile(code, command, profile, applicable),
+                _cite(applicable),
+                _expected_list(table, command, profile),
+            )
+        )
+    elif code // 100 in table.classes(command):
+        findings.append(
+            Finding(
+                Verdict.WARN,
+                f"{code} to {command} is listed by no document; clients must act on its first "
+                f"digit ({code // 100}xx)",
+                "RFC 5321 §4.3.2",
+                _expected_list(table, command, profile),
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                Verdict.FAIL,
+                f"{command} can never answer {code // 100}xx ({code})",
+                "RFC 5321 §4.3.2",
+                _expected_list(table, command, profile),
+            )
+        )
+
+    # A code that an extension, an update or a session condition allows (521 greeting per
+    # RFC 7504, 503 to RSET after a 554 greeting) is not bound by the base fixed reply.
+    excused = any(row.when or row.tier is not Tier.RFC5321 for row in applicable)
+    fixed = table.fixed(command)
+    if (
+        fixed is not None
+        and code not in fixed.codes
+        and code != SHUTDOWN
+        and not excused
+        and not (fixed.unless_argument and exchange.has_argument)
+    ):
+        wanted = " or ".join(str(c) for c in sorted(fixed.codes))
+        keyword = "MUST" if fixed.must else "is to"
+        findings.append(
+            Finding(
+                Verdict.FAIL,
+                f'{command} {keyword} be answered {wanted}, got {code}: "{fixed.rule}"',
+                fixed.source,
+                wanted,
+            )
+        )
+    return findings
+
+
+def _not_in_profile(code: int, command: str, profile: str, rows: list[Allowance]) -> str:
+    """Why a documented code does not pass in this profile, in the words of its rows."""
+    if all(row.tier is Tier.RFC5321 for row in rows):
+        wider = sorted({p for row in rows for p in row.profiles})
+        note = next((row.note for row in rows if row.note), "")
+        return f"{code} to {command} passes only in the {'/'.join(wider)} profile" + (
+            f": {note}" if note else ""
+        )
+    tiers = sorted({str(row.tier) for row in rows if row.tier is not Tier.RFC5321})
+    return f"{code} to {command} is allowed only by {'/'.join(tiers)} documents, not by {profile}"
+
+
+def _cite(rows: list[Allowance]) -> str:
+    sources: list[str] = []
+    for row in rows:
+        for source in row.sources:
+            if source not in sources:
+                sources.append(source)
+    return "; ".join(sources[:3])
+
+
+def _expected_list(table: CodeTable, command: str, profile: str) -> str:
+    codes = sorted({row.code for row in table.entries(command) if profile in row.profiles})
+    if not codes:
+        return ""
+    return f"{profile}: " + ", ".join(str(c) for c in codes)
+
+
+def expectation_findings(reply: Reply, expectation: Expectation) -> list[Finding]:
+    """A finding when the scenario's expectation is not met (verdict by its level)."""
+    problems = []
+    code = reply.code
+    if expectation.codes and (code is None or not any(p.matches(code) for p in expectation.codes)):
+        problems.append(f"got {code if code is not None else 'no valid code'}")
+    if expectation.text is not None and not expectation.text.search("\n".join(reply.text_lines)):
+        problems.append("reply text does not match")
+    if not problems:
+        return []
+    verdict = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.INFO: Verdict.PASS}[
+        expectation.level
+    ]
+    return [
+        Finding(
+            verdict,
+            f"expected {expectation.describe()} ({expectation.level}): {', '.join(problems)}",
+            expectation.why,
+            expectation.describe(),
+        )
+    ]
+
+
+def step_verdict(findings: list[Finding], strict: bool) -> Verdict:
+    """The worst finding; with --strict a warning counts as a failure."""
+    verdicts = [f.verdict for f in findings]
+    if strict:
+        verdicts = [Verdict.FAIL if v is Verdict.WARN else v for v in verdicts]
+    return worst(verdicts)

@@ -1,0 +1,309 @@
+"""Command line: parse arguments, call one layer, print, exit with a documented code.
+
+Exit codes: 0 every server passed; 1 some check failed; 2 bad invocation or bad scenario (nothing
+was sent); 3 some target could not be probed and nothing failed; 4 internal error.
+Imports are lazy so that --help and --version start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+PROFILES = ("rfc5321", "standards", "permissive")  # kept in step with probe.codes.PROFILES
+
+
+class UsageError(Exception):
+    """Bad invocation: one line, exit 2."""
+
+
+def _version() -> str:
+    from probe import __version__
+
+    return f"smtp-probe {__version__}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smtp-probe",
+        description="Play scripted SMTP sessions against mail servers and judge every reply "
+        "against the reply codes the SMTP documents allow.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="play a scenario (file or folder) against targets")
+    run.add_argument("scenario", type=Path, help="scenario file, or a folder of them")
+    run.add_argument("targets", nargs="+", metavar="TARGET", help="HOST[:PORT], IP, [IPv6]:PORT")
+    _add_run_options(run)
+
+    demo = sub.add_parser("demo", help="start a local aiosmtpd server and run basic.yaml on it")
+    _add_output_options(demo)
+    _add_judging_options(demo)
+
+    validate = sub.add_parser("validate", help="check scenario files without sending anything")
+    validate.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+    validate.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+
+    codes = sub.add_parser("codes", help="show the reply-code table with its sources")
+    codes.add_argument("verb", nargs="?", metavar="COMMAND", help="e.g. RCPT, DATA, greeting")
+
+    explain = sub.add_parser("explain", help="what a reply code means and who may send it")
+    explain.add_argument("code", metavar="CODE")
+
+    sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    return parser
+
+
+def _add_judging_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=PROFILES, default="rfc5321", help="documents that count")
+    p.add_argument("--strict", action="store_true", help="treat warnings as failures")
+    p.add_argument("--timeout", type=_seconds, default=30.0, help="per-reply timeout (s)")
+    p.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S")
+    p.add_argument("--deadline", type=_seconds, default=300.0, help="whole-session limit (s)")
+    p.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024, metavar="N")
+    p.add_argument("--max-reply-lines", type=_positive_int, default=1000, metavar="N")
+    p.add_argument("--tls-verify", action="store_true", help="verify certificates on STARTTLS")
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR")
+    p.add_argument("--no-report", action="store_true", help="do not write the JSON report file")
+    p.add_argument("-v", "--verbose", action="store_true", help="show passing steps too")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--port", type=_port, default=25, help="default port (25)")
+    p.add_argument("--concurrency", type=_positive_int, default=8, metavar="N")
+    _add_output_options(p)
+    _add_judging_options(p)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return int(text)
+
+
+def _vars(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--var {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        handler = {
+            "run": _cmd_run,
+            "demo": _cmd_demo,
+            "validate": _cmd_validate,
+            "codes": _cmd_codes,
+            "explain": _cmd_explain,
+            "schema": _cmd_schema,
+        }[args.command]
+        return handler(args)
+    except UsageError as exc:
+        print(f"smtp-probe: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("smtp-probe: interrupted", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the promise: never a bare traceback
+        if os.environ.get("SMTP_PROBE_DEBUG"):
+            raise
+        print(
+            f"smtp-probe: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in smtp-probe. Please report it with the command line and the "
+            "scenario; set SMTP_PROBE_DEBUG=1 to see the traceback.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+
+def _load_scenarios(paths: list[Path]) -> list[Any]:
+    from probe.scenario import ScenarioError, load_path
+
+    scenarios, problems = [], []
+    for path in paths:
+        try:
+            scenarios += load_path(path)
+        except ScenarioError as exc:
+            problems += exc.problems
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    return scenarios
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from probe.targets import TargetError, parse_target
+
+    overrides = _vars(args.var)
+    try:
+        targets = [parse_target(t, args.port) for t in args.targets]
+    except TargetError as exc:
+        raise UsageError(f"bad target {exc}") from None
+    scenarios = _load_scenarios([args.scenario])
+    return _play(args, scenarios, targets, overrides)
+
+
+def _play(args: argparse.Namespace, scenarios: list[Any], targets: list[Any], overrides) -> int:
+    import asyncio
+
+    from probe.report import json_report, text
+    from probe.report.files import ReportWriteError, report_name, write_atomic
+    from probe.report.redact import Redactor
+    from probe.scenario import ScenarioError
+    from probe.session.orchestrate import execute, make_plan
+    from probe.session.runner import RunOptions
+
+    try:
+        plan = make_plan(scenarios, targets, overrides, os.environ)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    if not args.no_report:
+        _check_report_dir(args.report_dir)
+    options = RunOptions(
+        profile=args.profile,
+        strict=args.strict,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        session_deadline=args.deadline,
+        max_reply_bytes=args.max_reply_bytes,
+        max_reply_lines=args.max_reply_lines,
+        tls_verify=args.tls_verify,
+    )
+    run = asyncio.run(execute(plan, options, getattr(args, "concurrency", 8)))
+    redact = Redactor(plan.secrets)
+    report_json = json_report.render(run, redact)
+    if args.format == "json":
+        sys.stdout.write(report_json)
+    else:
+        sys.stdout.write(text.render(run, redact, verbose=args.verbose))
+    sys.stdout.flush()
+    if not args.no_report:
+        name = report_name(run.started_at, scenarios[0].name if len(scenarios) == 1 else "run")
+        try:
+            path = write_atomic(args.report_dir, name, report_json)
+        except ReportWriteError as exc:
+            print(f"smtp-probe: {exc}", file=sys.stderr)
+            return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
+        print(f"report: {path}", file=sys.stderr)
+    return run.exit_code
+
+
+def _check_report_dir(directory: Path) -> None:
+    """Fail before sending anything when the report could not be written."""
+    target = directory if directory.exists() else directory.parent
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"--report-dir {directory}: not a directory")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise UsageError(f"--report-dir {directory}: not writable")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from probe.demo import DemoUnavailable, demo_server, find_bundled
+    from probe.targets import parse_target
+
+    scenario_path = find_bundled("basic.yaml")
+    if scenario_path is None:
+        raise UsageError("cannot find the bundled scenarios/basic.yaml")
+    scenarios = _load_scenarios([scenario_path])
+    try:
+        with demo_server() as (host, port):
+            print(f"demo: aiosmtpd listening on {host}:{port}", file=sys.stderr)
+            target = parse_target(f"{host}:{port}")
+            args.concurrency = 1
+            return _play(args, scenarios, [target], {"domain": "example.test"})
+    except DemoUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    # Loading is validating: syntax, keys, types, variables, expectations. Nothing is bound, so
+    # ${env:...} secrets need not be present to check a file.
+    overrides = _vars(args.var)
+    for scenario in _load_scenarios(args.scenarios):
+        missing = [
+            n for n, v in scenario.variables.items() if v.default is None and n not in overrides
+        ]
+        needs = f" (needs --var {' '.join(f'{m}=...' for m in missing)})" if missing else ""
+        print(f"{scenario.path}: ok, {len(scenario.steps)} steps{needs}")
+    return EXIT_OK
+
+
+def _cmd_codes(args: argparse.Namespace) -> int:
+    from probe.codes import load_table, render_codes
+
+    table = load_table()
+    try:
+        sys.stdout.write(render_codes(table, args.verb))
+    except KeyError:
+        raise UsageError(
+            f"unknown command {args.verb!r}; known: {', '.join(table.commands)}"
+        ) from None
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from probe.codes import load_table, render_explain
+
+    if not (args.code.isdigit() and len(args.code) == 3):
+        raise UsageError(f"explain: {args.code!r} is not a three-digit reply code")
+    sys.stdout.write(render_explain(load_table(), int(args.code)))
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from probe.scenario.schema import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

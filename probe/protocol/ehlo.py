@@ -1,0 +1,163 @@
+"""EHLO reply parsing into capabilities (RFC 5321 §4.1.1.1).
+
+    ehlo-ok-rsp  = ( "250" SP Domain [ SP ehlo-greet ] CRLF )
+                 / ( "250-" Domain [ SP ehlo-greet ] CRLF
+                     *( "250-" ehlo-line CRLF ) "250" SP ehlo-line CRLF )
+    ehlo-line    = ehlo-keyword *( SP ehlo-param )
+    ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+    ehlo-param   = 1*(%d33-126)
+
+Lenient where servers commonly differ and nothing is lost: runs of spaces between words are
+accepted (and reported), an address literal is accepted in place of the domain, and the obsolete
+`AUTH=PLAIN LOGIN` form (RFC 2554 era, sent for old clients) is kept under the key "AUTH=" without
+a problem. Lines whose keyword breaks the grammar are reported and left out of `extensions`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from probe.protocol.reply import Reply
+
+_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_PARAM = re.compile(r"[\x21-\x7e]+")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_ADDRESS_LITERAL = re.compile(r"\[[\x21-\x5a\x5e-\x7e]+\]")
+_OLD_AUTH = re.compile(r"AUTH=", re.IGNORECASE)
+
+OLD_AUTH_KEY: Final = "AUTH="
+
+# Extensions whose definitions give them no parameters.
+NO_PARAMETERS: Final = frozenset(
+    {
+        "PIPELINING",  # RFC 2920
+        "STARTTLS",  # RFC 3207
+        "8BITMIME",  # RFC 6152
+        "SMTPUTF8",  # RFC 6531
+        "CHUNKING",  # RFC 3030
+        "DSN",  # RFC 3461
+        "ENHANCEDSTATUSCODES",  # RFC 2034
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a 250 EHLO reply advertised.
+
+    `domain` is the first word of the first line; `greet` the rest of that line. `extensions` maps
+    each keyword, upper-cased (keywords are case-insensitive, §4.1.1.1), to its parameters as given.
+    `problems` lists lines that break the ehlo-line grammar (one-line messages).
+    The obsolete `AUTH=MECH ...` line is kept under the key "AUTH=" (see `auth_mechanisms`).
+    """
+
+    domain: str
+    greet: str
+    extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def has(self, keyword: str) -> bool:
+        return keyword.upper() in self.extensions
+
+    @property
+    def size_limit(self) -> int | None:
+        """SIZE's parameter as an int (0 = no fixed limit), or None if not advertised or invalid.
+
+        SIZE without a parameter also means no fixed limit (RFC 1870 §4: size-param is optional).
+        """
+        params = self.extensions.get("SIZE")
+        if params is None:
+            return None
+        if not params:
+            return 0
+        if len(params) == 1 and params[0].isascii() and params[0].isdigit():
+            return int(params[0])
+        return None
+
+    @property
+    def auth_mechanisms(self) -> tuple[str, ...]:
+        """AUTH mechanisms, upper-cased (also from the obsolete `AUTH=` form), without repeats."""
+        seen: dict[str, None] = {}
+        for key in ("AUTH", OLD_AUTH_KEY):
+            for mechanism in self.extensions.get(key, ()):
+                seen.setdefault(mechanism.upper(), None)
+        return tuple(seen)
+
+
+def _words(text: str, number: int, problems: list[str]) -> list[str]:
+    """Split on spaces, reporting anything but single spaces between words."""
+    words = [word for word in text.split(" ") if word]
+    if text != " ".join(words):
+        problems.append(f"line {number}: words are not separated by single spaces: {text!r}")
+    return words
+
+
+def _first_line(text: str, problems: list[str]) -> tuple[str, str]:
+    domain, _, greet = text.partition(" ")
+    if not domain:
+        problems.append(f"line 1 does not start with the server's domain: {text!r}")
+    elif not (_DOMAIN.fullmatch(domain) or _ADDRESS_LITERAL.fullmatch(domain)):
+        problems.append(f"line 1 starts with {domain!r}, not a domain or address literal")
+    return domain, greet
+
+
+def _check_known(keyword: str, params: tuple[str, ...], number: int, problems: list[str]) -> None:
+    if keyword in NO_PARAMETERS and params:
+        problems.append(f"line {number}: {keyword} takes no parameters, got {' '.join(params)!r}")
+    elif keyword == "SIZE":
+        if len(params) > 1:
+            problems.append(f"line {number}: SIZE takes one parameter, got {len(params)}")
+        elif params and not (params[0].isascii() and params[0].isdigit()):
+            problems.append(f"line {number}: SIZE parameter {params[0]!r} is not a number")
+    elif keyword in ("AUTH", OLD_AUTH_KEY) and not params:
+        problems.append(f"line {number}: {keyword} lists no mechanisms")
+
+
+def parse_ehlo(reply: Reply) -> Capabilities:
+    """Capabilities from an EHLO reply. Never raises; a non-2xx reply gives no extensions."""
+    problems: list[str] = []
+    if not reply.lines:
+        return Capabilities("", "", {}, ("the reply has no lines",))
+    if reply.first_digit != 2:
+        shown = "no code" if reply.code is None else f"code {reply.code}"
+        return Capabilities("", "", {}, (f"not a 250 EHLO reply ({shown}); no extensions",))
+    if reply.code != 250:
+        problems.append(f"EHLO reply code is {reply.code}, not 250")
+    domain, greet = _first_line(reply.lines[0].text, problems)
+    extensions: dict[str, tuple[str, ...]] = {}
+    first_line_of: dict[str, int] = {}
+    for number, line in enumerate(reply.lines[1:], start=2):
+        words = _words(line.text, number, problems)
+        if not words:
+            problems.append(f"line {number} is empty, with no ehlo-keyword")
+            continue
+        head, params = words[0], tuple(words[1:])
+        if _OLD_AUTH.match(head):
+            keyword = OLD_AUTH_KEY
+            params = tuple(word for word in (head[len(OLD_AUTH_KEY) :], *params) if word)
+        elif _KEYWORD.fullmatch(head):
+            keyword = head.upper()
+        else:
+            problems.append(
+                f"line {number}: {head!r} is not an ehlo-keyword "
+                "(a letter or digit, then letters, digits, hyphens)"
+            )
+            continue
+        bad = [param for param in params if not _PARAM.fullmatch(param)]
+        if bad:
+            problems.append(
+                f"line {number}: {keyword} parameter {bad[0]!r} has characters outside 33-126"
+            )
+        if keyword in extensions:
+            problems.append(
+                f"line {number}: {keyword} advertised again (first on line "
+                f"{first_line_of[keyword]}); the first is kept"
+            )
+            continue
+        _check_known(keyword, params, number, problems)
+        extensions[keyword] = params
+        first_line_of[keyword] = number
+    return Capabilities(domain, greet, extensions, tuple(problems))

@@ -1,0 +1,99 @@
+"""Encoding what the client sends (RFC 5321 §2.3.8, §4.1.1, §4.5.2)."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)  # after normalising, "^" follows only LF
+END_OF_DATA: Final = b".\r\n"
+
+_SIMPLE_ESCAPES: Final = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\x00", "\\": b"\\"}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _quote(escape: str) -> str:
+    return f"'{escape}'" if escape.isprintable() else ascii(escape)
+
+
+class EscapeError(ValueError):
+    """A raw-bytes string has a bad escape; the message says where.
+
+    `offset` is the index in the string of the backslash that starts the bad escape, `escape` the
+    escape as written (e.g. "\\\\q", "\\\\x4", or "\\\\" alone at the end).
+    """
+
+    def __init__(self, message: str, offset: int = -1, escape: str = "") -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.escape = escape
+
+
+def encode_command(line: str) -> bytes:
+    """A command line (without line end) -> bytes ending in CRLF. UTF-8 for non-ASCII.
+
+    The line is sent as given: CR or LF inside it is not removed (sending them is the caller's
+    choice; use raw mode with `decode_escapes` for deliberate byte-level probes). Lone surrogates
+    from `surrogateescape` decoding turn back into the bytes they stood for.
+    """
+    return line.encode("utf-8", "surrogateescape") + b"\r\n"
+
+
+def encode_data(body: str | bytes) -> bytes:
+    """A message body -> bytes to send after 354: line ends normalised to CRLF, lines starting with
+    "." dot-stuffed (§4.5.2), a final CRLF added if missing, then ".\\r\\n".
+
+    CRLF, bare LF and bare CR each count as one line end. A str body is encoded as UTF-8. An empty
+    body gives just ".\\r\\n" (the CRLF ending the DATA command line starts the terminator).
+    """
+    data = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else bytes(body)
+    data = _ANY_LINE_END.sub(b"\r\n", data)
+    data = _LINE_START_DOT.sub(b"..", data)
+    if data and not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + END_OF_DATA
+
+
+def decode_escapes(text: str) -> bytes:
+    """Raw-mode bytes from a scenario string: \\r \\n \\t \\0 \\\\ \\xHH; other characters as UTF-8.
+    Raises EscapeError (with the offset) on a bad escape.
+
+    `\\xHH` takes exactly two hex digits (either case); `\\0` is one NUL byte whatever follows.
+    """
+    out = bytearray()
+    start = 0
+    while True:
+        slash = text.find("\\", start)
+        if slash < 0:
+            out += text[start:].encode("utf-8", "surrogateescape")
+            return bytes(out)
+        out += text[start:slash].encode("utf-8", "surrogateescape")
+        letter = text[slash + 1 : slash + 2]
+        if letter == "":
+            raise EscapeError(
+                f"backslash at offset {slash} ends the text; write \\\\ for a backslash",
+                slash,
+                "\\",
+            )
+        if letter in _SIMPLE_ESCAPES:
+            out += _SIMPLE_ESCAPES[letter]
+            start = slash + 2
+        elif letter == "x":
+            digits = text[slash + 2 : slash + 4]
+            if len(digits) != 2 or not set(digits) <= _HEX:
+                escape = "\\x" + digits
+                raise EscapeError(
+                    f"bad escape {_quote(escape)} at offset {slash}: \\x needs two hex digits",
+                    slash,
+                    escape,
+                )
+            out.append(int(digits, 16))
+            start = slash + 4
+        else:
+            escape = "\\" + letter
+            raise EscapeError(
+                f"bad escape {_quote(escape)} at offset {slash}: use \\r \\n \\t \\0 \\\\ or \\xHH",
+                slash,
+                escape,
+            )

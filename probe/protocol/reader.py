@@ -1,0 +1,377 @@
+"""Sans-IO reply reader: bytes in, `Reply` events out (h11 style).
+
+Usage:
+    reader = ReplyReader()
+    reader.receive_data(chunk)        # b"" means the peer closed the stream
+    event = reader.next_event()       # Reply | NEED_DATA | Closed | CapExceeded
+
+Call `next_event` until it returns NEED_DATA after each `receive_data`; the memory bound below
+assumes the caller drains the reader between chunks.
+
+Rules (RFC 5321 §4.2, §4.2.1, §4.5.3.1.5, §2.3.8):
+- A line ends at CRLF; a bare LF or a bare CR (CR followed by anything but LF) also ends a line and
+  is reported ("bare-lf" / "bare-cr", fail, RFC 5321 §2.3.8). A CR as the last byte of the buffer
+  waits for more data before deciding.
+- Continuation lines are `code-text`; the last is `code SP text`, or the code alone (`250` CRLF is
+  legal to receive; reported as "code-only", warn, RFC 5321 §4.2 "senders SHOULD NOT send bare
+  codes").
+  "code-only" is reported when no line of the reply carries any text ("250", "250 ", "250-" then
+  "250"); "334 " is exempt because RFC 4954 §4 defines it as an empty AUTH challenge.
+- Problems reported, never raised: "mixed-codes" (lines of one reply with different codes, fail,
+  §4.2.1), "no-separator" (`250OK`, fail, §4.2), "bad-code" (not [2-5][0-5][0-9], or not three
+  digits - including a fourth digit as in `2500 OK`; fail, §4.2 / §4.3.2), "bad-char" (octets
+  outside textstring: not HT and not 32-126, fail, §4.2 textstring), "line-too-long" (line over 512
+  octets including code and CRLF, fail, §4.5.3.1.5), "no-line-end" (the stream ended inside the last
+  line of a reply, which is still returned; fail, §2.3.8).
+- Each kind is reported once per reply, on the first line that has it; the message counts the
+  other lines with the same fault (`collapse_problems`).
+- A line with no parsable code ends the reply it is in (the reply is reported with "bad-code"), so
+  a garbage line never swallows the rest of the stream.
+- Caps: a reply (all its lines) over `max_reply_bytes` (default 65,536) or `max_reply_lines`
+  (default 1,000) yields CapExceeded and the reader stops (no further events but CapExceeded);
+  buffered memory never exceeds max_reply_bytes plus one received chunk. The lines cap trips as
+  soon as line `max_reply_lines` is a continuation line (the reply is then bound to exceed it).
+- After EOF: a complete reply still buffered is returned first. A final line cut off by EOF that
+  carries a three-digit code and is not a continuation completes its reply (with "no-line-end",
+  `ReplyLine.ending == b""`). Then Closed(partial=...) with the bytes of any incomplete reply
+  (bounded by the byte cap); after that every call returns the same Closed.
+- The events do not depend on how the stream was split into chunks (NEED_DATA aside).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from probe.protocol.reply import (
+    Reply,
+    ReplyLine,
+    Severity,
+    SyntaxProblem,
+    collapse_problems,
+    printable,
+)
+
+DEFAULT_MAX_REPLY_BYTES: Final = 64 * 1024
+DEFAULT_MAX_REPLY_LINES: Final = 1000
+MAX_LINE_OCTETS: Final = 512  # RFC 5321 §4.5.3.1.5, including code and CRLF
+
+# kind -> (severity, source). Every SyntaxProblem the reader makes has one of these kinds.
+PROBLEM_KINDS: Final[dict[str, tuple[Severity, str]]] = {
+    "mixed-codes": (Severity.FAIL, "RFC 5321 §4.2.1"),
+    "no-separator": (Severity.FAIL, "RFC 5321 §4.2"),
+    "bad-code": (Severity.FAIL, "RFC 5321 §4.2, §4.3.2"),
+    "bad-char": (Severity.FAIL, "RFC 5321 §4.2 (textstring)"),
+    "line-too-long": (Severity.FAIL, "RFC 5321 §4.5.3.1.5"),
+    "bare-lf": (Severity.FAIL, "RFC 5321 §2.3.8"),
+    "bare-cr": (Severity.FAIL, "RFC 5321 §2.3.8"),
+    "no-line-end": (Severity.FAIL, "RFC 5321 §2.3.8"),
+    "code-only": (Severity.WARN, "RFC 5321 §4.2"),
+}
+
+_VALID_CODE = re.compile(rb"[2-5][0-5][0-9]")
+_LINE_END = re.compile(rb"[\r\n]")
+_NOT_TEXTSTRING = re.compile(rb"[^\t\x20-\x7e]")
+_TEXTSTRING_OCTETS: Final = bytes([0x09, *range(0x20, 0x7F)])
+_SNIPPET = 40  # octets of a bad line quoted in a message
+
+
+class NeedData:
+    """Sentinel: no complete reply yet; feed more bytes."""
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData()
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The peer closed the stream. `partial` holds the bytes of an incomplete reply, if any."""
+
+    partial: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class CapExceeded:
+    """A reply grew past a cap; the session must end with an error verdict."""
+
+    what: str  # "bytes" or "lines"
+    limit: int
+    message: str
+
+
+ReaderEvent = Reply | NeedData | Closed | CapExceeded
+
+
+def _problem(kind: str, message: str, line: int) -> SyntaxProblem:
+    severity, source = PROBLEM_KINDS[kind]
+    return SyntaxProblem(kind, severity, message, source, line)
+
+
+def parse_line(raw: bytes, ending: bytes) -> ReplyLine:
+    """Split one received line (without its ending) into code, separator and text."""
+    if len(raw) >= 3 and raw[:3].isdigit():
+        rest = raw[3:].decode("utf-8", "replace")
+        return ReplyLine(raw, raw[:3].decode("ascii"), rest[:1], rest[1:], ending)
+    return ReplyLine(raw, None, "", raw.decode("utf-8", "replace"), ending)
+
+
+def line_problems(line: ReplyLine, number: int, first_code: str | None) -> list[SyntaxProblem]:
+    """Problems that one line shows on its own (and against the reply's first code)."""
+    found: list[SyntaxProblem] = []
+    raw = line.raw
+    if line.code is None:
+        if raw:
+            seen = f"line {number} does not start with a three-digit reply code: "
+            seen += f"'{printable(raw, _SNIPPET)}'"
+        else:
+            seen = f"line {number} is empty, with no reply code"
+        found.append(_problem("bad-code", seen, number))
+    elif line.separator.isdigit() and line.separator.isascii():
+        digits = re.match(rb"[0-9]+", raw)
+        assert digits is not None
+        found.append(
+            _problem(
+                "bad-code",
+                f"line {number} starts with {len(digits.group())} digits "
+                f"'{printable(digits.group(), 10)}'; a reply code has exactly three",
+                number,
+            )
+        )
+    else:
+        if not _VALID_CODE.fullmatch(raw[:3]):
+            found.append(
+                _problem(
+                    "bad-code",
+                    f"line {number} has code {line.code}, outside 2xx-5xx with second digit 0-5",
+                    number,
+                )
+            )
+        if line.separator not in ("-", " ", ""):
+            found.append(
+                _problem(
+                    "no-separator",
+                    f"line {number} has '{printable(raw[3:4])}' after code {line.code}, "
+                    "not a space or a hyphen",
+                    number,
+                )
+            )
+    if first_code is not None and line.code is not None and line.code != first_code:
+        found.append(
+            _problem(
+                "mixed-codes",
+                f"line {number} has code {line.code}, the reply began with {first_code}",
+                number,
+            )
+        )
+    bad = _NOT_TEXTSTRING.search(raw)
+    if bad is not None:
+        count = len(raw.translate(None, _TEXTSTRING_OCTETS))
+        octets = "octet" if count == 1 else "octets"
+        found.append(
+            _problem(
+                "bad-char",
+                f"line {number} has {count} {octets} outside HT and 32-126, "
+                f"first 0x{raw[bad.start()]:02x} at offset {bad.start()}",
+                number,
+            )
+        )
+    if len(raw) + 2 > MAX_LINE_OCTETS:
+        found.append(
+            _problem(
+                "line-too-long",
+                f"line {number} is {len(raw) + 2} octets with CRLF, over the {MAX_LINE_OCTETS} "
+                "limit",
+                number,
+            )
+        )
+    if line.ending == b"\n":
+        found.append(_problem("bare-lf", f"line {number} ends in a bare LF, not CRLF", number))
+    elif line.ending == b"\r":
+        found.append(_problem("bare-cr", f"line {number} ends in a bare CR, not CRLF", number))
+    elif line.ending == b"":
+        found.append(
+            _problem(
+                "no-line-end",
+                f"the stream ended inside line {number}, which has no CRLF",
+                number,
+            )
+        )
+    return found
+
+
+def build_reply(lines: list[ReplyLine], problems: list[SyntaxProblem]) -> Reply:
+    """A Reply from its lines and their line problems, adding the reply-level checks."""
+    found = list(problems)
+    if (
+        all(line.code is not None for line in lines)
+        and all(line.text == "" and line.separator in ("-", " ", "") for line in lines)
+        and not (lines[-1].code == "334" and lines[-1].separator == " ")
+    ):
+        found.append(
+            _problem(
+                "code-only",
+                f"reply {lines[-1].code} has no text, only the code (bare code)",
+                len(lines),
+            )
+        )
+    code: int | None = None
+    for line in reversed(lines):
+        if line.code is not None:
+            code = int(line.code)
+            break
+    return Reply(tuple(lines), code, collapse_problems(found))
+
+
+class ReplyReader:
+    def __init__(
+        self,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        max_reply_lines: int = DEFAULT_MAX_REPLY_LINES,
+    ) -> None:
+        if max_reply_bytes < 1 or max_reply_lines < 1:
+            raise ValueError("reply caps must be at least 1")
+        self.max_reply_bytes = max_reply_bytes
+        self.max_reply_lines = max_reply_lines
+        # Buffer logic.
+        #
+        # Goals: (1) bytes in, events out, whatever the chunking - the same stream gives the same
+        # events fed whole or one byte at a time; (2) memory stays bounded by the byte cap plus
+        # one received chunk, even for an endless line with no line ending; (3) linear time.
+        #
+        # Worst cases: a server that drips an endless line one byte at a time (naive code rescans
+        # the whole buffer for a line end on every byte: O(n^2)); a single chunk holding a
+        # 1,000-line reply (naive code deletes each line from the front of the buffer: O(n^2)).
+        #
+        # Plan: `_buf[_pos:]` holds the bytes not yet parsed into lines; lines already parsed for
+        # the reply in progress sit in `_lines` (and count in `_pending_bytes`). `_scan` is where
+        # the search for the next line end resumes, so a dripped byte is looked at once. Parsed
+        # lines only advance `_pos`; the consumed prefix is cut off once per `receive_data`.
+        # A line end is only searched for within what the byte cap still allows for this reply
+        # (`_room()`); more buffered bytes than that without a line end means the cap is
+        # exceeded, so the decision never depends on chunk boundaries, and the reader stops and
+        # drops its buffer. A CR as the last buffered byte waits for the next byte (or EOF).
+        self._buf = bytearray()
+        self._pos = 0
+        self._scan = 0
+        self._lines: list[ReplyLine] = []
+        self._problems: list[SyntaxProblem] = []
+        self._pending_bytes = 0
+        self._eof = False
+        self._final: Closed | CapExceeded | None = None
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes; b"" marks end of stream. Data after EOF or after CapExceeded is dropped."""
+        if self._eof or isinstance(self._final, CapExceeded):
+            return
+        if not data:
+            self._eof = True
+            return
+        if self._pos:
+            del self._buf[: self._pos]
+            self._scan -= self._pos
+            self._pos = 0
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned in an event (used to spot unsolicited replies)."""
+        if self._final is not None:
+            return 0
+        return self._pending_bytes + len(self._buf) - self._pos
+
+    def _room(self) -> int:
+        """How many more octets the reply in progress may take before it exceeds the byte cap."""
+        return self.max_reply_bytes - self._pending_bytes
+
+    def _stop(self, event: Closed | CapExceeded) -> Closed | CapExceeded:
+        self._final = event
+        self._buf = bytearray()
+        self._pos = self._scan = 0
+        self._lines = []
+        self._problems = []
+        self._pending_bytes = 0
+        return event
+
+    def _exceeded_bytes(self) -> CapExceeded:
+        return CapExceeded(
+            "bytes",
+            self.max_reply_bytes,
+            f"reply grew past {self.max_reply_bytes} bytes after {len(self._lines)} complete "
+            "lines without ending",
+        )
+
+    def _add_line(self, line: ReplyLine, size: int) -> Reply | CapExceeded | None:
+        """Record a parsed line; return the finished reply, a cap event, or None to go on."""
+        number = len(self._lines) + 1
+        first_code = self._lines[0].code if self._lines else None
+        self._lines.append(line)
+        self._problems.extend(line_problems(line, number, first_code))
+        self._pending_bytes += size
+        if line.code is None or line.is_last:
+            reply = build_reply(self._lines, self._problems)
+            self._lines = []
+            self._problems = []
+            self._pending_bytes = 0
+            return reply
+        if number >= self.max_reply_lines:
+            return CapExceeded(
+                "lines",
+                self.max_reply_lines,
+                f"reply has more than {self.max_reply_lines} lines (line {number} is marked "
+                "as continued)",
+            )
+        return None
+
+    def next_event(self) -> ReaderEvent:
+        if self._final is not None:
+            return self._final
+        while True:
+            buf, pos = self._buf, self._pos
+            room = self._room()
+            limit = min(len(buf), pos + room)
+            found = _LINE_END.search(buf, self._scan, limit)
+            if found is None:
+                self._scan = limit
+                if len(buf) - pos > room:
+                    return self._stop(self._exceeded_bytes())
+                if not self._eof:
+                    return NEED_DATA
+                return self._at_eof()
+            end = found.start()
+            if buf[end] == 0x0D:  # CR: CRLF, or a bare CR if the next byte is anything else
+                if end + 1 < len(buf):
+                    ending = b"\r\n" if buf[end + 1] == 0x0A else b"\r"
+                elif self._eof:
+                    ending = b"\r"
+                else:
+                    self._scan = end
+                    return NEED_DATA
+            else:
+                ending = b"\n"
+            size = end - pos + len(ending)
+            if size > room:
+                return self._stop(self._exceeded_bytes())
+            line = parse_line(bytes(buf[pos:end]), ending)
+            self._pos = self._scan = pos + size
+            event = self._add_line(line, size)
+            if isinstance(event, CapExceeded):
+                return self._stop(event)
+            if event is not None:
+                return event
+
+    def _at_eof(self) -> Reply | Closed:
+        """EOF and no line end left: finish a reply cut off in its last line, else close."""
+        tail = bytes(self._buf[self._pos :])
+        if tail:
+            line = parse_line(tail, b"")
+            if line.code is not None and line.is_last:
+                self._pos = self._scan = len(self._buf)
+                reply = self._add_line(line, len(tail))
+                assert isinstance(reply, Reply)
+                return reply
+        partial = b"".join(line.raw + line.ending for line in self._lines) + tail
+        return self._stop(Closed(partial))

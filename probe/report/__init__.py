@@ -1,0 +1,1 @@
+"""Reporters: render a `RunResult`. Nothing reads reporters."""

@@ -1,0 +1,97 @@
+"""The JSON report: a stable, documented shape (see README "JSON report")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from probe import __version__
+from probe.report.redact import Redactor
+from probe.results import Exchange, RunResult, ServerResult, StepResult
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(run: RunResult, redact: Redactor) -> dict[str, Any]:
+    return {
+        "tool": "smtp-probe",
+        "version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "started_at": run.started_at,
+        "duration_ms": round(run.duration * 1000, 1),
+        "profile": run.profile,
+        "strict": run.strict,
+        "interrupted": run.interrupted,
+        "exit_code": run.exit_code,
+        "results": [_result(r, redact) for r in run.results],
+    }
+
+
+def _result(result: ServerResult, redact: Redactor) -> dict[str, Any]:
+    return {
+        "scenario": result.scenario,
+        "scenario_path": result.scenario_path,
+        "target": result.target,
+        "address": result.address,
+        "verdict": str(result.verdict),
+        "reason": redact(result.reason),
+        "counts": result.counts(),
+        "started_at": result.started_at,
+        "duration_ms": round(result.duration * 1000, 1),
+        "extensions": result.extensions,
+        "details": result.details,
+        "steps": [_step(s, redact) for s in result.steps],
+    }
+
+
+def _step(step: StepResult, redact: Redactor) -> dict[str, Any]:
+    last = step.exchanges[-1] if step.exchanges else None
+    return {
+        "name": step.label,
+        "kind": step.kind,
+        "position": step.position,
+        "command": _sent(last, redact) if last else None,
+        "verdict": str(step.verdict),
+        "reply": _reply(last, redact) if last else None,
+        "reason": redact(step.reason or _first_message(step)),
+        "why": step.why,
+        "elapsed_ms": round(sum(e.elapsed for e in step.exchanges) * 1000, 1),
+        "findings": [{**f.as_dict(), "message": redact(f.message)} for f in step.findings],
+        "exchanges": [_exchange(e, redact) for e in step.exchanges],
+    }
+
+
+def _first_message(step: StepResult) -> str:
+    bad = [f for f in step.findings if f.verdict in ("fail", "error", "warn")]
+    return bad[0].message if bad else ""
+
+
+def _sent(exchange: Exchange, redact: Redactor) -> str:
+    text = exchange.sent.decode("utf-8", "replace")
+    if exchange.command == "DATA-END":
+        return f"<message data, {len(exchange.sent)} bytes>"
+    return redact(text.rstrip("\r\n"))
+
+
+def _reply(exchange: Exchange, redact: Redactor) -> dict[str, Any] | None:
+    if exchange.reply is None:
+        return None
+    return {
+        "code": exchange.reply.code,
+        "lines": [redact(line) for line in exchange.reply.display_lines],
+    }
+
+
+def _exchange(exchange: Exchange, redact: Redactor) -> dict[str, Any]:
+    return {
+        "command": exchange.command,
+        "sent": redact(exchange.sent.decode("utf-8", "replace")),
+        "started_ms": round(exchange.started * 1000, 1),
+        "elapsed_ms": round(exchange.elapsed * 1000, 1),
+        "reply": _reply(exchange, redact),
+        "error": exchange.error,
+    }
+
+
+def render(run: RunResult, redact: Redactor) -> str:
+    return json.dumps(to_dict(run, redact), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,92 @@
+"""The readable report: per server its verdict and counts, then every step that did not pass."""
+
+from __future__ import annotations
+
+from probe.report.redact import Redactor
+from probe.results import Exchange, RunResult, ServerResult, StepResult, Verdict
+
+_MARK = {
+    Verdict.PASS: "PASS",
+    Verdict.WARN: "WARN",
+    Verdict.FAIL: "FAIL",
+    Verdict.ERROR: "ERROR",
+    Verdict.SKIP: "SKIP",
+}
+
+
+def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
+    out: list[str] = []
+    for result in run.results:
+        out += _server(result, redact, verbose)
+        out.append("")
+    passed = sum(r.verdict is Verdict.PASS for r in run.results)
+    out.append(
+        f"{len(run.results)} server result(s): {passed} passed, "
+        f"{sum(r.verdict is Verdict.FAIL for r in run.results)} failed, "
+        f"{sum(r.verdict is Verdict.ERROR for r in run.results)} error"
+        + (" (interrupted)" if run.interrupted else "")
+        + f"; profile {run.profile}{', strict' if run.strict else ''}"
+    )
+    return "\n".join(out) + "\n"
+
+
+def _server(result: ServerResult, redact: Redactor, verbose: bool) -> list[str]:
+    counts = result.counts()
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    where = f" ({result.address})" if result.address and result.address != result.target else ""
+    lines = [
+        f"{_MARK[result.verdict]}  {result.scenario} -> {result.target}{where}"
+        f"  [{summary}]  {result.duration * 1000:.0f} ms"
+    ]
+    if result.reason:
+        lines.append(f"      {redact(result.reason)}")
+    for step in result.steps:
+        if verbose or step.verdict is not Verdict.PASS or _notes(step):
+            lines += _step(step, redact)
+    return lines
+
+
+def _notes(step: StepResult) -> bool:
+    return any(f.verdict is not Verdict.PASS for f in step.findings)
+
+
+def _step(step: StepResult, redact: Redactor) -> list[str]:
+    where = f"  ({step.position})" if step.position else ""
+    lines = [f"  {_MARK[step.verdict]:5} {step.label}{where}"]
+    if step.verdict is Verdict.SKIP:
+        lines.append(f"        skipped: {step.reason}")
+        return lines
+    for exchange in step.exchanges:
+        lines += _exchange(exchange, redact)
+    errors = {e.error for e in step.exchanges}
+    for finding in step.findings:
+        if finding.verdict is Verdict.PASS and not finding.message.startswith("expected"):
+            continue
+        if finding.verdict is Verdict.ERROR and finding.message in errors:
+            continue  # already shown on its exchange
+        lines.append(f"        {finding.verdict}: {redact(finding.message)}")
+        if finding.expected:
+            lines.append(f"          expected: {finding.expected}")
+        if finding.source:
+            lines.append(f"          source: {finding.source}")
+    if step.why and step.verdict is not Verdict.PASS:
+        lines.append(f"        why: {step.why}")
+    return lines
+
+
+def _exchange(exchange: Exchange, redact: Redactor) -> list[str]:
+    lines: list[str] = []
+    if exchange.command == "DATA-END":
+        lines.append(f"        C: <message data, {len(exchange.sent)} bytes>")
+    elif exchange.sent:
+        shown = exchange.sent.decode("utf-8", "replace").rstrip("\r\n")
+        lines.append(f"        C: {redact(shown)!s}"[:300])
+    if exchange.reply is not None:
+        display = exchange.reply.display_lines
+        for line in display[:8]:
+            lines.append(f"        S: {redact(line)}"[:300])
+        if len(display) > 8:
+            lines.append(f"        S: ... ({len(display) - 8} more lines)")
+    if exchange.error:
+        lines.append(f"        !  {exchange.error}")
+    return lines

@@ -1,0 +1,114 @@
+"""What a run produces: exchanges (what was said), findings and verdicts (what we judged)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from probe.protocol.reply import Reply
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+
+
+# Worst first: a step's verdict is the worst of its findings.
+_RANK = {Verdict.FAIL: 4, Verdict.ERROR: 3, Verdict.WARN: 2, Verdict.PASS: 1, Verdict.SKIP: 0}
+
+
+def worst(
+    verdicts: list[Verdict] | tuple[Verdict, ...], default: Verdict = Verdict.PASS
+) -> Verdict:
+    return max(verdicts, key=_RANK.__getitem__, default=default)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One judgement about one exchange: what is wrong (or notable), and which text says so."""
+
+    verdict: Verdict
+    message: str
+    source: str = ""  # e.g. "RFC 5321 §4.3.2"; empty for findings with no document behind them
+    expected: str = ""  # what the tables or the scenario expected, for the report
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "verdict": str(self.verdict),
+            "message": self.message,
+            "source": self.source,
+            "expected": self.expected,
+        }
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One command (or the greeting) and the reply it got, as seen on the wire.
+
+    `sent` is already masked: secrets never reach an Exchange. `error` is set when no judgeable
+    reply came (timeout, reset, close); then `reply` may be None.
+    """
+
+    command: str  # canonical table name: CONNECT, EHLO, DATA, DATA-END, UNKNOWN, ...
+    sent: bytes
+    started: float  # seconds since the session began
+    elapsed: float = 0.0
+    reply: Reply | None = None
+    error: str | None = None
+    has_argument: bool = False  # RSET's MUST only binds without arguments
+
+
+@dataclass(slots=True)
+class StepResult:
+    label: str
+    kind: str
+    position: str  # file:line:col of the step
+    verdict: Verdict
+    exchanges: list[Exchange] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    why: str = ""  # the scenario's `why`, shown when an expectation was not met
+    reason: str = ""  # for skip/error: why
+
+
+@dataclass(slots=True)
+class ServerResult:
+    scenario: str
+    scenario_path: str
+    target: str
+    address: str | None  # host:port actually connected to, if any
+    verdict: Verdict
+    steps: list[StepResult] = field(default_factory=list)
+    started_at: str = ""  # ISO 8601 UTC
+    duration: float = 0.0
+    reason: str = ""  # one line: why error/fail at server level (connect refused, ...)
+    extensions: dict[str, list[str]] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)  # target facts (domain, MX, ...)
+
+    def counts(self) -> dict[str, int]:
+        out = {str(v): 0 for v in Verdict}
+        for step in self.steps:
+            out[str(step.verdict)] += 1
+        return out
+
+
+@dataclass(slots=True)
+class RunResult:
+    results: list[ServerResult]
+    profile: str
+    strict: bool
+    started_at: str
+    duration: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 all passed; 1 something failed; 3 something could not be probed and nothing failed."""
+        verdicts = [r.verdict for r in self.results]
+        if Verdict.FAIL in verdicts:
+            return 1
+        if Verdict.ERROR in verdicts or self.interrupted:
+            return 3
+        return 0

@@ -1,0 +1,175 @@
+"""`expect:` values -> `Expectation`, checked against what the code tables let a command answer.
+
+Forms: `250`, `"5xx"`, `"25x"`, a list of those, or `{code: <one or list>, text: <regex>,
+level: ..., why: ...}` (`level` and `why` there override the step's). A regex may use `${name}`;
+the value is inserted literally (escaped) when the scenario is bound.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from probe.codes import canonical_command, load_table
+from probe.scenario import variables
+from probe.scenario.fields import Fields, did_you_mean
+from probe.scenario.grammar import EXPECT_KEYS
+from probe.scenario.model import CodePattern, Expectation, Level
+from probe.scenario.yamlnodes import INT_TAG, STR_TAG, describe, is_null, items
+
+CODE_RE = re.compile(r"[2-5](?:[0-9][0-9xX]|[xX][xX])\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Judge:
+    """Which code-table command judges a reply, and a hint to add when an expectation can't be
+    met (e.g. "set 'as:' ...")."""
+
+    command: str
+    hint: str = ""
+
+
+def allowed_classes(command: str) -> tuple[str, frozenset[int]] | None:
+    """(table name, first digits the tables allow) for a verb or table name; None when the
+    tables don't know the command or are not available yet."""
+    try:
+        table = load_table()
+        name = command if command in getattr(table, "commands", ()) else canonical_command(command)
+        classes = table.classes(name)
+    except NotImplementedError:
+        return None
+    return (name, frozenset(classes)) if classes else None
+
+
+def regex_template_check(pattern: str) -> str | None:
+    """Compile a regex template with each reference replaced by a placeholder; the error or None."""
+    masked = variables.expand(pattern, lambda ref: "x")
+    try:
+        re.compile(masked)
+        re.compile(pattern)
+    except re.error as exc:
+        where = f" at position {exc.pos + 1}" if exc.pos is not None else ""
+        return f"{exc.msg}{where}"
+    return None
+
+
+class ExpectReader:
+    def __init__(self, fields: Fields) -> None:
+        self.f = fields
+        self.problems = fields.problems
+
+    def read(
+        self, node: Node, key: str, *, level: Level, why: str, judge: Judge | None
+    ) -> Expectation | None:
+        """One `expect`-like value; None (reported) when it is invalid."""
+        codes: list[tuple[CodePattern, Node]] | None = []
+        text: re.Pattern[str] | None = None
+        ok = True
+        if isinstance(node, MappingNode):
+            code_node: Node | None = None
+            text_node: Node | None = None
+            for name, key_node, value in items(node, self.problems):
+                if name == "code":
+                    code_node = value
+                elif name == "text":
+                    text_node = value
+                elif name == "level":
+                    level = self.f.level(value) or level
+                elif name == "why":
+                    why = self.f.text(value, "why") or why
+                else:
+                    self.problems.add(
+                        key_node,
+                        f"unknown key '{name}' in '{key}'"
+                        + did_you_mean(name, EXPECT_KEYS, "it takes: " + ", ".join(EXPECT_KEYS)),
+                    )
+                    ok = False
+            if code_node is None and text_node is None:
+                self.problems.add(node, f"'{key}' needs 'code' or 'text'")
+                return None
+            if code_node is not None:
+                codes = self._codes(code_node, key)
+            if text_node is not None:
+                text = self._regex(text_node)
+                ok = ok and text is not None
+        else:
+            codes = self._codes(node, key)
+        if codes is None or not ok:
+            return None
+        if judge is not None and not self._possible(codes, key, judge):
+            return None
+        return Expectation(
+            codes=tuple(c for c, _ in codes),
+            text=text,
+            level=level,
+            why=why,
+            position=self.problems.position(node),
+        )
+
+    def _codes(self, node: Node, key: str) -> list[tuple[CodePattern, Node]] | None:
+        if isinstance(node, SequenceNode):
+            if not node.value:
+                self.problems.add(node, f"'{key}' list is empty; give one or more codes")
+                return None
+            members = list(node.value)
+        else:
+            members = [node]
+        out: list[tuple[CodePattern, Node]] = []
+        ok = True
+        for member in members:
+            pattern = self._code(member, key)
+            if pattern is None:
+                ok = False
+            else:
+                out.append((pattern, member))
+        return out if ok else None
+
+    def _code(self, node: Node, key: str) -> CodePattern | None:
+        if isinstance(node, ScalarNode) and is_null(node):
+            self.problems.add(node, f"'{key}' has no value; give a code such as 250 or 5xx")
+            return None
+        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, STR_TAG):
+            text = str(node.value).strip()
+            if CODE_RE.match(text):
+                return CodePattern(text.lower())
+        elif not isinstance(node, ScalarNode):
+            self.problems.add(
+                node, f"'{key}' must be a code or a list of codes, got {describe(node)}"
+            )
+            return None
+        self.problems.add(
+            node,
+            f"bad reply code {describe(node)} in '{key}'; write a code (250), a class (5xx) "
+            "or a class and subclass (25x), first digit 2-5",
+        )
+        return None
+
+    def _regex(self, node: Node) -> re.Pattern[str] | None:
+        pattern = self.f.text(node, "text")
+        if pattern is None:
+            return None
+        error = regex_template_check(pattern)
+        if error is not None:
+            self.problems.add(node, f"bad regex in 'text': {error}")
+            return None
+        return re.compile(pattern)
+
+    def _possible(self, codes: list[tuple[CodePattern, Node]], key: str, judge: Judge) -> bool:
+        known = allowed_classes(judge.command)
+        if known is None:
+            return True
+        name, classes = known
+        allowed = ", ".join(f"{c}xx" for c in sorted(classes))
+        ok = True
+        for pattern, node in codes:
+            digit = int(pattern.text[0])
+            if digit not in classes:
+                self.problems.add(
+                    node,
+                    f"{name} never answers {digit}xx, so '{key}: {pattern}' can never be met "
+                    f"(the code tables allow {allowed}){judge.hint}",
+                )
+                ok = False
+        return ok

@@ -1,0 +1,110 @@
+"""Reading typed values out of YAML nodes, reporting each wrong one where it is."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+
+import yaml
+from yaml.nodes import Node, ScalarNode
+
+from probe.scenario import variables
+from probe.scenario.grammar import LEVELS
+from probe.scenario.model import Level
+from probe.scenario.yamlnodes import (
+    BOOL_TAG,
+    FLOAT_TAG,
+    INT_TAG,
+    Problems,
+    describe,
+    is_null,
+)
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def suggestion(word: str, choices: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Sequence[str], listing: str = "") -> str:
+    """ "; did you mean 'x'?" or, when nothing is close, "; <listing>" (or nothing)."""
+    best = suggestion(word, choices)
+    if best is not None:
+        return f"; did you mean '{best}'?"
+    return f"; {listing}" if listing else ""
+
+
+class Fields:
+    """Typed readers sharing one problem list; every template read is remembered (with its node)
+    so that references can be checked once all variables are known."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self.templates: list[tuple[ScalarNode, variables.Ref]] = []
+
+    def text(
+        self,
+        node: Node,
+        key: str,
+        *,
+        template: bool = True,
+        one_line: bool = False,
+    ) -> str | None:
+        """A scalar as text (numbers and booleans as written); None (reported) otherwise."""
+        if not isinstance(node, ScalarNode) or is_null(node):
+            self.problems.add(node, f"'{key}' must be text, got {describe(node)}")
+            return None
+        value = str(node.value)
+        if one_line and ("\n" in value or "\r" in value):
+            self.problems.add(
+                node,
+                f"'{key}' must be one line (it goes into a command line); "
+                "use send: {raw: ...} to send line breaks",
+            )
+            return None
+        if template:
+            self.template(node, value)
+        return value
+
+    def template(self, node: ScalarNode, value: str) -> None:
+        parts, bad = variables.parse(value)
+        for problem in bad:
+            self.problems.add(self.problems.position_in(node, problem.offset), problem.message)
+        self.templates.extend((node, part) for part in parts if isinstance(part, variables.Ref))
+
+    def boolean(self, node: Node, key: str) -> bool | None:
+        if isinstance(node, ScalarNode) and node.tag == BOOL_TAG:
+            value = _CONSTRUCTOR.bool_values.get(str(node.value).lower())
+            if value is not None:
+                return value
+        self.problems.add(node, f"'{key}' must be true or false, got {describe(node)}")
+        return None
+
+    def positive_number(self, node: Node, key: str) -> float | None:
+        value: float | None = None
+        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, FLOAT_TAG):
+            try:
+                if node.tag == INT_TAG:
+                    value = float(_CONSTRUCTOR.construct_yaml_int(node))
+                else:
+                    value = float(_CONSTRUCTOR.construct_yaml_float(node))
+            except (ValueError, OverflowError, yaml.YAMLError):
+                value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            self.problems.add(node, f"'{key}' must be a positive number, got {describe(node)}")
+            return None
+        return value
+
+    def level(self, node: Node, key: str = "level") -> Level | None:
+        if isinstance(node, ScalarNode) and str(node.value).lower() in LEVELS:
+            return Level(str(node.value).lower())
+        hint = ""
+        if isinstance(node, ScalarNode) and not is_null(node):
+            hint = did_you_mean(str(node.value).lower(), LEVELS)
+        self.problems.add(node, f"'{key}' must be must, should or info, got {describe(node)}{hint}")
+        return None

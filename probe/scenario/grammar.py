@@ -1,0 +1,89 @@
+"""The scenario format's vocabulary: top-level keys, step kinds and the keys each accepts.
+
+The loader reads these tables; `schema.py` describes the same format for editors, and a test
+checks the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from probe.scenario.model import Level, StepKind
+
+TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "steps")
+EXTENSION_PREFIX = "x-"  # top-level keys starting with this are ignored: a home for anchors
+
+# Keys any step may carry, inside its mapping or beside its kind key.
+COMMON_KEYS = ("expect", "level", "why", "name", "stop_on_fail", "timeout")
+
+# Keys of the mapping form of `expect` (`level` and `why` there override the step's).
+EXPECT_KEYS = ("code", "text", "level", "why")
+
+LEVELS = tuple(level.value for level in Level)
+MECHANISMS = ("PLAIN", "LOGIN")
+
+
+class Arg(Enum):
+    NONE = "none"  # `- connect`, or a mapping of common keys
+    OPTIONAL = "optional"  # `- rset` or `- rset: ARG`
+    REQUIRED = "required"  # `- mail: ADDRESS` or the long form with the main key
+    MAPPING = "mapping"  # only the long form (auth)
+    LIST = "list"  # pipeline: a list of steps, or {steps: [...]}
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    main: str | None  # the key the short form fills
+    keys: tuple[str, ...]  # the kind's own keys in the long form
+    arg: Arg
+    common: tuple[str, ...] = COMMON_KEYS
+    command: str | None = None  # the code-table command judging `expect` (None: per step)
+    one_line: tuple[str, ...] = ()  # keys sent inside a command line: no line breaks
+
+
+KINDS: dict[StepKind, KindSpec] = {
+    StepKind.CONNECT: KindSpec(None, (), Arg.NONE, command="CONNECT"),
+    StepKind.EHLO: KindSpec(
+        "domain", ("domain",), Arg.REQUIRED, command="EHLO", one_line=("domain",)
+    ),
+    StepKind.HELO: KindSpec(
+        "domain", ("domain",), Arg.REQUIRED, command="HELO", one_line=("domain",)
+    ),
+    StepKind.MAIL: KindSpec(
+        "from", ("from", "params"), Arg.REQUIRED, command="MAIL", one_line=("from", "params")
+    ),
+    StepKind.RCPT: KindSpec(
+        "to", ("to", "params"), Arg.REQUIRED, command="RCPT", one_line=("to", "params")
+    ),
+    StepKind.DATA: KindSpec("body", ("body", "raw", "expect_end"), Arg.REQUIRED, command="DATA"),
+    StepKind.RSET: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="RSET", one_line=("arg",)),
+    StepKind.VRFY: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="VRFY", one_line=("arg",)),
+    StepKind.EXPN: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="EXPN", one_line=("arg",)),
+    StepKind.HELP: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="HELP", one_line=("arg",)),
+    StepKind.NOOP: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="NOOP", one_line=("arg",)),
+    StepKind.QUIT: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="QUIT", one_line=("arg",)),
+    StepKind.SEND: KindSpec("line", ("line", "raw", "as"), Arg.REQUIRED, one_line=("line",)),
+    StepKind.PIPELINE: KindSpec(
+        "steps", ("steps",), Arg.LIST, common=("name", "stop_on_fail", "timeout")
+    ),
+    StepKind.STARTTLS: KindSpec(None, (), Arg.NONE, command="STARTTLS"),
+    StepKind.AUTH: KindSpec(
+        None, ("mechanism", "username", "password"), Arg.MAPPING, command="AUTH"
+    ),
+}
+
+# What a pipeline may hold (RFC 2920 §3.1: DATA only as the last command of a group).
+PIPELINE_MEMBERS = (
+    StepKind.MAIL,
+    StepKind.RCPT,
+    StepKind.RSET,
+    StepKind.NOOP,
+    StepKind.SEND,
+    StepKind.DATA,
+)
+
+# The end of DATA (after CRLF.CRLF) is judged by this table command.
+DATA_END = "DATA-END"
+
+KIND_NAMES = tuple(kind.value for kind in StepKind)

@@ -1,0 +1,238 @@
+"""Load and validate scenario files: every problem is found before anything is sent.
+
+The format, in short (see scenarios/basic.yaml, and `schema.json_schema()` for editors):
+
+    name: basic                       # optional, default: the file name without extension
+    description: ...                  # optional
+    vars: {helo: probe.invalid, domain: , recipient: "postmaster@${domain}"}
+    x-anything: &ok {code: 250}       # ignored: a place for anchors (`expect: *ok`)
+    stop_on_fail: false               # optional; a step's own value wins
+    steps:
+      - connect                       # bare word: no argument
+      - ehlo: ${helo}                 # short form: the main argument
+      - rcpt: {to: "${recipient}", expect: 250, why: "RFC 5321 §4.5.1"}   # long form
+      - quit                          # common keys may also sit beside the kind key
+
+Problems are collected (not just the first) and raised together as one `ScenarioError`, each with
+file, line and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from probe.scenario import binding
+from probe.scenario.errors import ScenarioError, ScenarioProblem
+from probe.scenario.fields import Fields, did_you_mean, suggestion
+from probe.scenario.grammar import EXTENSION_PREFIX, TOP_KEYS
+from probe.scenario.model import BoundScenario, Scenario, Step, Variable
+from probe.scenario.steps import StepReader
+from probe.scenario.variables import NAME_RE, find_cycles, references
+from probe.scenario.yamlnodes import (
+    Problems,
+    check_keys,
+    compose,
+    describe,
+    is_null,
+    items,
+    read_text,
+    sorted_problems,
+)
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Parse and validate one file; raises ScenarioError listing every problem found."""
+    problems = Problems(str(path))
+    scenario = _load(Path(path), problems)
+    problems.raise_if_any()
+    if scenario is None:  # every path to None reports why; this is a safety net
+        raise ScenarioError([ScenarioProblem(str(path), "not a valid scenario")])
+    return scenario
+
+
+def load_path(path: Path) -> list[Scenario]:
+    """A file, or a folder of *.yaml / *.yml files (sorted by name); ScenarioError on any problem,
+    including a missing path or a folder with no scenarios."""
+    path = Path(path)
+    try:
+        if not path.is_dir():
+            if not path.exists():
+                raise ScenarioError([ScenarioProblem(str(path), "no such file or folder")])
+            return [load_scenario(path)]
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()),
+            key=lambda p: p.name,
+        )
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(
+            [ScenarioProblem(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}")]
+        ) from None
+    if not files:
+        raise ScenarioError(
+            [ScenarioProblem(str(path), "no scenario files (*.yaml, *.yml) in this folder")]
+        )
+    scenarios: list[Scenario] = []
+    problems: list[ScenarioProblem] = []
+    by_name: dict[str, Scenario] = {}
+    for file in files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        if scenario.name in by_name:
+            problems.append(
+                ScenarioProblem(
+                    scenario.path,
+                    f"scenario name '{scenario.name}' is also used by "
+                    f"{by_name[scenario.name].path}",
+                )
+            )
+        by_name.setdefault(scenario.name, scenario)
+        scenarios.append(scenario)
+    if problems:
+        raise ScenarioError(sorted_problems(problems))
+    return scenarios
+
+
+def bind(
+    scenario: Scenario, overrides: Mapping[str, str], environ: Mapping[str, str]
+) -> BoundScenario:
+    """Expand every ${name} and ${env:NAME}; ScenarioError if a variable has no value.
+
+    `overrides` (from --var) must name declared variables and are taken literally. `secrets`
+    holds every value read from the environment and each auth password (with its base64 forms).
+    """
+    return binding.bind(scenario, overrides, environ)
+
+
+# --- one file ------------------------------------------------------------------------------
+
+
+def _load(path: Path, problems: Problems) -> Scenario | None:
+    text = read_text(path, problems)
+    if text is None:
+        return None
+    problems.text = text
+    root = compose(text, problems)
+    if problems:
+        return None
+    if root is None:
+        if text.strip():
+            problems.add(None, "file has only comments; a scenario needs at least 'steps'")
+        else:
+            problems.add(None, "file is empty; a scenario needs at least 'steps'")
+        return None
+    check_keys(root, problems)
+    return _scenario(root, path, problems)
+
+
+def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
+    if not isinstance(root, MappingNode):
+        problems.add(
+            root,
+            f"the top level must be a mapping (name:, vars:, steps:), got {describe(root)}",
+        )
+        return None
+    fields = Fields(problems)
+    entries = {key: (key_node, value) for key, key_node, value in items(root, problems)}
+    for key, (key_node, _) in entries.items():
+        if key not in TOP_KEYS and not key.startswith(EXTENSION_PREFIX):
+            problems.add(
+                key_node,
+                f"unknown top-level key '{key}'"
+                + did_you_mean(
+                    key, TOP_KEYS, f"the keys are {', '.join(TOP_KEYS)} (and x-... for anchors)"
+                ),
+            )
+
+    name = path.stem
+    if "name" in entries:
+        node = entries["name"][1]
+        name = fields.text(node, "name", template=False) or name
+        if isinstance(node, ScalarNode) and not str(node.value).strip():
+            problems.add(node, "'name' is empty")
+    description = ""
+    if "description" in entries:
+        description = fields.text(entries["description"][1], "description", template=False) or ""
+    stop_on_fail = False
+    if "stop_on_fail" in entries:
+        stop_on_fail = bool(fields.boolean(entries["stop_on_fail"][1], "stop_on_fail"))
+    variables: dict[str, Variable] = {}
+    if "vars" in entries:
+        variables = _variables(entries["vars"][1], fields)
+
+    steps: tuple[Step, ...] | None = None
+    if "steps" in entries:
+        steps = StepReader(fields).steps(entries["steps"][1], stop_on_fail=stop_on_fail)
+    else:
+        problems.add(root, "missing 'steps' (the list of steps to play)")
+
+    _check_references(fields, variables)
+    if problems or steps is None:
+        return None
+    return Scenario(
+        name=name,
+        description=description,
+        path=str(path),
+        variables=variables,
+        steps=steps,
+        stop_on_fail=stop_on_fail,
+    )
+
+
+def _variables(node: Node, fields: Fields) -> dict[str, Variable]:
+    problems = fields.problems
+    if is_null(node):
+        return {}
+    if not isinstance(node, MappingNode):
+        problems.add(node, f"'vars' must be a mapping of name: default, got {describe(node)}")
+        return {}
+    out: dict[str, Variable] = {}
+    for name, key_node, value in items(node, problems):
+        if not NAME_RE.match(name):
+            problems.add(
+                key_node,
+                f"bad variable name '{name}'; use letters, digits, '_' and '-' "
+                "(not starting with a digit or '-')",
+            )
+            continue
+        default: str | None = None
+        if not is_null(value):
+            if not isinstance(value, ScalarNode):
+                problems.add(
+                    value,
+                    f"variable '{name}' must be text (or empty for no default), "
+                    f"got {describe(value)}",
+                )
+                continue
+            default = fields.text(value, f"vars.{name}")
+        out[name] = Variable(name, default, problems.position(key_node))
+    return out
+
+
+def _check_references(fields: Fields, variables: dict[str, Variable]) -> None:
+    problems = fields.problems
+    declared = list(variables)
+    listing = (
+        f" (scenario declares: {', '.join(declared)})" if declared else " (scenario has no 'vars')"
+    )
+    for node, ref in fields.templates:
+        if ref.env or ref.name in variables:
+            continue
+        best = suggestion(ref.name, declared)
+        hint = f"; did you mean '{best}'?" if best else listing
+        problems.add(
+            problems.position_in(node, ref.offset), f"undefined variable '{ref.name}'{hint}"
+        )
+    graph = {
+        name: [r.name for r in references(var.default or "") if not r.env]
+        for name, var in variables.items()
+    }
+    for cycle in find_cycles(graph):
+        problems.add(variables[cycle[0]].position, f"variable cycle: {' -> '.join(cycle)}")

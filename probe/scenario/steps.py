@@ -1,0 +1,456 @@
+"""`steps:` entries -> `Step` objects.
+
+A step is a bare word (`- rset`), a kind with its main argument (`- mail: a@b`), or a kind with a
+mapping (`- rcpt: {to: a@b, expect: 250}`). The common keys (expect, level, why, name,
+stop_on_fail, timeout) may also sit beside the kind key:
+
+    - rcpt: postmaster@${domain}
+      expect: 250
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from probe.scenario.expectations import ExpectReader, Judge
+from probe.scenario.fields import Fields, did_you_mean, suggestion
+from probe.scenario.grammar import (
+    COMMON_KEYS,
+    DATA_END,
+    KIND_NAMES,
+    KINDS,
+    MECHANISMS,
+    PIPELINE_MEMBERS,
+    Arg,
+    KindSpec,
+)
+from probe.scenario.model import Expectation, Level, Step, StepKind
+from probe.scenario.yamlnodes import describe, is_null, items, shorten
+
+_ESCAPE_RE = re.compile(r"\\(?:[rnt0\\]|x[0-9A-Fa-f]{2})")
+_VERB_RE = re.compile(r"[A-Za-z][A-Za-z0-9 _-]*\Z")
+
+_EXAMPLES = {
+    StepKind.EHLO: "- ehlo: client.example.test",
+    StepKind.HELO: "- helo: client.example.test",
+    StepKind.MAIL: "- mail: sender@example.test",
+    StepKind.RCPT: "- rcpt: postmaster@example.test",
+    StepKind.DATA: "- data: MESSAGE TEXT",
+    StepKind.SEND: '- send: "COMMAND LINE"',
+    StepKind.AUTH: "- auth: {mechanism: PLAIN, username: USER, password: ${env:VAR}}",
+    StepKind.PIPELINE: "- pipeline: [mail: a@b, rcpt: c@d]",
+}
+# SMTP verbs with no step kind: a hint to use `send` beats a "did you mean" for these.
+_OTHER_VERBS = frozenset(
+    {"BDAT", "ETRN", "TURN", "ATRN", "SAML", "SOML", "XCLIENT", "XFORWARD", "VERB", "ONEX"}
+)
+_MEMBER_NAMES = ", ".join(k.value for k in PIPELINE_MEMBERS[:-1]) + " or data (last)"
+
+
+def bad_escape(raw: str) -> int | None:
+    """Offset of the first backslash not starting \\r \\n \\t \\0 \\\\ or \\xHH, else None."""
+    i = raw.find("\\")
+    while i >= 0:
+        match = _ESCAPE_RE.match(raw, i)
+        if match is None:
+            return i
+        i = raw.find("\\", match.end())
+    return None
+
+
+def bracketed(address: str) -> str:
+    return address if address.startswith("<") and address.endswith(">") else f"<{address}>"
+
+
+def default_label(step: Step) -> str:
+    """What a report calls a step when the scenario doesn't name it."""
+    kind = step.kind.value
+    match step.kind:
+        case StepKind.MAIL | StepKind.RCPT:
+            text = f"{kind} {bracketed(step.arg or '')}"
+            return f"{text} {step.params}" if step.params else text
+        case StepKind.SEND:
+            if step.raw is not None:
+                return f"send raw {shorten(step.raw, 60)}"
+            return f"send {step.arg}"
+        case StepKind.DATA:
+            return "data (raw)" if step.raw is not None else "data"
+        case StepKind.AUTH:
+            return f"auth {step.mechanism} {step.username}"
+        case StepKind.PIPELINE:
+            return f"pipeline ({', '.join(s.kind.value for s in step.steps)})"
+        case _:
+            return f"{kind} {step.arg}" if step.arg else kind
+
+
+class StepReader:
+    def __init__(self, fields: Fields) -> None:
+        self.f = fields
+        self.problems = fields.problems
+        self.expect = ExpectReader(fields)
+
+    def steps(self, node: Node, *, stop_on_fail: bool) -> tuple[Step, ...] | None:
+        if not isinstance(node, SequenceNode):
+            self.problems.add(node, f"'steps' must be a list of steps, got {describe(node)}")
+            return None
+        if not node.value:
+            self.problems.add(node, "'steps' is empty; give at least one step")
+            return None
+        out = [self.step(item, stop_on_fail=stop_on_fail) for item in node.value]
+        return tuple(s for s in out if s is not None) if all(out) else None
+
+    def step(self, item: Node, *, stop_on_fail: bool, member: bool = False) -> Step | None:
+        if isinstance(item, ScalarNode) and not is_null(item):
+            kind = self._kind(str(item.value), item)
+            if kind is None or not self._member_ok(kind, item, member):
+                return None
+            return self._build(kind, item, None, [], stop_on_fail)
+        if isinstance(item, MappingNode) and item.value:
+            entries = items(item, self.problems)
+            kinds = [e for e in entries if e[0] in KIND_NAMES]
+            if not kinds:
+                self._no_kind(item, entries)
+                return None
+            for name, key_node, _ in kinds[1:]:
+                self.problems.add(
+                    key_node, f"'{name}' starts another step; give it its own '- ' list item"
+                )
+            name, key_node, value = kinds[0]
+            kind = StepKind(name)
+            if not self._member_ok(kind, key_node, member):
+                return None
+            siblings = [e for e in entries if e[0] not in KIND_NAMES]
+            step = self._build(kind, key_node, value, siblings, stop_on_fail)
+            return step if len(kinds) == 1 else None
+        self.problems.add(
+            item,
+            f"a step is a word ('- rset') or a mapping ('- mail: ADDRESS'), got {describe(item)}",
+        )
+        return None
+
+    # --- what kind --------------------------------------------------------------------------
+
+    def _kind(self, word: str, node: Node) -> StepKind | None:
+        if word in KIND_NAMES:
+            return StepKind(word)
+        first, _, rest = word.partition(" ")
+        if first in KIND_NAMES and rest:
+            self.problems.add(
+                node, f"unknown step kind '{shorten(word)}'; write it as '- {first}: {rest}'"
+            )
+        else:
+            self.problems.add(node, self._unknown_kind(word))
+        return None
+
+    def _unknown_kind(self, word: str) -> str:
+        if word.upper() in _OTHER_VERBS:
+            return (
+                f"unknown step kind '{word}'; commands without a step of their own go through "
+                f'send: - send: "{word.upper()} ..."'
+            )
+        listing = f"steps are {', '.join(KIND_NAMES)} (use 'send' for any other command)"
+        return f"unknown step kind '{shorten(word)}'" + did_you_mean(word, KIND_NAMES, listing)
+
+    def _no_kind(self, item: MappingNode, entries: list[tuple[str, ScalarNode, Node]]) -> None:
+        unknown = [e for e in entries if e[0] not in COMMON_KEYS]
+        for name, key_node, _ in unknown:
+            self.problems.add(key_node, self._unknown_kind(name))
+        if not unknown:
+            self.problems.add(
+                item, f"this step has no kind; start it with one of {', '.join(KIND_NAMES)}"
+            )
+
+    def _member_ok(self, kind: StepKind, node: Node, member: bool) -> bool:
+        if member and kind not in PIPELINE_MEMBERS:
+            self.problems.add(
+                node, f"'{kind.value}' can't be in a pipeline; members are {_MEMBER_NAMES}"
+            )
+            return False
+        return True
+
+    # --- collecting a step's keys -----------------------------------------------------------
+
+    def _build(
+        self,
+        kind: StepKind,
+        where: Node,
+        value: Node | None,
+        siblings: list[tuple[str, ScalarNode, Node]],
+        stop_on_fail: bool,
+    ) -> Step | None:
+        spec = KINDS[kind]
+        fields: dict[str, Node] = {}
+        before = len(self.problems.items)
+        for name, key_node, node in siblings:
+            if name in spec.common:
+                fields[name] = node
+            elif name in spec.keys:
+                self.problems.add(
+                    key_node,
+                    f"'{name}' belongs inside the {kind.value} mapping: indent it under "
+                    f"'{kind.value}:' or write {kind.value}: {{{name}: ...}}",
+                )
+            else:
+                self._unknown_key(kind, spec, name, key_node)
+        self._value(kind, spec, where, value, fields)
+        step = self._make(kind, spec, where, fields, stop_on_fail)
+        return step if len(self.problems.items) == before else None
+
+    def _unknown_key(self, kind: StepKind, spec: KindSpec, name: str, key_node: Node) -> None:
+        if kind is StepKind.PIPELINE and name in ("expect", "level", "why"):
+            self.problems.add(
+                key_node, f"a pipeline has no reply of its own; put '{name}' on its members"
+            )
+            return
+        accepted = (*spec.keys, *spec.common)
+        self.problems.add(
+            key_node,
+            f"unknown key '{name}' in {kind.value} step"
+            + did_you_mean(name, accepted, f"{kind.value} takes: {', '.join(accepted)}"),
+        )
+
+    def _value(
+        self,
+        kind: StepKind,
+        spec: KindSpec,
+        where: Node,
+        value: Node | None,
+        fields: dict[str, Node],
+    ) -> None:
+        name = kind.value
+        if value is None or is_null(value):
+            if spec.arg in (Arg.REQUIRED, Arg.MAPPING, Arg.LIST):
+                self.problems.add(where, f"'{name}' needs an argument: {_EXAMPLES[kind]}")
+        elif isinstance(value, MappingNode):
+            accepted = (*spec.keys, *spec.common)
+            for key, key_node, node in items(value, self.problems):
+                if key not in accepted:
+                    self._unknown_key(kind, spec, key, key_node)
+                elif key in fields:
+                    other = self.problems.position(fields[key])
+                    self.problems.add(
+                        key_node,
+                        f"'{key}' given twice for this step "
+                        f"(also at line {other.line}, column {other.column})",
+                    )
+                else:
+                    fields[key] = node
+            if spec.arg is Arg.REQUIRED and spec.main not in fields:
+                alternatives = [k for k in spec.keys if k in ("body", "raw", "line")]
+                if not any(k in fields for k in alternatives):
+                    wanted = " or ".join(f"'{k}'" for k in alternatives) or f"'{spec.main}'"
+                    self.problems.add(value, f"'{name}' needs {wanted}")
+            if spec.arg in (Arg.MAPPING, Arg.LIST):
+                missing = spec.keys if kind is StepKind.AUTH else ("steps",)
+                for key in missing:
+                    if key not in fields:
+                        self.problems.add(value, f"'{name}' needs '{key}'")
+        elif isinstance(value, SequenceNode):
+            if spec.arg is Arg.LIST:
+                fields["steps"] = value
+            else:
+                self.problems.add(value, f"'{name}' takes {self._takes(spec)}, got a list")
+        elif spec.arg in (Arg.REQUIRED, Arg.OPTIONAL) and spec.main is not None:
+            fields[spec.main] = value
+        elif spec.arg is Arg.NONE:
+            self.problems.add(
+                value,
+                f"'{name}' takes no argument, got {describe(value)}; "
+                f"its keys are {', '.join(spec.common)}",
+            )
+        else:
+            self.problems.add(
+                value,
+                f"'{name}' takes {self._takes(spec)}, got {describe(value)}: {_EXAMPLES[kind]}",
+            )
+
+    @staticmethod
+    def _takes(spec: KindSpec) -> str:
+        return {
+            Arg.LIST: "a list of steps",
+            Arg.MAPPING: "a mapping",
+            Arg.NONE: "no argument (or a mapping of common keys)",
+        }.get(spec.arg, "text or a mapping")
+
+    # --- making the Step --------------------------------------------------------------------
+
+    def _text(self, fields: dict[str, Node], spec: KindSpec, key: str) -> str | None:
+        if key not in fields:
+            return None
+        return self.f.text(fields[key], key, one_line=key in spec.one_line)
+
+    def _make(
+        self,
+        kind: StepKind,
+        spec: KindSpec,
+        where: Node,
+        fields: dict[str, Node],
+        stop_on_fail: bool,
+    ) -> Step:
+        """The step (with None where a value was bad: the caller checks for new problems)."""
+
+        def text(key: str) -> str | None:
+            return self._text(fields, spec, key)
+
+        name = text("name")
+        why = text("why") or ""
+        level = Level.MUST
+        if "level" in fields:
+            level = self.f.level(fields["level"]) or level
+        if "stop_on_fail" in fields:
+            explicit = self.f.boolean(fields["stop_on_fail"], "stop_on_fail")
+            stop_on_fail = stop_on_fail if explicit is None else explicit
+        timeout = None
+        if "timeout" in fields:
+            timeout = self.f.positive_number(fields["timeout"], "timeout")
+
+        judge = Judge(spec.command) if spec.command else None
+        arg = params = raw = body = verb = mechanism = username = password = None
+        members: tuple[Step, ...] = ()
+        match kind:
+            case StepKind.EHLO | StepKind.HELO:
+                arg = text("domain")
+            case StepKind.MAIL:
+                arg, params = text("from"), text("params")
+            case StepKind.RCPT:
+                arg, params = text("to"), text("params")
+            case StepKind.DATA:
+                self._one_of(kind, fields, "body", "raw")
+                body, raw = text("body"), self._raw(fields, spec)
+            case StepKind.SEND:
+                self._one_of(kind, fields, "line", "raw")
+                arg, raw = text("line"), self._raw(fields, spec)
+                verb, judge = self._verb(fields, arg, raw)
+            case StepKind.AUTH:
+                mechanism = self._mechanism(fields)
+                username, password = text("username"), text("password")
+            case StepKind.PIPELINE:
+                members = self._members(fields.get("steps"), stop_on_fail)
+            case StepKind.CONNECT | StepKind.STARTTLS:
+                pass
+            case _:
+                arg = text("arg")
+
+        expect_end = None
+        if kind is StepKind.DATA:
+            judge = Judge("DATA", "; 'expect_end' judges the reply after the message")
+            end = Judge(DATA_END, "; 'expect' judges the reply to DATA itself")
+            expect_end = self._expect(fields, "expect_end", level, why, end)
+        expect = self._expect(fields, "expect", level, why, judge)
+        if "expect" not in fields and "expect_end" not in fields:
+            for key in ("level", "why"):
+                if key in fields:
+                    self.problems.add(
+                        fields[key], f"'{key}' applies to 'expect', and this step has none"
+                    )
+        step = Step(
+            kind=kind,
+            position=self.problems.position(where),
+            label="",
+            arg=arg,
+            params=params,
+            raw=raw,
+            body=body,
+            verb=verb,
+            expect=expect,
+            expect_end=expect_end,
+            stop_on_fail=stop_on_fail,
+            timeout=timeout,
+            steps=members,
+            mechanism=mechanism,
+            username=username,
+            password=password,
+        )
+        return replace(step, label=name if name is not None else default_label(step))
+
+    def _expect(
+        self,
+        fields: dict[str, Node],
+        key: str,
+        level: Level,
+        why: str,
+        judge: Judge | None,
+    ) -> Expectation | None:
+        if key not in fields:
+            return None
+        return self.expect.read(fields[key], key, level=level, why=why, judge=judge)
+
+    def _one_of(self, kind: StepKind, fields: dict[str, Node], a: str, b: str) -> None:
+        if a in fields and b in fields:
+            self.problems.add(fields[b], f"{kind.value} takes '{a}' or '{b}', not both")
+
+    def _raw(self, fields: dict[str, Node], spec: KindSpec) -> str | None:
+        raw = self._text(fields, spec, "raw")
+        if raw is None:
+            return None
+        offset = bad_escape(raw)
+        if offset is not None:
+            shown = raw[offset : offset + 2]
+            self.problems.add(
+                self.problems.position_in(fields["raw"], offset),
+                f"bad escape '{shown}' in 'raw'; raw text knows \\r \\n \\t \\0 \\\\ and \\xHH",
+            )
+            return None
+        return raw
+
+    def _verb(
+        self, fields: dict[str, Node], line: str | None, raw: str | None
+    ) -> tuple[str | None, Judge | None]:
+        """The verb whose table judges a send step's reply (None: known only after binding)."""
+        if "as" in fields:
+            given = self.f.text(fields["as"], "as", template=False)
+            if given is None:
+                return None, None
+            verb = given.strip().upper()
+            if not _VERB_RE.match(verb):
+                self.problems.add(
+                    fields["as"],
+                    f"'as' must be a command verb such as MAIL, got '{shorten(given)}'",
+                )
+                return None, None
+            return verb, Judge(verb)
+        if raw is not None:
+            return "UNKNOWN", Judge(
+                "UNKNOWN", "; set 'as:' to judge the reply by a command's table"
+            )
+        if line is None:
+            return None, None
+        first = line.split(None, 1)[0] if line.strip() else ""
+        if "${" in first:
+            return None, None
+        hint = f"; set 'as:' if '{shorten(first)}' should be judged by another command's table"
+        return first.upper() or "UNKNOWN", Judge(first.upper() or "UNKNOWN", hint)
+
+    def _mechanism(self, fields: dict[str, Node]) -> str | None:
+        if "mechanism" not in fields:
+            return None
+        node = fields["mechanism"]
+        given = self.f.text(node, "mechanism", template=False)
+        if given is None:
+            return None
+        if given.upper() in MECHANISMS:
+            return given.upper()
+        close = suggestion(given.upper(), MECHANISMS)
+        hint = f"; did you mean '{close}'?" if close else ""
+        self.problems.add(
+            node, f"'mechanism' must be {' or '.join(MECHANISMS)}, got '{shorten(given)}'{hint}"
+        )
+        return None
+
+    def _members(self, node: Node | None, stop_on_fail: bool) -> tuple[Step, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.problems.add(node, f"'steps' must be a list of steps, got {describe(node)}")
+            return ()
+        if not node.value:
+            self.problems.add(node, "the pipeline is empty; give it two or more commands")
+            return ()
+        members = [self.step(item, stop_on_fail=stop_on_fail, member=True) for item in node.value]
+        for item, step in zip(node.value[:-1], members[:-1], strict=True):
+            if step is not None and step.kind is StepKind.DATA:
+                self.problems.add(item, "data must be the last member of a pipeline")
+        return tuple(s for s in members if s is not None)

@@ -1,0 +1,137 @@
+"""`${name}` templates: parsing, references, cycles and expansion.
+
+Syntax: `${name}` is a scenario variable (letters, digits, '_' and '-', not starting with a digit
+or '-'), `${env:NAME}` an environment variable read at bind time, `$${` a literal `${`. Any other
+`$` is literal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    name: str
+    env: bool
+    offset: int  # where `${` starts in the template
+
+    def __str__(self) -> str:
+        return f"${{env:{self.name}}}" if self.env else f"${{{self.name}}}"
+
+
+Part = str | Ref
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    offset: int
+    message: str
+
+
+def parse(text: str) -> tuple[list[Part], list[TemplateProblem]]:
+    """Split a template into literal text and references; malformed references are problems (and
+    kept as literal text, so a caller can go on)."""
+    parts: list[Part] = []
+    problems: list[TemplateProblem] = []
+    literal: list[str] = []
+    i = 0
+    while True:
+        j = text.find("$", i)
+        if j < 0:
+            literal.append(text[i:])
+            break
+        literal.append(text[i:j])
+        if text.startswith("$${", j):
+            literal.append("${")
+            i = j + 3
+        elif text.startswith("${", j):
+            end = text.find("}", j + 2)
+            if end < 0:
+                problems.append(
+                    TemplateProblem(j, "'${' is not closed by '}' (write $${ for a literal '${')")
+                )
+                literal.append(text[j:])
+                break
+            ref = _ref(text[j + 2 : end], j)
+            if isinstance(ref, TemplateProblem):
+                problems.append(ref)
+                literal.append(text[j : end + 1])
+            else:
+                if literal:
+                    parts.append("".join(literal))
+                    literal = []
+                parts.append(ref)
+            i = end + 1
+        else:
+            literal.append("$")
+            i = j + 1
+    if any(literal):
+        parts.append("".join(literal))
+    return parts, problems
+
+
+def _ref(inner: str, offset: int) -> Ref | TemplateProblem:
+    if inner.startswith("env:"):
+        name = inner[4:]
+        if ENV_RE.match(name):
+            return Ref(name, True, offset)
+        return TemplateProblem(
+            offset, f"bad environment reference '${{{inner}}}'; write ${{env:NAME}}"
+        )
+    if NAME_RE.match(inner):
+        return Ref(inner, False, offset)
+    return TemplateProblem(
+        offset,
+        f"bad variable reference '${{{inner}}}'; names are letters, digits, '_' and '-' "
+        "(write $${ for a literal '${')",
+    )
+
+
+def references(text: str) -> list[Ref]:
+    return [p for p in parse(text)[0] if isinstance(p, Ref)]
+
+
+def expand(text: str, lookup: Callable[[Ref], str]) -> str:
+    return "".join(p if isinstance(p, str) else lookup(p) for p in parse(text)[0])
+
+
+def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Each cycle once, as a path that starts and ends with the same name (declaration order
+    decides where a cycle starts). Names missing from `graph` are leaves."""
+    order = {name: i for i, name in enumerate(graph)}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+    seen_cycles: set[frozenset[str]] = set()
+
+    for root in graph:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        state[root] = 1
+        stack = [iter(list(graph[root]))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                stack.pop()
+                continue
+            if child not in graph:
+                continue
+            if state.get(child) == 1:
+                loop = path[path.index(child) :]
+                if frozenset(loop) not in seen_cycles:
+                    seen_cycles.add(frozenset(loop))
+                    first = min(range(len(loop)), key=lambda k: order[loop[k]])
+                    loop = loop[first:] + loop[:first]
+                    cycles.append([*loop, loop[0]])
+            elif child not in state:
+                state[child] = 1
+                path.append(child)
+                stack.append(iter(list(graph[child])))
+    return cycles

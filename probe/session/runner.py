@@ -1,0 +1,497 @@
+"""Play one bound scenario against one server address and judge every exchange.
+
+The runner owns the session state (connected? in a transaction? what did EHLO advertise?) and
+turns steps into bytes and exchanges; the transport moves bytes, the asserter judges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from probe.asserter import SessionFacts, judge, step_verdict
+from probe.codes import CodeTable, canonical_command, load_table
+from probe.protocol.ehlo import parse_ehlo
+from probe.protocol.encode import EscapeError, decode_escapes, encode_command, encode_data
+from probe.protocol.reader import DEFAULT_MAX_REPLY_BYTES, DEFAULT_MAX_REPLY_LINES
+from probe.protocol.reply import Reply
+from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, worst
+from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
+from probe.session.transport import ReadFailure, Transport
+
+MASK = b"****"
+_SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    profile: str = "rfc5321"
+    strict: bool = False
+    timeout: float = 30.0  # per reply
+    connect_timeout: float = 10.0
+    session_deadline: float = 300.0
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+    max_reply_lines: int = DEFAULT_MAX_REPLY_LINES
+    tls_verify: bool = False
+
+
+@dataclass(slots=True)
+class _State:
+    facts: SessionFacts = field(default_factory=SessionFacts)
+    gone: str | None = None  # why no further command can be sent (closed, QUIT, 421...)
+    stopped: str | None = None  # why the scenario stopped early (stop_on_fail)
+
+
+class Session:
+    def __init__(
+        self,
+        bound: BoundScenario,
+        host: str,
+        port: int,
+        options: RunOptions,
+        table: CodeTable | None = None,
+    ) -> None:
+        self.bound = bound
+        self.host = host
+        self.port = port
+        self.options = options
+        self.table = table or load_table()
+        self.state = _State()
+        self.results: list[StepResult] = []
+        self._secrets = _secret_forms(bound.secrets)
+        self._t0 = 0.0
+        self.transport: Transport | None = None
+        self._pending_findings: list[Finding] = []  # unsolicited replies, for the next judgement
+
+    # ---- driving -------------------------------------------------------------------------
+
+    async def play(self, target_text: str) -> ServerResult:
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self._t0 = time.monotonic()
+        deadline = self._t0 + self.options.session_deadline
+        self.transport = Transport(
+            self.options.timeout,
+            deadline,
+            self.options.max_reply_bytes,
+            self.options.max_reply_lines,
+        )
+        steps = list(self.bound.steps)
+        if not steps or steps[0].kind is not StepKind.CONNECT:
+            first = steps[0] if steps else None
+            position = first.position if first else None
+            steps.insert(
+                0,
+                Step(StepKind.CONNECT, position, "connect (implicit)"),  # type: ignore[arg-type]
+            )
+        try:
+            # The transport bounds each wait; this is the backstop for everything else.
+            async with asyncio.timeout(self.options.session_deadline + 2.0):
+                for step in steps:
+                    await self._run_step(step)
+        except TimeoutError:
+            self.state.gone = "session deadline reached"
+        finally:
+            await self.transport.close()
+        done = len(self.results)
+        for step in steps[done:] if done < len(steps) else []:
+            self._skip(step, self.state.gone or "not run")
+        return self._server_result(target_text, started_at)
+
+    async def _run_step(self, step: Step) -> None:
+        if self.state.stopped:
+            self._skip(step, self.state.gone or self.state.stopped)
+            return
+        if step.kind is StepKind.CONNECT:
+            await self._connect(step)
+        elif self.state.gone:
+            self._skip(step, self.state.gone)
+            return
+        elif step.kind is StepKind.PIPELINE:
+            await self._pipeline(step)
+        elif step.kind is StepKind.DATA:
+            await self._data(step)
+        elif step.kind is StepKind.STARTTLS:
+            await self._starttls(step)
+        elif step.kind is StepKind.AUTH:
+            await self._auth(step)
+        else:
+            await self._simple(step)
+        last = self.results[-1] if self.results else None
+        stop = step.stop_on_fail or self.bound.scenario.stop_on_fail
+        if stop and last is not None and last.verdict in (Verdict.FAIL, Verdict.ERROR):
+            self.state.stopped = f"stopped after '{last.label}' ({last.verdict})"
+
+    async def _connect(self, step: Step) -> None:
+        assert self.transport is not None
+        if not self.transport.closed:
+            await self.transport.close()
+        self.state = _State()
+        started = self._now()
+        timeout = step.timeout or self.options.connect_timeout
+        failure = await self.transport.connect(self.host, self.port, timeout)
+        exchange = Exchange("CONNECT", b"", started)
+        if failure is not None:
+            exchange.error = failure
+            exchange.elapsed = self._now() - started
+            self.state.gone = "not connected"
+            self._record(step, [exchange], [[Finding(Verdict.ERROR, failure)]])
+            return
+        await self._read_into(exchange, step.timeout)
+        findings = self._judge(exchange, step.expect)
+        if exchange.reply is not None:
+            self.state.facts.greeting_code = exchange.reply.code
+        self._record(step, [exchange], [findings])
+
+    async def _simple(self, step: Step) -> None:
+        line, data, command = self._command_for(step)
+        if line is None:
+            return
+        exchange = await self._exchange(command, data, has_argument=bool(step.arg), step=step)
+        findings = self._judge(exchange, step.expect)
+        self._after(exchange)
+        self._record(step, [exchange], [findings])
+
+    async def _data(self, step: Step) -> None:
+        start = await self._exchange("DATA", encode_command("DATA"), False, step)
+        findings = [self._judge(start, step.expect)]
+        exchanges = [start]
+        if start.reply is not None and start.reply.code == 354:
+            body = (
+                decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
+            )
+            end = Exchange("DATA-END", self._mask(body), self._now())
+            sent = await self._send(end, body)
+            if sent:
+                await self._read_into(end, step.timeout)
+            exchanges.append(end)
+            findings.append(self._judge(end, step.expect_end))
+            self.state.facts.in_transaction = False
+        elif start.reply is not None:
+            # RFC 5321 §3.3: "message data MUST NOT be sent unless a 354 reply is received".
+            findings[0].append(
+                Finding(
+                    Verdict.PASS,
+                    f"no 354, so the message data was not sent (DATA got {start.reply.code})",
+                    "RFC 5321 §3.3",
+                )
+            )
+        self._after(start)
+        self._record(step, exchanges, findings)
+
+    async def _pipeline(self, step: Step) -> None:
+        members = list(step.steps)
+        prepared = [(m, *self._command_for(m)) for m in members]
+        if any(p[1] is None for p in prepared):
+            return
+        batch = b"".join(p[2] for p in prepared)  # type: ignore[misc]
+        note: list[Finding] = []
+        if "PIPELINING" not in self.state.facts.extensions:
+            note.append(
+                Finding(
+                    Verdict.WARN,
+                    "pipelined although the server did not advertise PIPELINING",
+                    "RFC 2920 §3",
+                )
+            )
+        unsolicited = await self._drain_unsolicited()
+        started = self._now()
+        assert self.transport is not None
+        failure = await self.transport.send(batch)
+        for index, (member, _line, data, command) in enumerate(prepared):
+            exchange = Exchange(command, self._mask(data), started)  # type: ignore[arg-type]
+            exchange.has_argument = bool(member.arg)
+            if failure is not None:
+                exchange.error = failure
+            elif self.state.gone:
+                exchange.error = f"no reply: {self.state.gone}"
+            else:
+                await self._read_into(exchange, member.timeout)
+            exchanges = [exchange]
+            findings = self._judge(exchange, member.expect)
+            if index == 0:
+                findings = note + unsolicited + findings
+            if member.kind is StepKind.DATA and exchange.reply and exchange.reply.code == 354:
+                body = (
+                    decode_escapes(member.raw)
+                    if member.raw is not None
+                    else encode_data(member.body or "")
+                )
+                end = Exchange("DATA-END", self._mask(body), self._now())
+                if await self._send(end, body):
+                    await self._read_into(end, member.timeout)
+                exchanges.append(end)
+                self._record(member, exchanges, [findings, self._judge(end, member.expect_end)])
+            else:
+                self._record(member, exchanges, [findings])
+            self._after(exchange)
+
+    async def _starttls(self, step: Step) -> None:
+        exchange = await self._exchange("STARTTLS", encode_command("STARTTLS"), False, step)
+        findings = self._judge(exchange, step.expect)
+        if exchange.reply is not None and exchange.reply.code == 220:
+            assert self.transport is not None
+            context = ssl.create_default_context()
+            if not self.options.tls_verify:
+                # A probe must reach servers with self-signed certificates; --tls-verify checks.
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            failure = await self.transport.start_tls(context, self.host)
+            if failure is not None:
+                findings.append(Finding(Verdict.ERROR, failure, "RFC 3207 §4"))
+                self.state.gone = "TLS handshake failed"
+            else:
+                # RFC 3207 §4.2: the session is reset; EHLO must be sent again.
+                self.state.facts = SessionFacts(
+                    greeting_code=self.state.facts.greeting_code, tls_active=True
+                )
+                findings.append(
+                    Finding(Verdict.PASS, f"TLS established ({self.transport.tls_version})")
+                )
+        self._record(step, [exchange], [findings])
+
+    async def _auth(self, step: Step) -> None:
+        mechanism = (step.mechanism or "PLAIN").upper()
+        user = (step.username or "").encode()
+        password = (step.password or "").encode()
+        if mechanism == "PLAIN":
+            blob = base64.b64encode(b"\0" + user + b"\0" + password)
+            exchange = await self._exchange(
+                "AUTH", b"AUTH PLAIN " + blob + b"\r\n", True, step, shown=b"AUTH PLAIN ****\r\n"
+            )
+            findings = self._judge(exchange, step.expect)
+            self._record(step, [exchange], [findings])
+            return
+        exchanges: list[Exchange] = []
+        findings_list: list[list[Finding]] = []
+        lines = [
+            (b"AUTH LOGIN\r\n", b"AUTH LOGIN\r\n"),
+            (base64.b64encode(user) + b"\r\n", base64.b64encode(user) + b"\r\n"),
+            (base64.b64encode(password) + b"\r\n", MASK + b"\r\n"),
+        ]
+        for index, (data, shown) in enumerate(lines):
+            exchange = await self._exchange("AUTH", data, index == 0, step, shown=shown)
+            exchanges.append(exchange)
+            last = index == len(lines) - 1
+            code = exchange.reply.code if exchange.reply else None
+            final = last or code != 334
+            findings_list.append(self._judge(exchange, step.expect if final else None))
+            if final:
+                break
+        self._record(step, exchanges, findings_list)
+
+    # ---- exchanges -----------------------------------------------------------------------
+
+    def _command_for(self, step: Step) -> tuple[str | None, bytes, str]:
+        """(line for display, bytes to send, table name) for one simple step; line None if the
+        step could not be encoded (already recorded as an error)."""
+        kind = step.kind
+        if kind is StepKind.SEND:
+            if step.raw is not None:
+                try:
+                    data = decode_escapes(step.raw)
+                except EscapeError as exc:  # validated at load time; kept as a safety net
+                    self._record(step, [], [[Finding(Verdict.ERROR, str(exc))]])
+                    return None, b"", "UNKNOWN"
+                command = canonical_command(step.verb) if step.verb else "UNKNOWN"
+                return data.decode("latin-1"), data, command
+            line = step.arg or ""
+            verb = step.verb or (line.split(" ", 1)[0] if line else "")
+            return line, encode_command(line), canonical_command(verb)
+        verb = {StepKind.MAIL: "MAIL", StepKind.RCPT: "RCPT"}.get(kind, kind.value.upper())
+        if kind is StepKind.MAIL:
+            line = f"MAIL FROM:{_path(step.arg or '')}"
+        elif kind is StepKind.RCPT:
+            line = f"RCPT TO:{_path(step.arg or '')}"
+        elif kind is StepKind.DATA:
+            line = "DATA"
+        else:
+            line = verb + (f" {step.arg}" if step.arg else "")
+        if step.params:
+            line += f" {step.params}"
+        return line, encode_command(line), canonical_command(verb)
+
+    async def _exchange(
+        self, command: str, data: bytes, has_argument: bool, step: Step, shown: bytes | None = None
+    ) -> Exchange:
+        unsolicited = await self._drain_unsolicited()
+        exchange = Exchange(command, self._mask(shown if shown is not None else data), self._now())
+        exchange.has_argument = has_argument
+        if await self._send(exchange, data):
+            await self._read_into(exchange, step.timeout)
+        self._pending_findings += unsolicited
+        return exchange
+
+    async def _send(self, exchange: Exchange, data: bytes) -> bool:
+        assert self.transport is not None
+        failure = await self.transport.send(data)
+        if failure is not None:
+            exchange.error = failure
+            exchange.elapsed = self._now() - exchange.started
+            if self.transport.closed:
+                self.state.gone = "connection closed"
+            return False
+        return True
+
+    async def _read_into(self, exchange: Exchange, timeout: float | None) -> None:
+        assert self.transport is not None
+        result = await self.transport.read_reply(timeout)
+        exchange.elapsed = self._now() - exchange.started
+        if isinstance(result, ReadFailure):
+            exchange.error = result.reason
+            if result.closed:
+                self.state.gone = f"the server closed the connection ({result.reason})"
+            else:
+                # A late reply would be taken for the next command's: stop here.
+                self.state.gone = f"no reply to the previous command ({result.reason})"
+            return
+        exchange.reply = result
+        if result.code == 421:
+            self.state.gone = "the server sent 421 (closing the transmission channel)"
+
+    async def _drain_unsolicited(self) -> list[Finding]:
+        """Replies already buffered before a command is sent were sent unasked: report them and
+        drop them, so each later reply is attributed to the command that caused it."""
+        assert self.transport is not None
+        findings: list[Finding] = []
+        while self.transport.replies.buffered:
+            extra = await self.transport.read_reply(timeout=0.0)
+            if isinstance(extra, ReadFailure):
+                findings.append(
+                    Finding(Verdict.FAIL, f"unsolicited data from the server: {extra.reason}")
+                )
+                if extra.closed:
+                    self.state.gone = f"the server closed the connection ({extra.reason})"
+                break
+            findings.append(
+                Finding(
+                    Verdict.FAIL,
+                    f"unsolicited reply before the command was sent: {_short(extra)}",
+                    _SEQUENCE_SOURCE,
+                )
+            )
+        return findings
+
+    def _after(self, exchange: Exchange) -> None:
+        """Track transaction and capability state from a judged reply."""
+        reply = exchange.reply
+        if reply is None or reply.code is None:
+            return
+        facts = self.state.facts
+        command, ok = exchange.command, 200 <= reply.code < 300
+        if command == "EHLO" and reply.code == 250:
+            facts.extensions = dict(parse_ehlo(reply).extensions)
+            facts.in_transaction = False
+        elif command == "HELO" and ok:
+            facts.extensions = {}
+            facts.in_transaction = False
+        elif command == "MAIL" and ok:
+            facts.in_transaction = True
+        elif command == "RSET" and ok:
+            facts.in_transaction = False
+        elif command == "QUIT":
+            self.state.gone = "after QUIT"
+
+    def _judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
+        findings = judge(exchange, self.table, self.options.profile, self.state.facts, expectation)
+        if self._pending_findings:
+            findings = self._pending_findings + findings
+            self._pending_findings = []
+        return findings
+
+    # ---- results -------------------------------------------------------------------------
+
+    def _record(
+        self,
+        step: Step,
+        exchanges: list[Exchange],
+        findings: list[list[Finding]],
+    ) -> None:
+        flat = [f for group in findings for f in group]
+        verdict = step_verdict(flat, self.options.strict)
+        reason = next((f.message for f in flat if f.verdict is Verdict.ERROR), "")
+        why = step.expect.why if step.expect else ""
+        if step.expect_end and not why:
+            why = step.expect_end.why
+        self.results.append(
+            StepResult(
+                label=step.label,
+                kind=step.kind.value,
+                position=str(step.position) if step.position else "",
+                verdict=verdict,
+                exchanges=exchanges,
+                findings=flat,
+                why=why,
+                reason=reason,
+            )
+        )
+
+    def _skip(self, step: Step, reason: str) -> None:
+        self.results.append(
+            StepResult(
+                label=step.label,
+                kind=step.kind.value,
+                position=str(step.position) if step.position else "",
+                verdict=Verdict.SKIP,
+                reason=reason,
+            )
+        )
+
+    def _server_result(self, target_text: str, started_at: str) -> ServerResult:
+        verdicts = [s.verdict for s in self.results]
+        overall = worst(verdicts)
+        if overall is Verdict.WARN or overall is Verdict.SKIP:
+            overall = Verdict.PASS
+        reason = ""
+        first_bad = next((s for s in self.results if s.verdict is overall), None)
+        if overall in (Verdict.FAIL, Verdict.ERROR) and first_bad is not None:
+            detail = first_bad.reason or next(
+                (f.message for f in first_bad.findings if f.verdict is overall), ""
+            )
+            reason = f"{first_bad.label}: {detail}"
+        assert self.transport is not None
+        return ServerResult(
+            scenario=self.bound.scenario.name,
+            scenario_path=self.bound.scenario.path,
+            target=target_text,
+            address=self.transport.peer,
+            verdict=overall,
+            steps=self.results,
+            started_at=started_at,
+            duration=time.monotonic() - self._t0,
+            reason=reason,
+            extensions={k: list(v) for k, v in self.state.facts.extensions.items()},
+        )
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _mask(self, data: bytes) -> bytes:
+        for secret in self._secrets:
+            data = data.replace(secret, MASK)
+        return data
+
+
+def _secret_forms(secrets: frozenset[str]) -> list[bytes]:
+    """Each secret as sent, and its base64 form (AUTH LOGIN sends that), longest first."""
+    forms: set[bytes] = set()
+    for secret in secrets:
+        if secret:
+            forms.add(secret.encode())
+            forms.add(base64.b64encode(secret.encode()))
+    return sorted(forms, key=len, reverse=True)
+
+
+def _path(address: str) -> str:
+    address = address.strip()
+    return address if address.startswith("<") else f"<{address}>"
+
+
+def _short(reply: Reply) -> str:
+    lines = reply.display_lines
+    return lines[0] + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")

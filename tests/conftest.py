@@ -1,0 +1,55 @@
+"""Shared fixtures: real servers on loopback, and a way to run the CLI as a user does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BASIC = ROOT / "scenarios" / "basic.yaml"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    """Run `python -m probe ARGS` in a subprocess, as a user would, with a time limit."""
+
+    def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> CliResult:
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", "probe", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=tmp_path,
+            env=full_env,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def aiosmtpd_server() -> Iterator[str]:
+    """A real aiosmtpd server on a free loopback port; yields HOST:PORT."""
+    from probe.demo import demo_server
+
+    with demo_server() as (host, port):
+        yield f"{host}:{port}"

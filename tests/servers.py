@@ -1,0 +1,111 @@
+"""Servers the tests start on loopback: a scripted, deliberately broken SMTP server of our own.
+
+`ScriptedServer(Behaviour(...))` listens on 127.0.0.1 on a free port in a thread of its own and
+answers each command line from a table, so a test can make any reply (wrong codes, mixed codes,
+silence, a close mid-reply, bytes dripped slowly) happen on a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+Action = bytes | Callable[[asyncio.StreamWriter], Awaitable[None]] | None
+
+
+@dataclass
+class Behaviour:
+    # None: send nothing (silence). A callable gets the writer and does what it likes.
+    greeting: Action = b"220 broken.test ESMTP scripted\r\n"
+    # Reply per command verb (upper case); anything not listed gets `default`.
+    replies: dict[str, Action] = field(default_factory=dict)
+    quit: Action = b"221 2.0.0 bye\r\n"
+    default: Action = b"250 2.0.0 OK\r\n"
+    data_start: Action = b"354 End data with <CR><LF>.<CR><LF>\r\n"
+    data_end: Action = b"250 2.0.0 queued\r\n"
+    # Close the connection right after replying to these verbs.
+    close_after: set[str] = field(default_factory=lambda: {"QUIT"})
+
+
+def ehlo(*lines: str, code: str = "250") -> bytes:
+    """A well-formed multi-line EHLO reply."""
+    all_lines = ["broken.test", *lines]
+    out = [f"{code}-{line}\r\n" for line in all_lines[:-1]]
+    out.append(f"{code} {all_lines[-1]}\r\n")
+    return "".join(out).encode()
+
+
+class ScriptedServer:
+    def __init__(self, behaviour: Behaviour, host: str = "127.0.0.1") -> None:
+        self.behaviour = behaviour
+        self.host = host
+        self.port = 0
+        self.received: list[bytes] = []  # every command line, for assertions
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("scripted server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, self.host, 0)
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._server.close()
+        for task in asyncio.all_tasks(self._loop):
+            task.cancel()
+        self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.close()
+
+    async def _act(self, action: Action, writer: asyncio.StreamWriter) -> None:
+        if action is None:
+            return
+        if isinstance(action, bytes):
+            writer.write(action)
+            await writer.drain()
+        else:
+            await action(writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        b = self.behaviour
+        try:
+            await self._act(b.greeting, writer)
+            while not writer.is_closing():
+                line = await reader.readline()
+                if not line:
+                    break
+                self.received.append(line)
+                verb = line.split(b" ", 1)[0].strip().upper().decode("latin-1")
+                if verb == "DATA":
+                    await self._act(b.data_start, writer)
+                    if isinstance(b.data_start, bytes) and b.data_start.startswith(b"354"):
+                        await reader.readuntil(b"\r\n.\r\n")
+                        await self._act(b.data_end, writer)
+                    continue
+                fallback = b.quit if verb == "QUIT" else b.default
+                await self._act(b.replies.get(verb, fallback), writer)
+                if verb in b.close_after:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
