@@ -35,19 +35,26 @@ import pytest
 
 REQUIRE_ENV = "SMTP_PROBE_REQUIRE_SERVERS"
 
-# The root's DNSSEC trust anchor (KSK-2017): only so that dnsmasq validates, and fails, outside .test.
+# The root's DNSSEC trust anchor (KSK-2017): only so dnsmasq validates, and fails, outside .test.
 ROOT_TRUST_ANCHOR = ".,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"
 
 # --- The test zone. Each case is a domain; the comment says what it shows. ---
 # Different preferences: tried 10, 20, 30.
 PREF = "pref.test"
-PREF_MX = {"mx1.pref.test": ("127.0.0.11", 10), "mx2.pref.test": ("127.0.0.12", 20),
-           "mx3.pref.test": ("127.0.0.13", 30)}
+PREF_MX = {
+    "mx1.pref.test": ("127.0.0.11", 10),
+    "mx2.pref.test": ("127.0.0.12", 20),
+    "mx3.pref.test": ("127.0.0.13", 30),
+}
 # Equal preferences: 5 first, then the four 10s shuffled, then 20.
 EQUAL = "equal.test"
 EQUAL_FIRST = ("first.equal.test", "127.0.0.20", 5)
-EQUAL_TIED = {"a.equal.test": "127.0.0.21", "b.equal.test": "127.0.0.22",
-              "c.equal.test": "127.0.0.23", "d.equal.test": "127.0.0.24"}
+EQUAL_TIED = {
+    "a.equal.test": "127.0.0.21",
+    "b.equal.test": "127.0.0.22",
+    "c.equal.test": "127.0.0.23",
+    "d.equal.test": "127.0.0.24",
+}
 EQUAL_LAST = ("last.equal.test", "127.0.0.25", 20)
 # No MX: the implicit MX, with an A and an AAAA record.
 IMPLICIT = "implicit.test"
@@ -174,7 +181,7 @@ class DnsServer:
         text = self.log_path.read_bytes()[since:].decode(errors="replace")
         out = []
         for line in text.splitlines():
-            head, sep, rest = line.partition(" query[")
+            _, sep, rest = line.partition(" query[")
             if sep:
                 rdtype, _, tail = rest.partition("] ")
                 out.append((rdtype, tail.split(" ", 1)[0]))

@@ -130,10 +130,9 @@ class DnsClient:
             return self._failed(Failure.NODATA, name, rdtype, message, canonical)
         except dns.resolver.NoNameservers as exc:
             return self._no_nameservers(exc, name, rdtype)
-        except dns.exception.Timeout as exc:
-            waited = exc.kwargs.get("timeout") or self.config.timeout
+        except dns.exception.Timeout:
             message = (
-                f"DNS timeout: no answer to the {rdtype} lookup within {waited:.1f} s "
+                f"DNS timeout: no answer to the {rdtype} lookup within {self.config.timeout:g} s "
                 f"(asked {self.servers_text})"
             )
             return self._failed(Failure.TIMEOUT, name, rdtype, message)

@@ -195,8 +195,8 @@ async def _plan_mx(target: Target, config: ResolverConfig, cache: DnsCache) -> T
         host = await _host(domain, 0, config, cache)
         plan.hosts.append(host)
         if not host.usable:
-            why = f"{domain} has no MX records and no usable address: it has no mail server"
-            return _error(plan, host.failure or "no-address", f"{why} ({_host_reason(host)})")
+            why = f"{domain}: no MX records, and the implicit MX is unusable: {_host_reason(host)}"
+            return _error(plan, host.failure or "no-address", f"{why} ({_RFC_MX})")
         return plan
     records = list(found.mx)
     nulls = [r for r in records if r.exchange == "."]

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from probe.resolve.plan import Candidate, MxHost, PlanKind, TargetPlan
+from probe.resolve.plan import Candidate, PlanKind, TargetPlan
 
 
 def render_plan(plan: TargetPlan, all_mx: bool = False) -> str:
     """Several lines: what was found, which addresses would be probed in which order, and why."""
     lines = [f"{plan.target.text}: {_headline(plan)}"]
+    width = max((len(_preference(plan, h.preference)) for h in plan.hosts), default=0)
     for host in plan.hosts:
-        lines.append(f"  {_host_line(plan, host)}")
+        if plan.target.is_address:
+            continue  # the address is the target: nothing to list but what would be probed
+        label = _preference(plan, host.preference)
+        addresses = ", ".join(host.addresses) if host.addresses else "(no address: skipped)"
+        prefix = f"{label.ljust(width)}  " if width else ""
+        lines.append(f"  {prefix}{host.name}  {addresses}")
         lines.extend(f"      warning: {w}" for w in host.warnings)
         lines.extend(f"      note: {n}" for n in host.notes)
     lines.extend(f"  warning: {w}" for w in plan.warnings)
     lines.extend(f"  note: {n}" for n in plan.notes)
     groups = plan.candidates(all_mx)
-    if not groups:
+    if plan.kind is PlanKind.NULL_MX:
         lines.append(f"  nothing would be probed: {plan.reason}")
+    elif not groups:
+        lines.append("  nothing would be probed")
     elif all_mx and plan.kind is not PlanKind.DIRECT:
         lines.append("  would probe each MX host on its own (--all-mx):")
         for group in groups:
@@ -79,12 +87,6 @@ def _headline(plan: TargetPlan) -> str:
             return f"null MX: {plan.domain} accepts no mail"
         case _:
             return f"error: {plan.reason}"
-
-
-def _host_line(plan: TargetPlan, host: MxHost) -> str:
-    label = _preference(plan, host.preference)
-    addresses = ", ".join(host.addresses) if host.addresses else "(no address: skipped)"
-    return f"{label:<8} {host.name}  {addresses}" if label else f"{host.name}  {addresses}"
 
 
 def _preference(plan: TargetPlan, preference: int | None) -> str:

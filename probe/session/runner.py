@@ -121,8 +121,8 @@ class Session:
         else:
             await self._simple(step)
         last = self.results[-1] if self.results else None
-        stop = step.stop_on_fail or self.bound.scenario.stop_on_fail
-        if stop and last is not None and last.verdict in (Verdict.FAIL, Verdict.ERROR):
+        # Step.stop_on_fail already inherits the scenario's (and a pipeline's) setting.
+        if step.stop_on_fail and last is not None and last.verdict in (Verdict.FAIL, Verdict.ERROR):
             self.state.stopped = f"stopped after '{last.label}' ({last.verdict})"
 
     async def _connect(self, step: Step) -> None:
