@@ -41,9 +41,19 @@ def make_plan(
     """Bind each scenario for each target; raise one ScenarioError listing every problem."""
     plan = Plan()
     problems: list[ScenarioProblem] = []
+    declared = {name for scenario in scenarios for name in scenario.variables}
+    unknown = sorted(set(overrides) - declared)
+    if unknown and len(scenarios) > 1:
+        # With several scenarios a --var need only be declared by one of them.
+        listing = ", ".join(sorted(declared)) or "none"
+        raise ScenarioError(
+            [ScenarioProblem("--var", f"no scenario declares {', '.join(unknown)} ({listing})")]
+        )
     for target in targets:
         for scenario in scenarios:
-            values = dict(overrides)
+            values = {k: v for k, v in overrides.items() if k in scenario.variables}
+            if len(scenarios) == 1:
+                values = dict(overrides)
             # A mail domain target names the domain the scenario is about (issue: `domain`).
             if "domain" in scenario.variables and "domain" not in values:
                 domain = target.details.get("domain") or (
