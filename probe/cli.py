@@ -39,8 +39,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="play a scenario (file or folder) against targets")
     run.add_argument("scenario", type=Path, help="scenario file, or a folder of them")
-    run.add_argument("targets", nargs="+", metavar="TARGET", help="HOST[:PORT], IP, [IPv6]:PORT")
+    run.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="DOMAIN, HOST[:PORT], IP[:PORT], [IPv6]:PORT"
+    )
+    run.add_argument(
+        "--targets",
+        dest="targets_file",
+        type=Path,
+        metavar="FILE",
+        help="read targets from FILE, one a line, # comments",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the resolution plan and send nothing"
+    )
     _add_run_options(run)
+    _add_dns_options(run)
+
+    resolve = sub.add_parser("resolve", help="show which mail servers a domain would be probed on")
+    resolve.add_argument("targets", nargs="+", metavar="TARGET")
+    resolve.add_argument("--port", type=_port, default=25, help="default port (25)")
+    _add_dns_options(resolve)
 
     demo = sub.add_parser("demo", help="start a local aiosmtpd server and run basic.yaml on it")
     _add_output_options(demo)
@@ -58,6 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
     return parser
+
+
+def _add_dns_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all-mx", action="store_true", help="probe every MX host, not just the first")
+    p.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="IP[:PORT]",
+        help="ask this DNS server instead of the system's (repeatable)",
+    )
+    p.add_argument(
+        "--resolve",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME:IP",
+        help="use IP for NAME, as curl does (repeatable)",
+    )
+    p.add_argument("--dns-timeout", type=_seconds, default=5.0, metavar="S")
+    p.add_argument("--seed", type=int, help="shuffle equal MX preferences reproducibly")
+    family = p.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="ipv4", action="store_true", help="IPv4 addresses only")
+    family.add_argument("-6", dest="ipv6", action="store_true", help="IPv6 addresses only")
 
 
 def _add_judging_options(p: argparse.ArgumentParser) -> None:
@@ -127,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = {
             "run": _cmd_run,
+            "resolve": _cmd_resolve,
             "demo": _cmd_demo,
             "validate": _cmd_validate,
             "codes": _cmd_codes,
@@ -173,36 +216,87 @@ def _load_scenarios(paths: list[Path]) -> list[Any]:
     return scenarios
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _targets(args: argparse.Namespace) -> list[Any]:
     from probe.targets import TargetError, parse_target
 
-    overrides = _vars(args.var)
+    texts = [(t, "") for t in args.targets]
+    if getattr(args, "targets_file", None) is not None:
+        path = args.targets_file
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise UsageError(f"{path}: cannot read targets: {why}") from None
+        for number, line in enumerate(lines, 1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                texts.append((text, f"{path}:{number}: "))
+    if not texts:
+        raise UsageError("no targets: give TARGET... or --targets FILE")
+    targets = []
+    for text, where in texts:
+        try:
+            targets.append(parse_target(text, args.port))
+        except TargetError as exc:
+            raise UsageError(f"{where}bad target {exc}") from None
+    return targets
+
+
+def _resolver_config(args: argparse.Namespace) -> Any:
+    from probe.resolve import ResolveConfigError, ResolverConfig
+
     try:
-        targets = [parse_target(t, args.port) for t in args.targets]
-    except TargetError as exc:
-        raise UsageError(f"bad target {exc}") from None
+        return ResolverConfig.from_options(
+            args.nameserver,
+            args.overrides,
+            timeout=args.dns_timeout,
+            ipv4=args.ipv4,
+            ipv6=args.ipv6,
+            seed=args.seed,
+        )
+    except ResolveConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    overrides = _vars(args.var)
+    targets = _targets(args)
+    config = _resolver_config(args)
     scenarios = _load_scenarios([args.scenario])
-    return _play(args, scenarios, targets, overrides)
+    return _play(args, scenarios, targets, overrides, config)
 
 
-def _play(args: argparse.Namespace, scenarios: list[Any], targets: list[Any], overrides) -> int:
+def _cmd_resolve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from probe.resolve import DnsCache, PlanKind, plan_targets, render_plan
+
+    targets = _targets(args)
+    config = _resolver_config(args)
+    plans = asyncio.run(plan_targets(targets, config, DnsCache.from_config(config)))
+    for plan in plans:
+        sys.stdout.write(render_plan(plan, all_mx=args.all_mx).rstrip("\n") + "\n")
+    unusable = any(p.kind in (PlanKind.ERROR, PlanKind.NULL_MX) for p in plans)
+    return EXIT_UNREACHABLE if unusable else EXIT_OK
+
+
+def _play(
+    args: argparse.Namespace,
+    scenarios: list[Any],
+    targets: list[Any],
+    overrides: dict[str, str],
+    config: Any,
+) -> int:
     import asyncio
 
     from probe.report import json_report, text
     from probe.report.files import ReportWriteError, report_name, write_atomic
     from probe.report.redact import Redactor
+    from probe.resolve import DnsCache, plan_targets, render_plan
     from probe.scenario import ScenarioError
     from probe.session.orchestrate import execute, make_plan
     from probe.session.runner import RunOptions
 
-    try:
-        plan = make_plan(scenarios, targets, overrides, os.environ)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_USAGE
-    if not args.no_report:
-        _check_report_dir(args.report_dir)
     options = RunOptions(
         profile=args.profile,
         strict=args.strict,
@@ -213,7 +307,32 @@ def _play(args: argparse.Namespace, scenarios: list[Any], targets: list[Any], ov
         max_reply_lines=args.max_reply_lines,
         tls_verify=args.tls_verify,
     )
-    run = asyncio.run(execute(plan, options, getattr(args, "concurrency", 8)))
+    all_mx = getattr(args, "all_mx", False)
+    dry_run = getattr(args, "dry_run", False)
+    if not args.no_report and not dry_run:
+        _check_report_dir(args.report_dir)
+
+    async def main() -> Any:
+        # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
+        # or variable stops the run before any SMTP byte is sent.
+        plans = await plan_targets(targets, config, DnsCache.from_config(config))
+        plan = make_plan(scenarios, plans, overrides, os.environ, all_mx)
+        if dry_run:
+            return plans, plan, None
+        return plans, plan, await execute(plan, options, getattr(args, "concurrency", 8))
+
+    try:
+        plans, plan, run = asyncio.run(main())
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    if run is None:
+        for target_plan in plans:
+            sys.stdout.write(render_plan(target_plan, all_mx=all_mx).rstrip("\n") + "\n")
+        names = ", ".join(s.name for s in scenarios)
+        print(f"dry run: would play {names} in {len(plan.jobs)} session(s); nothing was sent")
+        return EXIT_OK
     redact = Redactor(plan.secrets)
     report_json = json_report.render(run, redact)
     if args.format == "json":
@@ -254,9 +373,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         with demo_server() as (host, port):
             print(f"demo: aiosmtpd listening on {host}:{port}", file=sys.stderr)
+            from probe.resolve import ResolverConfig
+
             target = parse_target(f"{host}:{port}")
             args.concurrency = 1
-            return _play(args, scenarios, [target], {"domain": "example.test"})
+            config = ResolverConfig()  # the target is an address: nothing is looked up
+            return _play(args, scenarios, [target], {"domain": "example.test"}, config)
     except DemoUnavailable as exc:
         raise UsageError(str(exc)) from None
 

@@ -14,10 +14,18 @@ class Verdict(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+    NO_MAIL = "no-mail"  # server level only: the domain publishes a null MX (RFC 7505)
 
 
 # Worst first: a step's verdict is the worst of its findings.
-_RANK = {Verdict.FAIL: 4, Verdict.ERROR: 3, Verdict.WARN: 2, Verdict.PASS: 1, Verdict.SKIP: 0}
+_RANK = {
+    Verdict.FAIL: 4,
+    Verdict.ERROR: 3,
+    Verdict.WARN: 2,
+    Verdict.PASS: 1,
+    Verdict.SKIP: 0,
+    Verdict.NO_MAIL: 0,
+}
 
 
 def worst(
@@ -105,10 +113,11 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all passed; 1 something failed; 3 something could not be probed and nothing failed."""
+        """0 all passed; 1 something failed; 3 something could not be probed (an error, a null MX
+        domain, an interrupted run) and nothing failed."""
         verdicts = [r.verdict for r in self.results]
         if Verdict.FAIL in verdicts:
             return 1
-        if Verdict.ERROR in verdicts or self.interrupted:
+        if Verdict.ERROR in verdicts or Verdict.NO_MAIL in verdicts or self.interrupted:
             return 3
         return 0

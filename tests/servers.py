@@ -8,6 +8,8 @@ silence, a close mid-reply, bytes dripped slowly) happen on a real socket.
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,12 +39,96 @@ def ehlo(*lines: str, code: str = "250") -> bytes:
     return "".join(out).encode()
 
 
+# ---- hostile actions: each returns an Action (an async callable taking the writer) ----------
+
+
+def pause(seconds: float) -> Action:
+    """Wait, send nothing."""
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(seconds)
+
+    return act
+
+
+def slow(data: bytes, delay: float) -> Action:
+    """Wait `delay` seconds, then send `data` at once."""
+    return sequence(pause(delay), data)
+
+
+def drip(data: bytes, interval: float) -> Action:
+    """Send `data` one byte at a time, `interval` seconds apart."""
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        for byte in data:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(interval)
+
+    return act
+
+
+def endless(head: bytes, repeat: bytes, limit: int = 64 * 1024 * 1024) -> Action:
+    """Send `head`, then `repeat` over and over (until the peer goes away, or `limit` bytes)."""
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        writer.write(head)
+        sent = len(head)
+        block = repeat * max(1, 16384 // len(repeat))
+        while sent < limit and not writer.is_closing():
+            writer.write(block)
+            sent += len(block)
+            await writer.drain()
+
+    return act
+
+
+def close(data: bytes = b"") -> Action:
+    """Send `data` (e.g. half a reply), then close the connection (FIN)."""
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        if data:
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    return act
+
+
+def reset(data: bytes = b"") -> Action:
+    """Send `data`, then reset the connection (SO_LINGER 0, then close: an RST, not a FIN)."""
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        if data:
+            writer.write(data)
+            await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    return act
+
+
+def sequence(*actions: Action) -> Action:
+    """Several actions one after the other (bytes are sent, callables awaited)."""
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        for action in actions:
+            if writer.is_closing():
+                return
+            await ScriptedServer.act(action, writer)
+
+    return act
+
+
 class ScriptedServer:
     def __init__(self, behaviour: Behaviour, host: str = "127.0.0.1") -> None:
         self.behaviour = behaviour
         self.host = host
         self.port = 0
         self.received: list[bytes] = []  # every command line, for assertions
+        self.connections = 0
+        self.connected = threading.Event()  # set when the first client is accepted
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -71,12 +157,17 @@ class ScriptedServer:
         self._ready.set()
         self._loop.run_forever()
         self._server.close()
-        for task in asyncio.all_tasks(self._loop):
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
             task.cancel()
-        self._loop.run_until_complete(asyncio.sleep(0))
+        if tasks:
+            self._loop.run_until_complete(
+                asyncio.wait(tasks, timeout=2)  # let handlers run their `finally` (close)
+            )
         self._loop.close()
 
-    async def _act(self, action: Action, writer: asyncio.StreamWriter) -> None:
+    @staticmethod
+    async def act(action: Action, writer: asyncio.StreamWriter) -> None:
         if action is None:
             return
         if isinstance(action, bytes):
@@ -87,8 +178,10 @@ class ScriptedServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         b = self.behaviour
+        self.connections += 1
+        self.connected.set()
         try:
-            await self._act(b.greeting, writer)
+            await self.act(b.greeting, writer)
             while not writer.is_closing():
                 line = await reader.readline()
                 if not line:
@@ -96,16 +189,18 @@ class ScriptedServer:
                 self.received.append(line)
                 verb = line.split(b" ", 1)[0].strip().upper().decode("latin-1")
                 if verb == "DATA":
-                    await self._act(b.data_start, writer)
+                    await self.act(b.data_start, writer)
                     if isinstance(b.data_start, bytes) and b.data_start.startswith(b"354"):
                         await reader.readuntil(b"\r\n.\r\n")
-                        await self._act(b.data_end, writer)
+                        await self.act(b.data_end, writer)
                     continue
                 fallback = b.quit if verb == "QUIT" else b.default
-                await self._act(b.replies.get(verb, fallback), writer)
+                await self.act(b.replies.get(verb, fallback), writer)
                 if verb in b.close_after:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            pass  # the server is shutting down
         finally:
             writer.close()

@@ -11,7 +11,16 @@ _MARK = {
     Verdict.FAIL: "FAIL",
     Verdict.ERROR: "ERROR",
     Verdict.SKIP: "SKIP",
+    Verdict.NO_MAIL: "NO-MAIL",
 }
+
+
+_TALLY = (
+    (Verdict.PASS, "passed"),
+    (Verdict.FAIL, "failed"),
+    (Verdict.ERROR, "error"),
+    (Verdict.NO_MAIL, "no-mail"),
+)
 
 
 def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
@@ -19,11 +28,13 @@ def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
     for result in run.results:
         out += _server(result, redact, verbose)
         out.append("")
-    passed = sum(r.verdict is Verdict.PASS for r in run.results)
+    tally = ", ".join(
+        f"{sum(r.verdict is v for r in run.results)} {label}"
+        for v, label in _TALLY
+        if v in (Verdict.PASS, Verdict.FAIL) or any(r.verdict is v for r in run.results)
+    )
     out.append(
-        f"{len(run.results)} server result(s): {passed} passed, "
-        f"{sum(r.verdict is Verdict.FAIL for r in run.results)} failed, "
-        f"{sum(r.verdict is Verdict.ERROR for r in run.results)} error"
+        f"{len(run.results)} server result(s): {tally}"
         + (" (interrupted)" if run.interrupted else "")
         + f"; profile {run.profile}{', strict' if run.strict else ''}"
     )
@@ -33,17 +44,55 @@ def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
 def _server(result: ServerResult, redact: Redactor, verbose: bool) -> list[str]:
     counts = result.counts()
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    where = f" ({result.address})" if result.address and result.address != result.target else ""
     lines = [
-        f"{_MARK[result.verdict]}  {result.scenario} -> {result.target}{where}"
+        f"{_MARK[result.verdict]}  {result.scenario} -> {result.target}{_where(result)}"
         f"  [{summary}]  {result.duration * 1000:.0f} ms"
     ]
     if result.reason:
         lines.append(f"      {redact(result.reason)}")
-    for step in result.steps:
-        if verbose or step.verdict is not Verdict.PASS or _notes(step):
+    for warning in _as_list(result.details.get("warnings")):
+        lines.append(f"      warn: {warning}")
+    for attempt in _as_list(result.details.get("fallback")):
+        lines.append(f"      fell back after: {attempt}")
+    skipped: list[StepResult] = []
+    for step in [*result.steps, None]:
+        if (
+            step is not None
+            and step.verdict is Verdict.SKIP
+            and (not skipped or skipped[0].reason == step.reason)
+        ):
+            skipped.append(step)
+            continue
+        if skipped:
+            lines += _skipped(skipped)
+            skipped = [step] if step is not None and step.verdict is Verdict.SKIP else []
+            if skipped:
+                continue
+        if step is not None and (verbose or step.verdict is not Verdict.PASS or _notes(step)):
             lines += _step(step, redact)
     return lines
+
+
+def _where(result: ServerResult) -> str:
+    """Where the session went: the address, and the MX host it belongs to."""
+    details = result.details
+    parts = []
+    if result.address and result.address != result.target:
+        parts.append(result.address)
+    if details.get("mx_host"):
+        parts.append(f"MX {details.get('preference')} {details['mx_host']}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _as_list(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
+def _skipped(steps: list[StepResult]) -> list[str]:
+    if len(steps) == 1:
+        return _step(steps[0], Redactor(()))
+    names = f"{steps[0].label} ... {steps[-1].label}"
+    return [f"  {'SKIP':5} {len(steps)} steps ({names})", f"        skipped: {steps[0].reason}"]
 
 
 def _notes(step: StepResult) -> bool:

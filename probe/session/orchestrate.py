@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from probe.codes import load_table
+from probe.resolve import Candidate, PlanKind, TargetPlan, plan_details
 from probe.results import RunResult, ServerResult, StepResult, Verdict
 from probe.scenario import Scenario, ScenarioError, ScenarioProblem, bind
 from probe.scenario.model import BoundScenario
@@ -22,23 +23,38 @@ from probe.targets import Target
 
 
 @dataclass(slots=True)
+class Job:
+    """One scenario for one target: where to connect, in the order a sending MTA would try."""
+
+    bound: BoundScenario
+    plan: TargetPlan
+    candidates: list[Candidate]  # tried in turn until one accepts a connection; [] = no probe
+
+    @property
+    def target(self) -> Target:
+        return self.plan.target
+
+
+@dataclass(slots=True)
 class Plan:
     """Everything bound before the first byte is sent (so bad input costs nothing)."""
 
-    jobs: list[tuple[BoundScenario, Target]] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
 
     @property
     def secrets(self) -> set[str]:
-        return {s for bound, _ in self.jobs for s in bound.secrets}
+        return {s for job in self.jobs for s in job.bound.secrets}
 
 
 def make_plan(
     scenarios: list[Scenario],
-    targets: list[Target],
+    plans: list[TargetPlan],
     overrides: Mapping[str, str],
     environ: Mapping[str, str],
+    all_mx: bool = False,
 ) -> Plan:
-    """Bind each scenario for each target; raise one ScenarioError listing every problem."""
+    """Bind each scenario for each resolved target; raise one ScenarioError listing every
+    problem."""
     plan = Plan()
     problems: list[ScenarioProblem] = []
     declared = {name for scenario in scenarios for name in scenario.variables}
@@ -49,24 +65,21 @@ def make_plan(
         raise ScenarioError(
             [ScenarioProblem("--var", f"no scenario declares {', '.join(unknown)} ({listing})")]
         )
-    for target in targets:
+    for target_plan in plans:
+        groups = target_plan.candidates(all_mx) or [[]]
         for scenario in scenarios:
             values = {k: v for k, v in overrides.items() if k in scenario.variables}
             if len(scenarios) == 1:
                 values = dict(overrides)
-            # A mail domain target names the domain the scenario is about (issue: `domain`).
-            if "domain" in scenario.variables and "domain" not in values:
-                domain = target.details.get("domain") or (
-                    None if target.is_address else target.host
-                )
-                if domain:
-                    values["domain"] = str(domain)
+            # The mail domain of a NAME target is the domain the scenario is about.
+            if "domain" in scenario.variables and "domain" not in values and target_plan.domain:
+                values["domain"] = target_plan.domain
             try:
-                plan.jobs.append((bind(scenario, values, environ), target))
+                bound = bind(scenario, values, environ)
             except ScenarioError as exc:
-                for problem in exc.problems:
-                    if problem not in problems:
-                        problems.append(problem)
+                problems += [p for p in exc.problems if p not in problems]
+                continue
+            plan.jobs += [Job(bound, target_plan, group) for group in groups]
     if problems:
         raise ScenarioError(problems)
     return plan
@@ -79,15 +92,35 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
     limit = asyncio.Semaphore(max(1, concurrency))
     results: list[ServerResult | None] = [None] * len(plan.jobs)
 
-    async def one(index: int, bound: BoundScenario, target: Target) -> None:
+    async def one(index: int, job: Job) -> None:
         async with limit:
-            session = Session(bound, target.host, target.port, options, table)
-            try:
-                results[index] = await session.play(target.text)
-            except asyncio.CancelledError:
-                results[index] = _interrupted(bound, target, session.results)
-                raise
-            results[index].details.update(target.details)
+            if not job.candidates:
+                results[index] = _unprobed(job)
+                return
+            refused: list[str] = []
+            for number, candidate in enumerate(job.candidates, 1):
+                session = Session(job.bound, candidate.address, candidate.port, options, table)
+                try:
+                    result = await session.play(job.target.text)
+                except asyncio.CancelledError:
+                    results[index] = _interrupted(job, session.results)
+                    raise
+                result.details.update(plan_details(job.plan, candidate))
+                if refused:
+                    result.details["fallback"] = list(refused)
+                results[index] = result
+                # As a sending MTA does: on a connect failure, try the next address (§5.1).
+                if result.address is not None:
+                    return
+                first = result.steps[0] if result.steps else None
+                refused.append(first.reason if first and first.reason else result.reason)
+                if number == len(job.candidates) and number > 1:
+                    result.reason = (
+                        f"none of the {number} addresses accepted a connection: "
+                        + "; ".join(refused)
+                    )
+                    result.details.pop("fallback", None)
+                    return
 
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -106,7 +139,7 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-    tasks = [asyncio.ensure_future(one(i, b, t)) for i, (b, t) in enumerate(plan.jobs)]
+    tasks = [asyncio.ensure_future(one(i, job)) for i, job in enumerate(plan.jobs)]
     try:
         await asyncio.gather(*tasks)
     except asyncio.CancelledError:
@@ -118,8 +151,8 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
         for sig in installed:
             loop.remove_signal_handler(sig)
     final: list[ServerResult] = []
-    for index, (bound, target) in enumerate(plan.jobs):
-        final.append(results[index] or _interrupted(bound, target, []))
+    for index, job in enumerate(plan.jobs):
+        final.append(results[index] or _interrupted(job, []))
     return RunResult(
         results=final,
         profile=options.profile,
@@ -130,7 +163,27 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
     )
 
 
-def _interrupted(bound: BoundScenario, target: Target, done: list[StepResult]) -> ServerResult:
+def _unprobed(job: Job) -> ServerResult:
+    """A target with nothing to connect to: a null MX domain, or a DNS failure."""
+    plan = job.plan
+    verdict = Verdict.NO_MAIL if plan.kind is PlanKind.NULL_MX else Verdict.ERROR
+    return ServerResult(
+        scenario=job.bound.scenario.name,
+        scenario_path=job.bound.scenario.path,
+        target=plan.target.text,
+        address=None,
+        verdict=verdict,
+        steps=[
+            StepResult(s.label, s.kind.value, str(s.position), Verdict.SKIP, reason=plan.reason)
+            for s in job.bound.steps
+        ],
+        reason=plan.reason,
+        details=plan_details(plan),
+    )
+
+
+def _interrupted(job: Job, done: list[StepResult]) -> ServerResult:
+    bound = job.bound
     steps = list(done)
     for step in bound.steps[len(done) :]:
         steps.append(
@@ -143,10 +196,10 @@ def _interrupted(bound: BoundScenario, target: Target, done: list[StepResult]) -
     return ServerResult(
         scenario=bound.scenario.name,
         scenario_path=bound.scenario.path,
-        target=target.text,
+        target=job.target.text,
         address=None,
         verdict=verdict,
         steps=steps,
         reason="run interrupted before this session finished",
-        details=dict(target.details),
+        details=plan_details(job.plan),
     )
