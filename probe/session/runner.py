@@ -21,10 +21,13 @@ from probe.protocol.reader import DEFAULT_MAX_REPLY_BYTES, DEFAULT_MAX_REPLY_LIN
 from probe.protocol.reply import Reply
 from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, worst
 from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
-from probe.session.transport import ReadFailure, Transport
+from probe.session.transport import DEADLINE_REACHED, ReadFailure, Transport
 
 MASK = b"****"
 _SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
+INTERRUPTED = "interrupted"
+# Unsolicited data read before one command, at most (in reads of one transport chunk each).
+_DRAIN_CHUNKS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,10 @@ class RunOptions:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_reply_lines: int = DEFAULT_MAX_REPLY_LINES
     tls_verify: bool = False
+    # Quiet time before each command, counted from the end of the previous reply: a reply that
+    # arrives in it was not asked for (RFC 5321 §4.2: one reply per command) and is reported,
+    # instead of being taken for the next command's reply (which would shift every later one).
+    settle: float = 0.1
 
 
 @dataclass(slots=True)
@@ -66,6 +73,8 @@ class Session:
         self._t0 = 0.0
         self.transport: Transport | None = None
         self._pending_findings: list[Finding] = []  # unsolicited replies, for the next judgement
+        self._quiet_from = 0.0  # time.monotonic() at the end of the last reply
+        self.interrupted = False
 
     # ---- driving -------------------------------------------------------------------------
 
@@ -93,7 +102,18 @@ class Session:
                 for step in steps:
                     await self._run_step(step)
         except TimeoutError:
-            self.state.gone = "session deadline reached"
+            self.state.gone = DEADLINE_REACHED
+        except asyncio.CancelledError:
+            # SIGINT/SIGTERM (or a caller's cancel): keep what was judged, mark the step under
+            # way as error and the rest as not run, so `results` covers every step.
+            self.interrupted = True
+            done = len(self.results)
+            for index, step in enumerate(steps[done:]):
+                if index == 0:
+                    self._record(step, [], [[Finding(Verdict.ERROR, INTERRUPTED)]])
+                else:
+                    self._skip(step, INTERRUPTED)
+            raise
         finally:
             await self.transport.close()
         done = len(self.results)
@@ -152,6 +172,10 @@ class Session:
             return
         exchange = await self._exchange(command, data, has_argument=bool(step.arg), step=step)
         findings = self._judge(exchange, step.expect)
+        if command == "QUIT" and exchange.reply is not None and not self.state.gone:
+            # Nothing may follow the reply to QUIT; look once, briefly, for replies still owed
+            # to earlier commands (the sign of a shifted session).
+            findings += await self._drain_unsolicited("after the reply to QUIT")
         self._after(exchange)
         self._record(step, [exchange], [findings])
 
@@ -163,6 +187,7 @@ class Session:
             body = (
                 decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
             )
+            self._pending_findings += await self._drain_unsolicited()
             end = Exchange("DATA-END", self._mask(body), self._now())
             sent = await self._send(end, body)
             if sent:
@@ -240,9 +265,12 @@ class Session:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             failure = await self.transport.start_tls(context, self.host)
+            self._quiet_from = time.monotonic()
             if failure is not None:
                 findings.append(Finding(Verdict.ERROR, failure, "RFC 3207 §4"))
-                self.state.gone = "TLS handshake failed"
+                self.state.gone = (
+                    DEADLINE_REACHED if failure == DEADLINE_REACHED else "TLS handshake failed"
+                )
             else:
                 # RFC 3207 §4.2: the session is reset; EHLO must be sent again.
                 self.state.facts = SessionFacts(
@@ -331,7 +359,9 @@ class Session:
         if failure is not None:
             exchange.error = failure
             exchange.elapsed = self._now() - exchange.started
-            if self.transport.closed:
+            if failure == DEADLINE_REACHED:
+                self.state.gone = DEADLINE_REACHED
+            elif self.transport.closed:
                 self.state.gone = "connection closed"
             return False
         return True
@@ -340,9 +370,12 @@ class Session:
         assert self.transport is not None
         result = await self.transport.read_reply(timeout)
         exchange.elapsed = self._now() - exchange.started
+        self._quiet_from = time.monotonic()
         if isinstance(result, ReadFailure):
             exchange.error = result.reason
-            if result.closed:
+            if result.deadline:
+                self.state.gone = DEADLINE_REACHED
+            elif result.closed:
                 self.state.gone = f"the server closed the connection ({result.reason})"
             else:
                 # A late reply would be taken for the next command's: stop here.
@@ -352,27 +385,48 @@ class Session:
         if result.code == 421:
             self.state.gone = "the server sent 421 (closing the transmission channel)"
 
-    async def _drain_unsolicited(self) -> list[Finding]:
-        """Replies already buffered before a command is sent were sent unasked: report them and
-        drop them, so each later reply is attributed to the command that caused it."""
+    async def _drain_unsolicited(self, when: str = "before the command was sent") -> list[Finding]:
+        """Replies that arrive while no command is outstanding were sent unasked: report them and
+        drop them, so each later reply is attributed to the command that caused it.
+
+        Waits out the rest of the settle window (RunOptions.settle, counted from the end of the
+        previous reply): a reply sent a little after the one it follows is caught here, not taken
+        for the next command's. Reads at most _DRAIN_CHUNKS chunks, so a flood stays bounded."""
         assert self.transport is not None
-        findings: list[Finding] = []
-        while self.transport.replies.buffered:
-            extra = await self.transport.read_reply(timeout=0.0)
-            if isinstance(extra, ReadFailure):
-                findings.append(
-                    Finding(Verdict.FAIL, f"unsolicited data from the server: {extra.reason}")
-                )
-                if extra.closed:
-                    self.state.gone = f"the server closed the connection ({extra.reason})"
+        transport = self.transport
+        until = self._quiet_from + self.options.settle
+        extras: list[Reply] = []
+        failure: ReadFailure | None = None
+        for _ in range(_DRAIN_CHUNKS):
+            await transport.collect(until)
+            if not transport.replies.buffered:
                 break
+            while transport.replies.buffered:
+                extra = await transport.read_reply(timeout=0.0)
+                if isinstance(extra, ReadFailure):
+                    failure = extra
+                    break
+                extras.append(extra)
+            if failure is not None:
+                break
+        findings: list[Finding] = []
+        if extras:
+            more = f" (and {len(extras) - 1} more)" if len(extras) > 1 else ""
             findings.append(
                 Finding(
                     Verdict.FAIL,
-                    f"unsolicited reply before the command was sent: {_short(extra)}",
+                    f"unsolicited reply {when}: {_short(extras[0])}{more}",
                     _SEQUENCE_SOURCE,
                 )
             )
+        if failure is not None:
+            findings.append(
+                Finding(Verdict.FAIL, f"unsolicited data from the server {when}: {failure.reason}")
+            )
+            if failure.closed:
+                self.state.gone = f"the server closed the connection ({failure.reason})"
+        if extras or failure is not None:
+            self._quiet_from = time.monotonic()
         return findings
 
     def _after(self, exchange: Exchange) -> None:

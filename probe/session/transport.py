@@ -20,12 +20,16 @@ from probe.protocol.reply import Reply
 CHUNK = 4096
 
 
+DEADLINE_REACHED = "session deadline reached"
+
+
 @dataclass(frozen=True, slots=True)
 class ReadFailure:
     """No judgeable reply: why, and whether the connection is gone for good."""
 
     reason: str
     closed: bool
+    deadline: bool = False  # the session deadline (not the reply timeout) ran out
 
 
 class Transport:
@@ -48,14 +52,22 @@ class Transport:
     def _remaining(self, limit: float) -> float:
         return max(0.0, min(limit, self.deadline - time.monotonic()))
 
+    @property
+    def past_deadline(self) -> bool:
+        return time.monotonic() >= self.deadline
+
     async def connect(self, host: str, port: int, timeout: float) -> str | None:
         """Open the connection; None on success, else the reason it failed."""
+        if self.past_deadline:
+            return DEADLINE_REACHED
         wait = self._remaining(timeout)
         try:
             self._reader_stream, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, limit=CHUNK * 4), wait
             )
         except TimeoutError:
+            if self.past_deadline:
+                return DEADLINE_REACHED
             return f"connect to {_hostport(host, port)} timed out after {wait:.1f} s"
         except OSError as exc:
             # asyncio's strerror is "Connect call failed (...)"; the errno says what happened.
@@ -69,10 +81,17 @@ class Transport:
         """Write and drain; None on success, else the reason."""
         if self._writer is None or self.closed:
             return "connection is closed"
+        if self.past_deadline:
+            return DEADLINE_REACHED  # nothing is sent once the deadline has passed
         try:
             self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self._remaining(self.reply_timeout))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for(..., 0) times out even when the
+            # awaitable would finish at once.
+            async with asyncio.timeout(self._remaining(self.reply_timeout)):
+                await self._writer.drain()
         except TimeoutError:
+            if self.past_deadline:
+                return DEADLINE_REACHED
             return "timed out sending (the server is not reading)"
         except (ConnectionError, OSError) as exc:
             self.closed = True
@@ -104,36 +123,59 @@ class Transport:
                 return ReadFailure("connection is closed", closed=True)
             wait = until - time.monotonic()
             if wait <= 0:
-                return ReadFailure(self._timeout_reason(limit), closed=False)
+                return self._timed_out(limit)
             try:
                 chunk = await asyncio.wait_for(self._reader_stream.read(CHUNK), wait)
             except TimeoutError:
-                return ReadFailure(self._timeout_reason(limit), closed=False)
+                return self._timed_out(limit)
             except (ConnectionError, OSError, ssl.SSLError) as exc:
                 self.closed = True
                 return ReadFailure(f"connection lost: {exc}", closed=True)
             self.replies.receive_data(chunk)
 
-    def _timeout_reason(self, limit: float) -> str:
+    async def collect(self, until: float) -> None:
+        """Take in whatever the server sends before `until` (a time.monotonic() value, bounded by
+        the deadline), without waiting for a complete reply; return early on the first data, the
+        end of the stream or an error. Used before sending a command: what arrives while no
+        command is outstanding was not asked for, and must not be taken for the next reply.
+        Reading at most one chunk keeps memory bounded whatever the server floods."""
+        if self._reader_stream is None or self.closed or self.replies.buffered:
+            return
+        wait = max(0.0, min(until, self.deadline) - time.monotonic())
+        try:
+            # asyncio.timeout, not wait_for: with no time left, still take what is buffered.
+            async with asyncio.timeout(wait):
+                chunk = await self._reader_stream.read(CHUNK)
+        except TimeoutError:
+            return
+        except (ConnectionError, OSError, ssl.SSLError):
+            self.closed = True
+            return
+        self.replies.receive_data(chunk)
+
+    def _timed_out(self, limit: float) -> ReadFailure:
         pending = self.replies.buffered
-        if time.monotonic() >= self.deadline:
-            what = "session deadline reached"
-        else:
-            what = f"no complete reply within {limit:g} s"
-        return f"{what}" + (f" ({pending} bytes of an unfinished reply)" if pending else "")
+        deadline = self.past_deadline
+        what = DEADLINE_REACHED if deadline else f"no complete reply within {limit:g} s"
+        reason = what + (f" ({pending} bytes of an unfinished reply)" if pending else "")
+        return ReadFailure(reason, closed=False, deadline=deadline)
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> str | None:
         """Upgrade to TLS after a 220 to STARTTLS; None on success, else the reason."""
         if self._writer is None:
             return "connection is closed"
+        if self.past_deadline:
+            await self.abort()
+            return DEADLINE_REACHED
+        limit = self._remaining(self.reply_timeout)
         try:
-            await asyncio.wait_for(
-                self._writer.start_tls(context, server_hostname=server_hostname),
-                self._remaining(self.reply_timeout),
-            )
+            async with asyncio.timeout(limit):
+                await self._writer.start_tls(context, server_hostname=server_hostname)
         except TimeoutError:
             await self.abort()
-            return "TLS handshake timed out"
+            if self.past_deadline:
+                return DEADLINE_REACHED
+            return f"TLS handshake timed out after {limit:g} s"
         except (ssl.SSLError, ConnectionError, OSError) as exc:
             await self.abort()
             return f"TLS handshake failed: {exc}"
