@@ -11,6 +11,15 @@ from servers import Behaviour, ScriptedServer, ehlo
 from probe.demo import free_port
 
 
+def _basic_json(cli, behaviour: Behaviour, *extra: str, timeout: float = 60):
+    """Run basic.yaml against a scripted server; JSON on stdout, no report file."""
+    with ScriptedServer(behaviour) as server:
+        return cli(
+            "run", str(BASIC), server.target, "--var", "domain=example.test",
+            "--format", "json", "--no-report", *extra, timeout=timeout,
+        )  # fmt: skip
+
+
 def _step(report: dict, label_start: str) -> dict:
     steps = report["results"][0]["steps"]
     return next(s for s in steps if s["name"].startswith(label_start))
@@ -60,17 +69,7 @@ def test_demo_runs_basic_against_its_own_server_and_passes(cli, tmp_path: Path):
 
 def test_data_answered_250_fails_naming_the_step(cli):
     behaviour = Behaviour(data_start=b"250 2.0.0 OK whatever\r\n")
-    with ScriptedServer(behaviour) as server:
-        result = cli(
-            "run",
-            str(BASIC),
-            server.target,
-            "--var",
-            "domain=example.test",
-            "--format",
-            "json",
-            "--no-report",
-        )
+    result = _basic_json(cli, behaviour)
     assert result.code == 1, result.stdout + result.stderr
     report = result.json()
     assert report["results"][0]["verdict"] == "fail"
@@ -95,17 +94,7 @@ def test_mixed_codes_in_a_multiline_reply_fail_the_step(cli):
 
 def test_quit_answered_250_breaks_the_rfc_must(cli):
     behaviour = Behaviour(replies={"QUIT": b"250 bye\r\n"})
-    with ScriptedServer(behaviour) as server:
-        result = cli(
-            "run",
-            str(BASIC),
-            server.target,
-            "--var",
-            "domain=example.test",
-            "--format",
-            "json",
-            "--no-report",
-        )
+    result = _basic_json(cli, behaviour)
     assert result.code == 1
     quit_step = _step(result.json(), "quit")
     assert quit_step["verdict"] == "fail"
@@ -113,20 +102,7 @@ def test_quit_answered_250_breaks_the_rfc_must(cli):
 
 
 def test_a_silent_server_gives_error_and_exit_3_within_the_timeout(cli):
-    with ScriptedServer(Behaviour(greeting=None)) as server:
-        result = cli(
-            "run",
-            str(BASIC),
-            server.target,
-            "--var",
-            "domain=example.test",
-            "--timeout",
-            "1",
-            "--format",
-            "json",
-            "--no-report",
-            timeout=20,
-        )
+    result = _basic_json(cli, Behaviour(greeting=None), "--timeout", "1", timeout=20)
     assert result.code == 3, result.stdout + result.stderr
     report = result.json()["results"][0]
     assert report["verdict"] == "error"
