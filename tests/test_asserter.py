@@ -1,0 +1,163 @@
+"""The verdict rules: replies parsed by the real reader, judged by the real table."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from probe.asserter import SessionFacts, judge, step_verdict
+from probe.codes import load_table
+from probe.protocol.reader import ReplyReader
+from probe.protocol.reply import Reply
+from probe.results import Exchange, Verdict
+from probe.scenario.model import CodePattern, Expectation, Level
+
+TABLE = load_table()
+
+
+def reply(data: bytes) -> Reply:
+    reader = ReplyReader()
+    reader.receive_data(data)
+    event = reader.next_event()
+    assert isinstance(event, Reply), event
+    return event
+
+
+def verdict_of(
+    command: str,
+    data: bytes,
+    profile: str = "rfc5321",
+    facts: SessionFacts | None = None,
+    expectation: Expectation | None = None,
+    has_argument: bool = False,
+    strict: bool = False,
+) -> tuple[Verdict, list[str]]:
+    exchange = Exchange(command, b"", 0.0, reply=reply(data), has_argument=has_argument)
+    findings = judge(exchange, TABLE, profile, facts or SessionFacts(), expectation)
+    return step_verdict(findings, strict), [
+        f"{f.verdict}: {f.message} [{f.source}]" for f in findings
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "data"),
+    [
+        ("CONNECT", b"220 mx.example.test ESMTP\r\n"),
+        ("EHLO", b"250-mx.example.test\r\n250 PIPELINING\r\n"),
+        ("MAIL", b"250 OK\r\n"),
+        ("RCPT", b"550 no such user\r\n"),
+        ("DATA", b"354 go ahead\r\n"),
+        ("DATA-END", b"250 queued\r\n"),
+        ("VRFY", b"252 cannot verify\r\n"),
+        ("QUIT", b"221 bye\r\n"),
+        ("UNKNOWN", b"500 unrecognized\r\n"),
+    ],
+)
+def test_codes_rfc5321_lists_for_the_command_pass(command, data):
+    verdict, findings = verdict_of(command, data)
+    assert verdict is Verdict.PASS, findings
+
+
+def test_a_class_the_command_cannot_return_fails_citing_rfc5321():
+    verdict, findings = verdict_of("DATA", b"250 OK\r\n")
+    assert verdict is Verdict.FAIL
+    assert any("DATA can never answer 2xx" in f and "RFC 5321 §4.3.2" in f for f in findings)
+    assert verdict_of("MAIL", b"354 what\r\n")[0] is Verdict.FAIL
+
+
+def test_a_legacy_only_code_warns_in_rfc5321_and_passes_in_permissive():
+    # 451 to DATA itself: RFC 821/2821 list it, RFC 5321 dropped it.
+    verdict, findings = verdict_of("DATA", b"451 local error\r\n")
+    assert verdict is Verdict.WARN
+    assert any("RFC 2821" in f for f in findings)
+    assert verdict_of("DATA", b"451 local error\r\n", profile="permissive")[0] is Verdict.PASS
+
+
+def test_an_unlisted_code_of_a_possible_class_warns_with_the_first_digit_rule():
+    # aiosmtpd answers HELP with 250: 2xx is a class HELP can return, 250 is listed nowhere.
+    verdict, findings = verdict_of("HELP", b"250 Supported commands: EHLO HELO\r\n")
+    assert verdict is Verdict.WARN
+    assert any("first digit" in f and "RFC 5321 §4.3.2" in f for f in findings)
+    assert verdict_of("HELP", b"250 help\r\n", strict=True)[0] is Verdict.FAIL
+
+
+def test_fixed_replies_fail_when_answered_otherwise_but_421_is_always_allowed():
+    verdict, findings = verdict_of("QUIT", b"250 bye\r\n")
+    assert verdict is Verdict.FAIL
+    assert any("§4.1.1.10" in f for f in findings)
+    assert verdict_of("QUIT", b"421 shutting down\r\n")[0] is Verdict.PASS
+
+
+def test_rset_must_binds_only_without_arguments():
+    assert verdict_of("RSET", b"501 no arguments allowed\r\n")[0] is Verdict.FAIL
+    assert verdict_of("RSET", b"501 no arguments allowed\r\n", has_argument=True)[0] is Verdict.PASS
+
+
+def test_503_after_a_554_greeting_is_allowed_only_after_that_greeting():
+    after_554 = SessionFacts(greeting_code=554)
+    assert verdict_of("NOOP", b"503 bad sequence\r\n", facts=after_554)[0] is Verdict.PASS
+    assert verdict_of("NOOP", b"503 bad sequence\r\n")[0] is Verdict.FAIL  # NOOP is fixed 250
+
+
+def test_size_codes_on_data_depend_on_size_being_advertised():
+    with_size = SessionFacts(extensions={"SIZE": ("1000",)})
+    # Standards-track (RFC 1870) row: passes in `standards` once SIZE was advertised.
+    assert verdict_of("DATA", b"552 too big\r\n", "standards", with_size)[0] is Verdict.PASS
+    without, findings = verdict_of("DATA", b"552 too big\r\n", "standards")
+    assert without is Verdict.WARN, findings
+
+
+def test_an_unobservable_condition_is_assumed_and_said():
+    # 530 to MAIL: only when the server requires STARTTLS or AUTH first (RFC 3207 §4, RFC 4954).
+    verdict, findings = verdict_of(
+        "MAIL", b"530 5.7.0 Must issue a STARTTLS command first\r\n", "standards"
+    )
+    assert verdict is Verdict.PASS
+    assert any("assuming" in f for f in findings)
+
+
+def test_tls_insufficient_554_does_not_apply_in_the_clear():
+    verdict, findings = verdict_of("RCPT", b"554 5.7.1 Relay access denied\r\n", "standards")
+    assert verdict is Verdict.WARN
+    assert not any("3207" in f for f in findings), findings
+
+
+def test_malformed_replies_fail_with_their_section():
+    assert verdict_of("NOOP", b"250-a\r\n251 b\r\n")[0] is Verdict.FAIL
+    verdict, findings = verdict_of("NOOP", b"250 ok\n")
+    assert verdict is Verdict.FAIL and any("§2.3.8" in f for f in findings)
+
+
+def test_enhanced_code_class_must_match_the_reply():
+    facts = SessionFacts(extensions={"ENHANCEDSTATUSCODES": ()})
+    verdict, findings = verdict_of("MAIL", b"250 5.1.0 OK\r\n", facts=facts)
+    assert verdict is Verdict.FAIL and any("RFC 2034" in f for f in findings)
+    verdict, findings = verdict_of("MAIL", b"250 OK\r\n", facts=facts)
+    assert verdict is Verdict.WARN and any("RFC 2034" in f for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [(Level.MUST, Verdict.FAIL), (Level.SHOULD, Verdict.WARN), (Level.INFO, Verdict.PASS)],
+)
+def test_an_unmet_expectation_costs_what_its_level_says(level, expected):
+    expectation = Expectation((CodePattern("5xx"),), None, level, "RFC 5321 §3.3")
+    verdict, findings = verdict_of("RCPT", b"250 OK\r\n", expectation=expectation)
+    assert verdict is expected
+    assert any("expected 5xx" in f and "RFC 5321 §3.3" in f for f in findings)
+
+
+def test_expectation_text_pattern_is_searched_in_the_reply_text():
+    expectation = Expectation((CodePattern("250"),), re.compile(r"(?i)queued as \w+"))
+    assert verdict_of("DATA-END", b"250 Queued as ABC123\r\n", expectation=expectation)[0] is (
+        Verdict.PASS
+    )
+    assert verdict_of("DATA-END", b"250 OK\r\n", expectation=expectation)[0] is Verdict.FAIL
+
+
+def test_no_reply_is_an_error_with_the_reason():
+    exchange = Exchange("NOOP", b"NOOP\r\n", 0.0, error="no complete reply within 1 s")
+    findings = judge(exchange, TABLE, "rfc5321", SessionFacts())
+    assert step_verdict(findings, strict=False) is Verdict.ERROR
+    assert findings[0].message == "no complete reply within 1 s"
