@@ -78,15 +78,18 @@ def test_resolve_prints_mx_hosts_in_preference_order(cli, dns):
 
 def test_run_probes_the_most_preferred_mx_and_defaults_domain(cli, dns, smtp_on):
     port = smtp_on([a for a, _ in z.PREF_MX.values()])
-    result = _run(cli, dns, "run", str(BASIC), z.PREF, "--port", str(port), "--format", "json",
-                  "--no-report")
+    result = _run(
+        cli, dns, "run", str(BASIC), z.PREF, "--port", str(port), "--format", "json", "--no-report"
+    )
     assert result.code == 0, result.stdout + result.stderr
     first = result.json()["results"][0]
     assert first["verdict"] == "pass"
     assert first["address"] == f"127.0.0.11:{port}"
     details = first["details"]
     assert (details["domain"], details["mx_host"], details["preference"]) == (
-        z.PREF, "mx1.pref.test", 10,
+        z.PREF,
+        "mx1.pref.test",
+        10,
     )
     rcpt = next(s for s in first["steps"] if s["kind"] == "rcpt")
     assert rcpt["command"] == f"RCPT TO:<postmaster@{z.PREF}>"
@@ -95,8 +98,9 @@ def test_run_probes_the_most_preferred_mx_and_defaults_domain(cli, dns, smtp_on)
 def test_run_falls_back_to_the_next_mx_when_a_connection_is_refused(cli, dns, smtp_on):
     # Nothing listens on mx1 (127.0.0.11): its connection is refused, mx2 is probed.
     port = smtp_on(["127.0.0.12", "127.0.0.13"])
-    result = _run(cli, dns, "run", str(BASIC), z.PREF, "--port", str(port), "--format", "json",
-                  "--no-report")
+    result = _run(
+        cli, dns, "run", str(BASIC), z.PREF, "--port", str(port), "--format", "json", "--no-report"
+    )
     assert result.code == 0, result.stdout + result.stderr
     first = result.json()["results"][0]
     assert first["address"] == f"127.0.0.12:{port}"
@@ -106,8 +110,19 @@ def test_run_falls_back_to_the_next_mx_when_a_connection_is_refused(cli, dns, sm
 
 def test_all_mx_probes_every_host_each_its_own_result(cli, dns, smtp_on):
     port = smtp_on([a for a, _ in z.PREF_MX.values()])
-    result = _run(cli, dns, "run", str(BASIC), z.PREF, "--port", str(port), "--all-mx",
-                  "--format", "json", "--no-report")
+    result = _run(
+        cli,
+        dns,
+        "run",
+        str(BASIC),
+        z.PREF,
+        "--port",
+        str(port),
+        "--all-mx",
+        "--format",
+        "json",
+        "--no-report",
+    )
     assert result.code == 0, result.stdout + result.stderr
     results = result.json()["results"]
     assert [r["details"]["mx_host"] for r in results] == list(z.PREF_MX)
@@ -144,8 +159,20 @@ def test_targets_file_with_comments_runs_each_target(cli, dns, smtp_on, tmp_path
     port = smtp_on(["127.0.0.11", z.IMPLICIT_V4])
     targets = tmp_path / "targets.txt"
     targets.write_text(f"# mail domains\n{z.PREF}\n\n{z.IMPLICIT}  # no MX: implicit\n")
-    result = _run(cli, dns, "run", str(BASIC), "--targets", str(targets), "--port", str(port),
-                  "-4", "--format", "json", "--no-report")
+    result = _run(
+        cli,
+        dns,
+        "run",
+        str(BASIC),
+        "--targets",
+        str(targets),
+        "--port",
+        str(port),
+        "-4",
+        "--format",
+        "json",
+        "--no-report",
+    )
     assert result.code == 0, result.stdout + result.stderr
     results = result.json()["results"]
     assert [r["target"] for r in results] == [z.PREF, z.IMPLICIT]
@@ -158,3 +185,49 @@ def test_a_bad_line_in_the_targets_file_names_file_and_line(cli, tmp_path: Path)
     result = cli("run", str(BASIC), "--targets", str(targets))
     assert result.code == 2
     assert f"{targets}:2:" in result.stderr
+
+
+def test_resolve_shuffles_equal_preferences_reproducibly_with_seed(cli, dns):
+    def order(seed: str) -> list[str]:
+        out = _run(cli, dns, "resolve", z.EQUAL, "--seed", seed).stdout
+        tied = [
+            line.split()[-1] for line in out.splitlines() if "MX 10" in line and "(" not in line
+        ]
+        return [t for t in tied if t.startswith("127.")]
+
+    first = order("1")
+    assert sorted(first) == sorted(z.EQUAL_TIED.values())
+    assert order("1") == first
+    assert any(order(str(seed)) != first for seed in range(2, 12))
+
+
+@pytest.mark.parametrize(
+    ("domain", "says"),
+    [
+        (z.IPLIT, "names an IP address"),
+        (z.CNAME, "alias (CNAME)"),
+        (z.NOADDR, "no address: skipped"),
+    ],
+)
+def test_resolve_warns_or_notes_unusual_mx_records(cli, dns, domain, says):
+    result = _run(cli, dns, "resolve", domain)
+    assert result.code == 0, result.stderr
+    assert says in result.stdout
+
+
+def test_servfail_is_an_error_with_the_dns_reason(cli, dns):
+    result = _run(cli, dns, "run", str(BASIC), z.SERVFAIL, "--var", "domain=x.test", "--no-report")
+    assert result.code == 3
+    assert "SERVFAIL" in result.stdout or "server failure" in result.stdout.lower()
+
+
+def test_dns_timeout_is_an_error_within_the_dns_timeout(cli):
+    from dns_server import silent_udp_port
+
+    with silent_udp_port() as port:
+        result = cli(
+            "run", str(BASIC), "silent.test", "--nameserver", f"127.0.0.1:{port}",
+            "--dns-timeout", "1", "--no-report", timeout=20,
+        )  # fmt: skip
+    assert result.code == 3
+    assert "timeout" in result.stdout.lower()
