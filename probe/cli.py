@@ -111,6 +111,13 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024, metavar="N")
     p.add_argument("--max-reply-lines", type=_positive_int, default=1000, metavar="N")
     p.add_argument("--tls-verify", action="store_true", help="verify certificates on STARTTLS")
+    p.add_argument(
+        "--settle",
+        type=_non_negative_seconds,
+        default=0.1,
+        metavar="S",
+        help="quiet time before each command, to catch unsolicited replies (0: off; default 0.1)",
+    )
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
@@ -135,6 +142,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 < value <= 86400:
         raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds: {text!r}")
+    return value
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 60 seconds: {text!r}")
     return value
 
 
@@ -306,6 +323,7 @@ def _play(
         max_reply_bytes=args.max_reply_bytes,
         max_reply_lines=args.max_reply_lines,
         tls_verify=args.tls_verify,
+        settle=args.settle,
     )
     all_mx = getattr(args, "all_mx", False)
     dry_run = getattr(args, "dry_run", False)

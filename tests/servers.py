@@ -2,7 +2,8 @@
 
 `ScriptedServer(Behaviour(...))` listens on 127.0.0.1 on a free port in a thread of its own and
 answers each command line from a table, so a test can make any reply (wrong codes, mixed codes,
-silence, a close mid-reply, bytes dripped slowly) happen on a real socket.
+silence, a close mid-reply, bytes dripped slowly) happen on a real socket. The hostile actions
+below (`drip`, `slow`, `endless`, `close`, `reset`, `pause`, `sequence`) build the callables.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class ScriptedServer:
         self.received: list[bytes] = []  # every command line, for assertions
         self.connections = 0
         self.connected = threading.Event()  # set when the first client is accepted
+        self.disconnected = threading.Event()  # set when a client connection has ended
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -204,3 +206,4 @@ class ScriptedServer:
             pass  # the server is shutting down
         finally:
             writer.close()
+            self.disconnected.set()

@@ -24,6 +24,7 @@ from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
 from probe.session.transport import DEADLINE_REACHED, ReadFailure, Transport
 
 MASK = b"****"
+_AFTER_QUIT = "after QUIT"
 _SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
 INTERRUPTED = "interrupted"
 # Unsolicited data read before one command, at most (in reads of one transport chunk each).
@@ -74,7 +75,6 @@ class Session:
         self.transport: Transport | None = None
         self._pending_findings: list[Finding] = []  # unsolicited replies, for the next judgement
         self._quiet_from = 0.0  # time.monotonic() at the end of the last reply
-        self.interrupted = False
 
     # ---- driving -------------------------------------------------------------------------
 
@@ -106,13 +106,9 @@ class Session:
         except asyncio.CancelledError:
             # SIGINT/SIGTERM (or a caller's cancel): keep what was judged, mark the step under
             # way as error and the rest as not run, so `results` covers every step.
-            self.interrupted = True
             done = len(self.results)
             for index, step in enumerate(steps[done:]):
-                if index == 0:
-                    self._record(step, [], [[Finding(Verdict.ERROR, INTERRUPTED)]])
-                else:
-                    self._skip(step, INTERRUPTED)
+                self._skip(step, INTERRUPTED, under_way=index == 0)
             raise
         finally:
             await self.transport.close()
@@ -362,7 +358,8 @@ class Session:
             if failure == DEADLINE_REACHED:
                 self.state.gone = DEADLINE_REACHED
             elif self.transport.closed:
-                self.state.gone = "connection closed"
+                closed = failure == "connection is closed"
+                self.state.gone = "connection closed" + ("" if closed else f" ({failure})")
             return False
         return True
 
@@ -420,8 +417,15 @@ class Session:
                 )
             )
         if failure is not None:
+            what = failure.reason
+            if not failure.closed:  # part of a reply, and no more of it yet
+                what = f"{transport.replies.buffered} bytes of an incomplete reply"
             findings.append(
-                Finding(Verdict.FAIL, f"unsolicited data from the server {when}: {failure.reason}")
+                Finding(
+                    Verdict.FAIL,
+                    f"unsolicited data from the server {when}: {what}",
+                    _SEQUENCE_SOURCE,
+                )
             )
             if failure.closed:
                 self.state.gone = f"the server closed the connection ({failure.reason})"
@@ -447,7 +451,7 @@ class Session:
         elif command == "RSET" and ok:
             facts.in_transaction = False
         elif command == "QUIT":
-            self.state.gone = "after QUIT"
+            self.state.gone = _AFTER_QUIT
 
     def _judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.state.facts, expectation)
@@ -483,13 +487,15 @@ class Session:
             )
         )
 
-    def _skip(self, step: Step, reason: str) -> None:
+    def _skip(self, step: Step, reason: str, under_way: bool = False) -> None:
+        """A step not run, and why; `under_way`: cut off while running (an error, not a skip)."""
         self.results.append(
             StepResult(
                 label=step.label,
                 kind=step.kind.value,
                 position=str(step.position) if step.position else "",
-                verdict=Verdict.SKIP,
+                verdict=Verdict.ERROR if under_way else Verdict.SKIP,
+                findings=[Finding(Verdict.ERROR, reason)] if under_way else [],
                 reason=reason,
             )
         )
@@ -506,6 +512,14 @@ class Session:
                 (f.message for f in first_bad.findings if f.verdict is overall), ""
             )
             reason = f"{first_bad.label}: {detail}"
+        unplayed = [
+            s for s in self.results if s.verdict is Verdict.SKIP and s.reason != _AFTER_QUIT
+        ]
+        if overall is Verdict.PASS and unplayed:
+            # The server ended the session early (a 421, a close): what was judged passed, but
+            # the scenario was not played through, so the server was not fully probed.
+            overall = Verdict.ERROR
+            reason = f"{len(unplayed)} step(s) not run: {unplayed[0].reason}"
         assert self.transport is not None
         return ServerResult(
             scenario=self.bound.scenario.name,

@@ -48,6 +48,7 @@ class Transport:
         self.replies = ReplyReader(*self._caps)
         self.closed = True
         self.peer: str | None = None
+        self._lost: str | None = None  # why the connection broke, when the server broke it
 
     def _remaining(self, limit: float) -> float:
         return max(0.0, min(limit, self.deadline - time.monotonic()))
@@ -74,13 +75,14 @@ class Transport:
             why = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
             return f"connect to {_hostport(host, port)} failed: {why}"
         self.closed = False
+        self._lost = None
         self.peer = _hostport(host, port)
         return None
 
     async def send(self, data: bytes) -> str | None:
         """Write and drain; None on success, else the reason."""
         if self._writer is None or self.closed:
-            return "connection is closed"
+            return self._lost or "connection is closed"
         if self.past_deadline:
             return DEADLINE_REACHED  # nothing is sent once the deadline has passed
         try:
@@ -95,7 +97,8 @@ class Transport:
             return "timed out sending (the server is not reading)"
         except (ConnectionError, OSError) as exc:
             self.closed = True
-            return f"send failed: {exc}"
+            self._lost = f"send failed: {exc}"
+            return self._lost
         return None
 
     async def read_reply(self, timeout: float | None = None) -> Reply | ReadFailure:
@@ -120,7 +123,7 @@ class Transport:
                 return ReadFailure("connection closed by the server before any reply", True)
             assert isinstance(event, NeedData)
             if self._reader_stream is None or self.closed:
-                return ReadFailure("connection is closed", closed=True)
+                return ReadFailure(self._lost or "connection is closed", closed=True)
             wait = until - time.monotonic()
             if wait <= 0:
                 return self._timed_out(limit)
@@ -130,7 +133,8 @@ class Transport:
                 return self._timed_out(limit)
             except (ConnectionError, OSError, ssl.SSLError) as exc:
                 self.closed = True
-                return ReadFailure(f"connection lost: {exc}", closed=True)
+                self._lost = f"connection lost: {exc}"
+                return ReadFailure(self._lost, closed=True)
             self.replies.receive_data(chunk)
 
     async def collect(self, until: float) -> None:
@@ -148,8 +152,9 @@ class Transport:
                 chunk = await self._reader_stream.read(CHUNK)
         except TimeoutError:
             return
-        except (ConnectionError, OSError, ssl.SSLError):
+        except (ConnectionError, OSError, ssl.SSLError) as exc:
             self.closed = True
+            self._lost = f"connection lost: {exc}"
             return
         self.replies.receive_data(chunk)
 
