@@ -95,7 +95,7 @@ def _add_dns_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME:IP",
         help="use IP for NAME, as curl does (repeatable)",
     )
-    p.add_argument("--dns-timeout", type=_seconds, default=5.0, metavar="S")
+    p.add_argument("--dns-timeout", type=seconds, default=5.0, metavar="S")
     p.add_argument("--seed", type=int, help="shuffle equal MX preferences reproducibly")
     family = p.add_mutually_exclusive_group()
     family.add_argument("-4", dest="ipv4", action="store_true", help="IPv4 addresses only")
@@ -105,9 +105,9 @@ def _add_dns_options(p: argparse.ArgumentParser) -> None:
 def _add_judging_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILES, default="rfc5321", help="documents that count")
     p.add_argument("--strict", action="store_true", help="treat warnings as failures")
-    p.add_argument("--timeout", type=_seconds, default=30.0, help="per-reply timeout (s)")
-    p.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S")
-    p.add_argument("--deadline", type=_seconds, default=300.0, help="whole-session limit (s)")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="per-reply timeout (s)")
+    p.add_argument("--connect-timeout", type=seconds, default=10.0, metavar="S")
+    p.add_argument("--deadline", type=seconds, default=300.0, help="whole-session limit (s)")
     p.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024, metavar="N")
     p.add_argument("--max-reply-lines", type=_positive_int, default=1000, metavar="N")
     p.add_argument("--tls-verify", action="store_true", help="verify certificates on STARTTLS")
@@ -135,7 +135,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_judging_options(p)
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds (shared with the pytest plugin)."""
     try:
         value = float(text)
     except ValueError:

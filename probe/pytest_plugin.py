@@ -1,0 +1,274 @@
+"""pytest plugin: scenario files collected and played as tests, in the style of Tavern.
+
+    pytest --smtp-target 127.0.0.1:2525 --smtp-var domain=example.test scenarios/
+
+Each scenario file (``*.yaml``/``*.yml`` whose top level is a mapping with ``steps``) becomes one
+test item per ``--smtp-target``, played with the same machinery as ``smtp-probe run``. Server
+verdicts map to pytest outcomes: pass -> passed; pass with warnings -> passed, each warning
+emitted as an ``SmtpProbeWarning`` at its step's line; fail and error -> failed, the message being
+the text report of that server; no-mail (null MX) -> skipped. A file that fails validation is a
+collection error listing its ``file:line:col: message`` problems.
+
+Without ``--smtp-target`` the plugin does nothing at all: no YAML file is even opened, so ordinary
+test runs are never disturbed. Registered through the ``pytest11`` entry point as ``smtp_probe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probe.cli import seconds
+from probe.codes import PROFILES
+
+SUFFIXES = (".yaml", ".yml")
+_SNIFF_BYTES = 256 * 1024  # the loader refuses larger files; the sniff reads no more than this
+_STEPS_LINE = re.compile(r"^steps[ \t]*:", re.MULTILINE)
+
+
+class SmtpProbeWarning(UserWarning):
+    """A step judged `warn`: the server answered with a code only a looser document allows."""
+
+
+class ProbeFailed(Exception):
+    """The server's verdict was fail or error; the message is its text report."""
+
+
+@dataclass
+class _State:
+    targets: list[Any]
+    overrides: dict[str, str]
+    options: Any  # probe.session.runner.RunOptions
+    resolver: Any  # probe.resolve.ResolverConfig
+    declared: set[str] = field(default_factory=set)  # variables of the collected scenarios
+    plans: dict[str, Any] | None = None  # target text -> TargetPlan, resolved once per session
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("smtp-probe", "smtp-probe scenarios (active only with --smtp-target)")
+    group.addoption(
+        "--smtp-target",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="play scenario YAML files against TARGET: DOMAIN, HOST[:PORT], IP[:PORT], "
+        "[IPv6]:PORT (repeatable). Without it no YAML file is collected.",
+    )
+    group.addoption(
+        "--smtp-var", action="append", default=[], metavar="KEY=VALUE", help="scenario variable"
+    )
+    group.addoption(
+        "--smtp-profile", choices=PROFILES, default="rfc5321", help="documents that count"
+    )
+    group.addoption("--smtp-strict", action="store_true", help="treat warnings as failures")
+    group.addoption(
+        "--smtp-nameserver",
+        action="append",
+        default=[],
+        metavar="IP[:PORT]",
+        help="resolve targets with this DNS server instead of the system's (repeatable)",
+    )
+    group.addoption(
+        "--smtp-timeout", type=seconds, default=30.0, metavar="S", help="per-reply timeout (s)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    texts = config.getoption("smtp_target", None)
+    if not texts:
+        return
+    from probe.session.runner import RunOptions
+    from probe.targets import TargetError, parse_target
+
+    targets = []
+    for text in dict.fromkeys(texts):  # a target given twice is played once
+        try:
+            targets.append(parse_target(text))
+        except TargetError as exc:
+            raise pytest.UsageError(f"--smtp-target: bad target {exc}") from None
+    overrides: dict[str, str] = {}
+    for pair in config.getoption("smtp_var"):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(f"--smtp-var {pair!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value
+    options = RunOptions(
+        profile=config.getoption("smtp_profile"),
+        strict=config.getoption("smtp_strict"),
+        timeout=config.getoption("smtp_timeout"),
+    )
+    from probe.resolve import ResolveConfigError, ResolverConfig
+
+    try:
+        resolver = ResolverConfig.from_options(config.getoption("smtp_nameserver"))
+    except ResolveConfigError as exc:
+        raise pytest.UsageError(f"--smtp-nameserver: {exc}") from None
+    config.stash[_STATE] = _State(targets, overrides, options, resolver)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    if _STATE not in parent.config.stash:
+        return None
+    if file_path.suffix.lower() not in SUFFIXES or not _looks_like_scenario(file_path):
+        return None
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselect: a --smtp-var typo is caught anyway
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None or not any(isinstance(item, ScenarioItem) for item in items):
+        return
+    unknown = sorted(set(state.overrides) - state.declared)
+    if unknown:
+        listing = ", ".join(sorted(state.declared)) or "none"
+        raise pytest.UsageError(
+            f"--smtp-var: no collected scenario declares {', '.join(unknown)} ({listing})"
+        )
+
+
+def _looks_like_scenario(path: Path) -> bool:
+    """A top-level mapping with a `steps` key. A file YAML cannot parse counts when a line
+    starts with `steps:`, so that a broken scenario is reported rather than silently ignored."""
+    import yaml
+    from yaml.nodes import MappingNode, ScalarNode
+
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_SNIFF_BYTES + 1)
+    except OSError:
+        return False
+    text = data.decode("utf-8", errors="replace")
+    if len(data) > _SNIFF_BYTES:
+        return bool(_STEPS_LINE.search(text))  # the loader will say it is too large
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return bool(_STEPS_LINE.search(text))
+    return isinstance(node, MappingNode) and any(
+        isinstance(key, ScalarNode) and key.value == "steps" for key, _ in node.value
+    )
+
+
+class ScenarioFile(pytest.File):
+    """One scenario file: validated at collection, one item per --smtp-target."""
+
+    def collect(self) -> Iterator[ScenarioItem]:
+        from probe.scenario import load_scenario
+
+        state = self.config.stash[_STATE]
+        scenario = load_scenario(self._shown_path())
+        state.declared.update(scenario.variables)
+        for target in state.targets:
+            yield ScenarioItem.from_parent(
+                self, name=f"{scenario.name}[{target.text}]", scenario=scenario, target=target
+            )
+
+    def _shown_path(self) -> Path:
+        """Relative to where pytest was started when possible, as `smtp-probe run` shows it."""
+        start = self.config.invocation_params.dir
+        if Path.cwd() == start and self.path.is_relative_to(start):
+            return self.path.relative_to(start)
+        return self.path
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        from probe.scenario import ScenarioError
+
+        if isinstance(excinfo.value, ScenarioError):
+            return "\n".join(str(problem) for problem in excinfo.value.problems)
+        return super().repr_failure(excinfo)
+
+
+class ScenarioItem(pytest.Item):
+    """One scenario against one target."""
+
+    def __init__(self, *, scenario: Any, target: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.target = target
+
+    def runtest(self) -> None:
+        from probe.report import text
+        from probe.report.redact import Redactor
+        from probe.results import Verdict
+        from probe.session.orchestrate import execute, make_plan
+
+        state = self.config.stash[_STATE]
+        target_plan = self._target_plan(state)
+        # Only the variables this scenario declares (the others are for other scenarios), as
+        # `smtp-probe run` does for a folder; undeclared ones are checked across the session.
+        values = {k: v for k, v in state.overrides.items() if k in self.scenario.variables}
+        plan = make_plan([self.scenario], [target_plan], values, os.environ)
+        run = asyncio.run(execute(plan, state.options, 1))
+        if run.interrupted:  # Ctrl-C or SIGTERM reached execute()'s handlers: stop the session
+            raise KeyboardInterrupt
+        redact = Redactor(plan.secrets)
+        report = text.render(run, redact, verbose=self.config.get_verbosity() >= 2)
+        verdicts = {result.verdict for result in run.results}
+        if verdicts & {Verdict.FAIL, Verdict.ERROR}:
+            raise ProbeFailed(report.rstrip("\n"))
+        if verdicts == {Verdict.NO_MAIL}:
+            pytest.skip("no-mail: " + "; ".join(redact(r.reason) for r in run.results))
+        self.add_report_section("call", "smtp-probe", report)
+        for result in run.results:
+            prefix = f"{result.scenario} -> {result.target}"
+            for warning in result.details.get("warnings") or ():
+                _warn(f"{prefix}: {redact(str(warning))}", result.scenario_path, 1)
+            for step in result.steps:
+                for finding in step.findings:
+                    if finding.verdict is Verdict.WARN:
+                        message = f"{prefix}: {step.label}: {redact(finding.message)}"
+                        if finding.expected and finding.expected not in finding.message:
+                            message += f" (expected {finding.expected})"
+                        if finding.source:
+                            message += f" [{finding.source}]"
+                        _warn(message, *_file_line(step.position, result.scenario_path))
+
+    def _target_plan(self, state: _State) -> Any:
+        """Every target resolved once per session, together (the CLI's one lookup per run)."""
+        if state.plans is None:
+            from probe.resolve import DnsCache, plan_targets
+
+            config = state.resolver
+            plans = asyncio.run(plan_targets(state.targets, config, DnsCache.from_config(config)))
+            state.plans = {p.target.text: p for p in plans}
+        return state.plans[self.target.text]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from probe.scenario import ScenarioError
+
+        if isinstance(excinfo.value, ProbeFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, SmtpProbeWarning):  # -W error: the report is a section
+            return f"SmtpProbeWarning: {excinfo.value}"
+        if isinstance(excinfo.value, ScenarioError):  # binding: a variable with no value
+            lines = (str(problem) for problem in excinfo.value.problems)
+            return "\n".join(line.replace("give --var ", "give --smtp-var ") for line in lines)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.scenario.name} -> {self.target.text}"
+
+
+def _file_line(position: str, default_file: str) -> tuple[str, int]:
+    """`file:line:col` -> (file, line); the scenario file and line 1 when there is none."""
+    parts = position.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return parts[0], int(parts[1])
+    return default_file, 1
+
+
+def _warn(message: str, filename: str, lineno: int) -> None:
+    # At the step's own line: pytest's warnings summary then shows the scenario line.
+    warnings.warn_explicit(message, SmtpProbeWarning, filename, lineno)

@@ -1,0 +1,162 @@
+"""The pytest plugin: scenario files collected as tests (inner pytest runs, real aiosmtpd)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml  # noqa: F401
+from conftest import BASIC, ROOT
+
+# The inner runs are in-process, and pytester drops the modules a run imported once it ends: a
+# module imported again by the next run would mix two generations of classes (PyYAML's C loader
+# keeps the first one's, and then no tag has a constructor). Imported here (yaml too), they stay.
+import probe.report.text
+import probe.resolve
+import probe.scenario
+import probe.session.orchestrate  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+FAILING = """\
+name: wrong-expectation
+steps:
+  - connect
+  - ehlo: probe.invalid
+  - mail: <probe@probe.invalid>
+  - rcpt: <postmaster@example.test>
+    name: rcpt must refuse
+    expect: 5xx
+    why: "this test wants the recipient refused"
+  - quit
+"""
+
+MALFORMED = """\
+name: malformed
+steps:
+  - connect
+  - rcpt:
+      to: <postmaster@example.test>
+      expect: 250
+      colour: blue
+"""
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # Without hypothesis's plugin: it imports hypothesis afresh in every inner run (1.5 s each).
+    return pytester.runpytest("-p", "no:hypothesispytest", "-p", "no:benchmark", *args)
+
+
+@pytest.fixture(autouse=True)
+def _entry_point_active(pytestconfig: pytest.Config) -> None:
+    """The inner runs rely on the pytest11 entry point (pip install -e .), as users would."""
+    if not pytestconfig.pluginmanager.has_plugin("smtp_probe"):
+        pytest.fail("the smtp_probe entry point is not registered: pip install -e '.[test]'")
+
+
+def test_basic_scenario_passes(pytester: pytest.Pytester, aiosmtpd_server: str) -> None:
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    result = run(pytester, "--smtp-target", aiosmtpd_server, "--smtp-var", "domain=example.test")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["basic.yaml .*"])
+
+
+def test_one_item_per_scenario_and_target(pytester: pytest.Pytester, aiosmtpd_server: str) -> None:
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    pytester.makefile(".yml", notes="jobs:\n  build:\n    steps: [checkout]\n")  # not a scenario
+    result = run(
+        pytester,
+        "--collect-only",
+        "-q",
+        "--smtp-target",
+        aiosmtpd_server,
+        "--smtp-target",
+        "127.0.0.2:1",
+    )
+    result.stdout.fnmatch_lines(
+        [f"basic.yaml::basic[[]{aiosmtpd_server}[]]", "basic.yaml::basic[[]127.0.0.2:1[]]"]
+    )
+    result.stdout.no_fnmatch_line("*notes*")
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_warnings_pass_and_are_reported(pytester: pytest.Pytester, aiosmtpd_server: str) -> None:
+    # aiosmtpd accepts `MAIL FROM:<not an address>` with 250: syntax.yaml's `should` is a warning.
+    pytester.makefile(".yaml", syntax=(ROOT / "scenarios" / "syntax.yaml").read_text("utf-8"))
+    result = run(pytester, "--smtp-target", aiosmtpd_server, "-rP")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*syntax.yaml:*: SmtpProbeWarning: syntax -> *: mail *got 250*", "PASS  syntax -> *"]
+    )
+
+
+def test_failed_expectation_fails_with_the_report(
+    pytester: pytest.Pytester, aiosmtpd_server: str
+) -> None:
+    pytester.makefile(".yaml", wrong=FAILING)
+    result = run(pytester, "--smtp-target", aiosmtpd_server)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"FAIL  wrong-expectation -> {aiosmtpd_server}  *",
+            "  FAIL  rcpt must refuse  (wrong.yaml:6:5)",
+            "*S: 250*",
+            "*expected 5xx*",
+            "*source: this test wants the recipient refused",
+            "*why: this test wants the recipient refused",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*pytest_plugin.py*")
+
+
+def test_unreachable_target_fails_with_the_reason(pytester: pytest.Pytester) -> None:
+    from probe.demo import free_port
+
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    target = f"127.0.0.1:{free_port()}"
+    result = run(pytester, "--smtp-target", target, "--smtp-var", "domain=example.test")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"ERROR  basic -> {target}  *", "*Connection refused*"])
+
+
+def test_null_mx_domain_is_skipped(pytester: pytest.Pytester) -> None:
+    import dns_server as z
+
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    with z.dnsmasq_zone() as dns:  # a real DNS server on loopback, serving "MX 0 ."
+        result = run(
+            pytester, "--smtp-target", z.NULL_MX, "--smtp-nameserver", dns.nameserver, "-rs"
+        )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines([f"SKIPPED *no-mail: {z.NULL_MX} accepts no mail*"])
+
+
+def test_malformed_scenario_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", broken=MALFORMED)
+    result = run(pytester, "--smtp-target", "127.0.0.2:1")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting broken.yaml*", "broken.yaml:7:7: unknown key 'colour'*"]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_without_a_target_yaml_is_left_alone(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"), broken=MALFORMED)
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = run(pytester, "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["test_plain.py::test_plain", "1 test collected*"])
+    result = run(
+        pytester,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_bad_options_are_usage_errors(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    result = run(pytester, "--smtp-target", "[::1")
+    result.stderr.fnmatch_lines(["ERROR: --smtp-target: bad target*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result = run(pytester, "--smtp-target", "127.0.0.2:1", "--smtp-var", "domian=x")
+    result.stderr.fnmatch_lines(["ERROR: --smtp-var: no collected scenario declares domian*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
