@@ -7,23 +7,29 @@ turns steps into bytes and exchanges; the transport moves bytes, the asserter ju
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from probe.asserter import SessionFacts, judge, step_verdict
-from probe.codes import CodeTable, canonical_command, load_table
+from probe.codes import CodeTable, load_table
 from probe.protocol.ehlo import parse_ehlo
-from probe.protocol.encode import EscapeError, decode_escapes, encode_command, encode_data
+from probe.protocol.encode import EscapeError
 from probe.protocol.reader import DEFAULT_MAX_REPLY_BYTES, DEFAULT_MAX_REPLY_LINES
 from probe.protocol.reply import Reply
 from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, worst
 from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
+from probe.session.commands import (
+    MASK,
+    Line,
+    auth_lines,
+    command_for,
+    message_for,
+    secret_forms,
+)
 from probe.session.transport import DEADLINE_REACHED, ReadFailure, Transport
 
-MASK = b"****"
 _AFTER_QUIT = "after QUIT"
 _SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
 INTERRUPTED = "interrupted"
@@ -70,7 +76,7 @@ class Session:
         self.table = table or load_table()
         self.state = _State()
         self.results: list[StepResult] = []
-        self._secrets = _secret_forms(bound.secrets)
+        self._secrets = secret_forms(bound.secrets)
         self._t0 = 0.0
         self.transport: Transport | None = None
         self._pending_findings: list[Finding] = []  # unsolicited replies, for the next judgement
@@ -163,12 +169,12 @@ class Session:
         self._record(step, [exchange], [findings])
 
     async def _simple(self, step: Step) -> None:
-        line, data, command = self._command_for(step)
+        line = self._line(step)
         if line is None:
             return
-        exchange = await self._exchange(command, data, has_argument=bool(step.arg), step=step)
+        exchange = await self._exchange(line, step)
         findings = self._judge(exchange, step.expect)
-        if command == "QUIT" and exchange.reply is not None and not self.state.gone:
+        if line.table == "QUIT" and exchange.reply is not None and not self.state.gone:
             # Nothing may follow the reply to QUIT; look once, briefly, for replies still owed
             # to earlier commands (the sign of a shifted session).
             findings += await self._drain_unsolicited("after the reply to QUIT")
@@ -176,21 +182,13 @@ class Session:
         self._record(step, [exchange], [findings])
 
     async def _data(self, step: Step) -> None:
-        start = await self._exchange("DATA", encode_command("DATA"), False, step)
+        start = await self._exchange(command_for(step), step)
         findings = [self._judge(start, step.expect)]
         exchanges = [start]
         if start.reply is not None and start.reply.code == 354:
-            body = (
-                decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
-            )
-            self._pending_findings += await self._drain_unsolicited()
-            end = Exchange("DATA-END", self._mask(body), self._now())
-            sent = await self._send(end, body)
-            if sent:
-                await self._read_into(end, step.timeout)
+            end, end_findings = await self._message(step)
             exchanges.append(end)
-            findings.append(self._judge(end, step.expect_end))
-            self.state.facts.in_transaction = False
+            findings.append(end_findings)
         elif start.reply is not None:
             # RFC 5321 §3.3: "message data MUST NOT be sent unless a 354 reply is received".
             findings[0].append(
@@ -203,12 +201,21 @@ class Session:
         self._after(start)
         self._record(step, exchanges, findings)
 
+    async def _message(self, step: Step) -> tuple[Exchange, list[Finding]]:
+        """After a 354: send the message data and judge the reply to the final dot."""
+        body = message_for(step)
+        self._pending_findings += await self._drain_unsolicited()
+        end = Exchange("DATA-END", self._mask(body), self._now())
+        if await self._send(end, body):
+            await self._read_into(end, step.timeout)
+        self.state.facts.in_transaction = False  # whatever the reply, the transaction is over
+        return end, self._judge(end, step.expect_end)
+
     async def _pipeline(self, step: Step) -> None:
         members = list(step.steps)
-        prepared = [(m, *self._command_for(m)) for m in members]
-        if any(p[1] is None for p in prepared):
+        lines = [self._line(member) for member in members]
+        if any(line is None for line in lines):
             return
-        batch = b"".join(p[2] for p in prepared)  # type: ignore[misc]
         note: list[Finding] = []
         if "PIPELINING" not in self.state.facts.extensions:
             note.append(
@@ -221,10 +228,11 @@ class Session:
         unsolicited = await self._drain_unsolicited()
         started = self._now()
         assert self.transport is not None
-        failure = await self.transport.send(batch)
-        for index, (member, _line, data, command) in enumerate(prepared):
-            exchange = Exchange(command, self._mask(data), started)  # type: ignore[arg-type]
-            exchange.has_argument = bool(member.arg)
+        failure = await self.transport.send(b"".join(line.data for line in lines if line))
+        for index, (member, line) in enumerate(zip(members, lines, strict=True)):
+            assert line is not None
+            exchange = Exchange(line.table, self._mask(line.shown), started)
+            exchange.has_argument = line.has_argument
             if failure is not None:
                 exchange.error = failure
             elif self.state.gone:
@@ -232,26 +240,18 @@ class Session:
             else:
                 await self._read_into(exchange, member.timeout)
             exchanges = [exchange]
-            findings = self._judge(exchange, member.expect)
+            findings = [self._judge(exchange, member.expect)]
             if index == 0:
-                findings = note + unsolicited + findings
+                findings[0] = note + unsolicited + findings[0]
             if member.kind is StepKind.DATA and exchange.reply and exchange.reply.code == 354:
-                body = (
-                    decode_escapes(member.raw)
-                    if member.raw is not None
-                    else encode_data(member.body or "")
-                )
-                end = Exchange("DATA-END", self._mask(body), self._now())
-                if await self._send(end, body):
-                    await self._read_into(end, member.timeout)
+                end, end_findings = await self._message(member)
                 exchanges.append(end)
-                self._record(member, exchanges, [findings, self._judge(end, member.expect_end)])
-            else:
-                self._record(member, exchanges, [findings])
+                findings.append(end_findings)
+            self._record(member, exchanges, findings)
             self._after(exchange)
 
     async def _starttls(self, step: Step) -> None:
-        exchange = await self._exchange("STARTTLS", encode_command("STARTTLS"), False, step)
+        exchange = await self._exchange(command_for(step), step)
         findings = self._judge(exchange, step.expect)
         if exchange.reply is not None and exchange.reply.code == 220:
             assert self.transport is not None
@@ -278,73 +278,35 @@ class Session:
         self._record(step, [exchange], [findings])
 
     async def _auth(self, step: Step) -> None:
-        mechanism = (step.mechanism or "PLAIN").upper()
-        user = (step.username or "").encode()
-        password = (step.password or "").encode()
-        if mechanism == "PLAIN":
-            blob = base64.b64encode(b"\0" + user + b"\0" + password)
-            exchange = await self._exchange(
-                "AUTH", b"AUTH PLAIN " + blob + b"\r\n", True, step, shown=b"AUTH PLAIN ****\r\n"
-            )
-            findings = self._judge(exchange, step.expect)
-            self._record(step, [exchange], [findings])
-            return
         exchanges: list[Exchange] = []
-        findings_list: list[list[Finding]] = []
-        lines = [
-            (b"AUTH LOGIN\r\n", b"AUTH LOGIN\r\n"),
-            (base64.b64encode(user) + b"\r\n", base64.b64encode(user) + b"\r\n"),
-            (base64.b64encode(password) + b"\r\n", MASK + b"\r\n"),
-        ]
-        for index, (data, shown) in enumerate(lines):
-            exchange = await self._exchange("AUTH", data, index == 0, step, shown=shown)
+        findings: list[list[Finding]] = []
+        lines = auth_lines(step)
+        for index, line in enumerate(lines):
+            exchange = await self._exchange(line, step)
             exchanges.append(exchange)
-            last = index == len(lines) - 1
             code = exchange.reply.code if exchange.reply else None
-            final = last or code != 334
-            findings_list.append(self._judge(exchange, step.expect if final else None))
+            # Each line after the first answers a 334 challenge; anything else ends the exchange.
+            final = index == len(lines) - 1 or code != 334
+            findings.append(self._judge(exchange, step.expect if final else None))
             if final:
                 break
-        self._record(step, exchanges, findings_list)
+        self._record(step, exchanges, findings)
 
     # ---- exchanges -----------------------------------------------------------------------
 
-    def _command_for(self, step: Step) -> tuple[str | None, bytes, str]:
-        """(line for display, bytes to send, table name) for one simple step; line None if the
-        step could not be encoded (already recorded as an error)."""
-        kind = step.kind
-        if kind is StepKind.SEND:
-            if step.raw is not None:
-                try:
-                    data = decode_escapes(step.raw)
-                except EscapeError as exc:  # validated at load time; kept as a safety net
-                    self._record(step, [], [[Finding(Verdict.ERROR, str(exc))]])
-                    return None, b"", "UNKNOWN"
-                command = canonical_command(step.verb) if step.verb else "UNKNOWN"
-                return data.decode("latin-1"), data, command
-            line = step.arg or ""
-            verb = step.verb or (line.split(" ", 1)[0] if line else "")
-            return line, encode_command(line), canonical_command(verb)
-        verb = {StepKind.MAIL: "MAIL", StepKind.RCPT: "RCPT"}.get(kind, kind.value.upper())
-        if kind is StepKind.MAIL:
-            line = f"MAIL FROM:{_path(step.arg or '')}"
-        elif kind is StepKind.RCPT:
-            line = f"RCPT TO:{_path(step.arg or '')}"
-        elif kind is StepKind.DATA:
-            line = "DATA"
-        else:
-            line = verb + (f" {step.arg}" if step.arg else "")
-        if step.params:
-            line += f" {step.params}"
-        return line, encode_command(line), canonical_command(verb)
+    def _line(self, step: Step) -> Line | None:
+        """The step's command, or None (recorded as an error) if it cannot be encoded."""
+        try:
+            return command_for(step)
+        except EscapeError as exc:  # validated at load time; kept as a safety net
+            self._record(step, [], [[Finding(Verdict.ERROR, str(exc))]])
+            return None
 
-    async def _exchange(
-        self, command: str, data: bytes, has_argument: bool, step: Step, shown: bytes | None = None
-    ) -> Exchange:
+    async def _exchange(self, line: Line, step: Step) -> Exchange:
         unsolicited = await self._drain_unsolicited()
-        exchange = Exchange(command, self._mask(shown if shown is not None else data), self._now())
-        exchange.has_argument = has_argument
-        if await self._send(exchange, data):
+        exchange = Exchange(line.table, self._mask(line.shown), self._now())
+        exchange.has_argument = line.has_argument
+        if await self._send(exchange, line.data):
             await self._read_into(exchange, step.timeout)
         self._pending_findings += unsolicited
         return exchange
@@ -543,21 +505,6 @@ class Session:
         for secret in self._secrets:
             data = data.replace(secret, MASK)
         return data
-
-
-def _secret_forms(secrets: frozenset[str]) -> list[bytes]:
-    """Each secret as sent, and its base64 form (AUTH LOGIN sends that), longest first."""
-    forms: set[bytes] = set()
-    for secret in secrets:
-        if secret:
-            forms.add(secret.encode())
-            forms.add(base64.b64encode(secret.encode()))
-    return sorted(forms, key=len, reverse=True)
-
-
-def _path(address: str) -> str:
-    address = address.strip()
-    return address if address.startswith("<") else f"<{address}>"
 
 
 def _short(reply: Reply) -> str:

@@ -1,0 +1,89 @@
+"""What each step sends: pure functions from a bound step to bytes (no session, no I/O).
+
+`Line.shown` is what transcripts and reports get: secrets there are already replaced by ****.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from probe.codes import UNKNOWN, canonical_command
+from probe.protocol.encode import decode_escapes, encode_command, encode_data
+from probe.scenario.model import Step, StepKind
+
+MASK = b"****"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One thing to send, the table that judges its reply, and how a report may show it."""
+
+    data: bytes
+    table: str  # canonical code-table name: MAIL, DATA, UNKNOWN, ...
+    shown: bytes
+    has_argument: bool = False
+
+
+def command_for(step: Step) -> Line:
+    """The command of a simple step (or a pipeline member). Raises EscapeError for bad raw
+    escapes (validated at load time, so only a safety net)."""
+    kind = step.kind
+    if kind is StepKind.SEND:
+        if step.raw is not None:
+            data = decode_escapes(step.raw)
+            table = canonical_command(step.verb) if step.verb else UNKNOWN
+            return Line(data, table, data, has_argument=True)
+        line = step.arg or ""
+        verb = step.verb or (line.split(" ", 1)[0] if line else "")
+        data = encode_command(line)
+        return Line(data, canonical_command(verb), data, has_argument=" " in line.strip())
+    if kind is StepKind.MAIL:
+        verb, line = "MAIL", f"MAIL FROM:{_path(step.arg or '')}"
+    elif kind is StepKind.RCPT:
+        verb, line = "RCPT", f"RCPT TO:{_path(step.arg or '')}"
+    else:
+        verb = kind.value.upper()
+        line = verb + (f" {step.arg}" if step.arg and kind is not StepKind.DATA else "")
+    if step.params:
+        line += f" {step.params}"
+    data = encode_command(line)
+    return Line(data, canonical_command(verb), data, has_argument=bool(step.arg))
+
+
+def message_for(step: Step) -> bytes:
+    """The message data a data step sends after 354: raw bytes as given, or the body
+    dot-stuffed and ended with CRLF.CRLF (RFC 5321 §4.5.2)."""
+    return decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
+
+
+def auth_lines(step: Step) -> list[Line]:
+    """The lines of an AUTH exchange (RFC 4954): PLAIN with an initial response, or LOGIN's
+    three lines, each sent once the server answered the previous one with 334."""
+    user = (step.username or "").encode()
+    password = (step.password or "").encode()
+    if (step.mechanism or "PLAIN").upper() == "PLAIN":
+        blob = base64.b64encode(b"\0" + user + b"\0" + password)
+        return [Line(b"AUTH PLAIN " + blob + b"\r\n", "AUTH", b"AUTH PLAIN ****\r\n", True)]
+    login = b"AUTH LOGIN\r\n"
+    user_line = base64.b64encode(user) + b"\r\n"
+    return [
+        Line(login, "AUTH", login, True),
+        Line(user_line, "AUTH", user_line),
+        Line(base64.b64encode(password) + b"\r\n", "AUTH", MASK + b"\r\n"),
+    ]
+
+
+def secret_forms(secrets: frozenset[str]) -> list[bytes]:
+    """Each secret as sent, and its base64 form (AUTH LOGIN sends that), longest first."""
+    forms: set[bytes] = set()
+    for secret in secrets:
+        if secret:
+            forms.add(secret.encode())
+            forms.add(base64.b64encode(secret.encode()))
+    return sorted(forms, key=len, reverse=True)
+
+
+def _path(address: str) -> str:
+    address = address.strip()
+    return address if address.startswith("<") else f"<{address}>"
