@@ -7,6 +7,7 @@ from typing import Any
 
 from probe import __version__
 from probe.report.redact import Redactor
+from probe.report.wire import sent_text
 from probe.results import Exchange, RunResult, ServerResult, StepResult
 
 SCHEMA_VERSION = 1
@@ -67,10 +68,7 @@ def _first_message(step: StepResult) -> str:
 
 
 def _sent(exchange: Exchange, redact: Redactor) -> str:
-    text = exchange.sent.decode("utf-8", "replace")
-    if exchange.command == "DATA-END":
-        return f"<message data, {len(exchange.sent)} bytes>"
-    return redact(text.rstrip("\r\n"))
+    return redact(sent_text(exchange))
 
 
 def _reply(exchange: Exchange, redact: Redactor) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from probe.report.redact import Redactor
+from probe.report.wire import sent_text
 from probe.results import Exchange, RunResult, ServerResult, StepResult, Verdict
 
 _MARK = {
@@ -125,11 +126,8 @@ def _step(step: StepResult, redact: Redactor) -> list[str]:
 
 def _exchange(exchange: Exchange, redact: Redactor) -> list[str]:
     lines: list[str] = []
-    if exchange.command == "DATA-END":
-        lines.append(f"        C: <message data, {len(exchange.sent)} bytes>")
-    elif exchange.sent:
-        shown = exchange.sent.decode("utf-8", "replace").rstrip("\r\n")
-        lines.append(f"        C: {redact(shown)!s}"[:300])
+    if exchange.sent:
+        lines.append(f"        C: {redact(sent_text(exchange))}"[:300])
     if exchange.reply is not None:
         display = exchange.reply.display_lines
         for line in display[:8]:
