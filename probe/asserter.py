@@ -151,9 +151,10 @@ def _code_findings(
             )
         )
 
-    # A code that an extension, an update or a session condition allows (521 greeting per
-    # RFC 7504, 503 to RSET after a 554 greeting) is not bound by the base fixed reply.
-    excused = any(row.when or row.tier is not Tier.RFC5321 for row in applicable)
+    # A code that a standards-track extension or update, or a session condition, allows (521
+    # greeting per RFC 7504, 503 to RSET after a 554 greeting) is not bound by the base fixed
+    # reply; a legacy or seed listing (RFC 876's 200 to RSET) does not excuse it.
+    excused = any(row.when or row.tier is Tier.EXTENSION for row in applicable)
     fixed = table.fixed(command)
     if (
         fixed is not None

@@ -161,3 +161,10 @@ def test_no_reply_is_an_error_with_the_reason():
     findings = judge(exchange, TABLE, "rfc5321", SessionFacts())
     assert step_verdict(findings, strict=False) is Verdict.ERROR
     assert findings[0].message == "no complete reply within 1 s"
+
+
+def test_a_seed_listing_does_not_excuse_a_fixed_reply():
+    # RFC 876's 200 to RSET is in a seed page, but RSET without arguments MUST get 250.
+    verdict, findings = verdict_of("RSET", b"200 OK\r\n", profile="permissive")
+    assert verdict is Verdict.FAIL
+    assert any("§4.1.1.5" in f for f in findings)

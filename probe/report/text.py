@@ -115,11 +115,12 @@ def _step(step: StepResult, redact: Redactor) -> list[str]:
         if finding.verdict is Verdict.ERROR and finding.message in errors:
             continue  # already shown on its exchange
         lines.append(f"        {finding.verdict}: {redact(finding.message)}")
-        if finding.expected:
+        if finding.expected and finding.expected not in finding.message:
             lines.append(f"          expected: {finding.expected}")
         if finding.source:
             lines.append(f"          source: {finding.source}")
-    if step.why and step.verdict is not Verdict.PASS:
+    shown = {f.source for f in step.findings}
+    if step.why and step.verdict is not Verdict.PASS and step.why not in shown:
         lines.append(f"        why: {step.why}")
     return lines
 
