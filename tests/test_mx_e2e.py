@@ -231,3 +231,36 @@ def test_dns_timeout_is_an_error_within_the_dns_timeout(cli):
         )  # fmt: skip
     assert result.code == 3
     assert "timeout" in result.stdout.lower()
+
+
+def test_resolve_override_pins_a_name_without_asking_dns(cli, smtp_on):
+    # --resolve, as in curl: the name is not looked up at all. The only nameserver given is a
+    # silent loopback port, so a lookup would time out (and never leave the machine).
+    from dns_server import silent_udp_port
+
+    port = smtp_on(["127.0.0.9"])
+    name = "pinned.smtp-probe.test"
+    with silent_udp_port() as dns_port:
+        result = cli("run", str(BASIC), f"{name}:{port}", "--resolve", f"{name}:127.0.0.9",
+                     "--nameserver", f"127.0.0.1:{dns_port}", "--dns-timeout", "1",
+                     "--var", "domain=example.test", "--format", "json", "--no-report")  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.json()["results"][0]["address"] == f"127.0.0.9:{port}"
+
+
+def test_an_ipv6_literal_target_connects_directly(cli):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    with socket.socket(socket.AF_INET6) as sock:
+        sock.bind(("::1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(Sink(), hostname="::1", port=port)
+    controller.start()
+    try:
+        result = cli("run", str(BASIC), f"[::1]:{port}", "--var", "domain=example.test",
+                     "--format", "json", "--no-report")  # fmt: skip
+    finally:
+        controller.stop()
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.json()["results"][0]["address"] == f"[::1]:{port}"
