@@ -179,6 +179,8 @@ def _vars(pairs: list[str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from probe.errors import ScenarioError  # small: no YAML, no asyncio
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -197,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except UsageError as exc:
         print(f"smtp-probe: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ScenarioError as exc:  # one line per problem: file:line:column: message
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("smtp-probe: interrupted", file=sys.stderr)
@@ -228,9 +234,7 @@ def _load_scenarios(paths: list[Path]) -> list[Any]:
         except ScenarioError as exc:
             problems += exc.problems
     if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise ScenarioError(problems)
     return scenarios
 
 

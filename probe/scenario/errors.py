@@ -1,26 +1,6 @@
-"""Problems found in scenario files, each printed as `file:line:column: message`."""
+"""Problems in scenario files. The classes live in `probe.errors` so the CLI can catch them
+without importing the scenario loader (and YAML) on every start."""
 
-from __future__ import annotations
+from probe.errors import ScenarioError, ScenarioProblem
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioProblem:
-    file: str
-    message: str
-    line: int | None = None  # None when no position exists (empty file, missing path)
-    column: int | None = None
-
-    def __str__(self) -> str:
-        if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column or 1}: {self.message}"
-
-
-class ScenarioError(Exception):
-    """One or more problems in scenario input; nothing was sent."""
-
-    def __init__(self, problems: list[ScenarioProblem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
+__all__ = ["ScenarioError", "ScenarioProblem"]

@@ -1,0 +1,26 @@
+"""Problems found in scenario input, each printed as `file:line:column: message`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioProblem:
+    file: str
+    message: str
+    line: int | None = None  # None when no position exists (empty file, missing path)
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.line}:{self.column or 1}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """One or more problems in scenario input; nothing was sent."""
+
+    def __init__(self, problems: list[ScenarioProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
