@@ -57,9 +57,9 @@ class SessionFacts:
             return None if self.tls_active else False
         if name.startswith("ext_"):
             return name[4:] in self.extensions
-        if name in _ASSUMABLE:
-            return None
-        return None
+        # Server policy and session kind cannot be observed: assume them (and say so). The
+        # table's loader accepts no other condition names.
+        return None if name in _ASSUMABLE else False
 
 
 def judge(

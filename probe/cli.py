@@ -181,6 +181,11 @@ def _vars(pairs: list[str]) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     from probe.errors import ScenarioError  # small: no YAML, no asyncio
 
+    for stream in (sys.stdout, sys.stderr):
+        # Reports quote RFC sections (§) and server text: on a non-UTF-8 terminal, escape what
+        # it cannot show rather than fail half-way through a report.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from probe.scenario.model import Position, Step, StepKind
-from probe.session.commands import auth_lines, command_for, message_for, secret_forms
+from probe.session.commands import auth_lines, command_for, message_for, secret_bytes
 
 AT = Position("t.yaml", 1, 1)
 
@@ -46,6 +46,6 @@ def test_auth_lines_never_show_the_password():
 
 
 def test_secret_forms_include_base64_longest_first():
-    forms = secret_forms(frozenset({"pw", "longer-secret"}))
+    forms = secret_bytes(frozenset({"pw", "longer-secret"}))
     assert b"pw" in forms and base64.b64encode(b"pw") in forms
     assert [len(f) for f in forms] == sorted((len(f) for f in forms), reverse=True)

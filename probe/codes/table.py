@@ -52,7 +52,8 @@ class FixedReply:
     """A reply the RFC text fixes with a MUST (QUIT -> 221 §4.1.1.10, ...).
 
     NOOP (§4.1.1.9) and the greeting (§3.1) are fixed by sentences without the MUST keyword;
-    `must` is False for them so a caller can report a warning rather than a failure.
+    `must` is False for them, and the report quotes them without the word MUST (the asserter
+    still fails a reply that breaks them: the tables mark these rows as fixed).
     """
 
     command: str

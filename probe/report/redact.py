@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 
-MASK = "****"
+from probe.secrets import MASK, secret_forms
 
 
 class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms.add(secret)
-                forms.add(base64.b64encode(secret.encode()).decode())
-        self._forms = sorted(forms, key=len, reverse=True)
+        self._forms = secret_forms(secrets)
 
     def __call__(self, text: str) -> str:
         for form in self._forms:

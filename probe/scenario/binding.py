@@ -17,8 +17,7 @@ from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.model import BoundScenario, Expectation, Position, Scenario, Step, StepKind
 from probe.scenario.variables import Ref, expand, references
 from probe.scenario.yamlnodes import sorted_problems
-
-MASK = "****"
+from probe.secrets import MASK
 
 
 def step_templates(step: Step) -> list[str]:

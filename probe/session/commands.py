@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from probe.codes import UNKNOWN, canonical_command
 from probe.protocol.encode import decode_escapes, encode_command, encode_data
 from probe.scenario.model import Step, StepKind
+from probe.secrets import MASK as SECRET_MASK
+from probe.secrets import secret_forms
 
-MASK = b"****"
+MASK = SECRET_MASK.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +76,9 @@ def auth_lines(step: Step) -> list[Line]:
     ]
 
 
-def secret_forms(secrets: frozenset[str]) -> list[bytes]:
-    """Each secret as sent, and its base64 form (AUTH LOGIN sends that), longest first."""
-    forms: set[bytes] = set()
-    for secret in secrets:
-        if secret:
-            forms.add(secret.encode())
-            forms.add(base64.b64encode(secret.encode()))
-    return sorted(forms, key=len, reverse=True)
+def secret_bytes(secrets: frozenset[str]) -> list[bytes]:
+    """The secrets' forms (probe.secrets) as bytes on the wire, longest first."""
+    return [form.encode() for form in secret_forms(secrets)]
 
 
 def _path(address: str) -> str:

@@ -99,7 +99,9 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
                 return
             refused: list[str] = []
             for number, candidate in enumerate(job.candidates, 1):
-                session = Session(job.bound, candidate.address, candidate.port, options, table)
+                session = Session(
+                    job.bound, candidate.address, candidate.port, options, table, candidate.host
+                )
                 try:
                     result = await session.play(job.target.text)
                 except asyncio.CancelledError:

@@ -16,8 +16,14 @@ from probe.asserter import SessionFacts, judge, step_verdict
 from probe.codes import CodeTable, load_table
 from probe.protocol.ehlo import parse_ehlo
 from probe.protocol.encode import EscapeError
-from probe.protocol.reader import DEFAULT_MAX_REPLY_BYTES, DEFAULT_MAX_REPLY_LINES
-from probe.protocol.reply import Reply
+from probe.protocol.reader import (
+    DEFAULT_MAX_REPLY_BYTES,
+    DEFAULT_MAX_REPLY_LINES,
+    build_reply,
+    line_problems,
+    parse_line,
+)
+from probe.protocol.reply import Reply, ReplyLine
 from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, worst
 from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
 from probe.session.commands import (
@@ -26,7 +32,7 @@ from probe.session.commands import (
     auth_lines,
     command_for,
     message_for,
-    secret_forms,
+    secret_bytes,
 )
 from probe.session.transport import DEADLINE_REACHED, ReadFailure, Transport
 
@@ -68,18 +74,23 @@ class Session:
         port: int,
         options: RunOptions,
         table: CodeTable | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.bound = bound
         self.host = host
+        # The name TLS checks the certificate against and sends as SNI: the MX host name, not
+        # the address it resolved to.
+        self.server_name = server_name or host
         self.port = port
         self.options = options
         self.table = table or load_table()
         self.state = _State()
         self.results: list[StepResult] = []
-        self._secrets = secret_forms(bound.secrets)
+        self._secrets = secret_bytes(bound.secrets)
         self._t0 = 0.0
         self.transport: Transport | None = None
         self._pending_findings: list[Finding] = []  # unsolicited replies, for the next judgement
+        self._done = 0  # scenario steps played (or skipped) so far
         self._quiet_from = 0.0  # time.monotonic() at the end of the last reply
 
     # ---- driving -------------------------------------------------------------------------
@@ -107,23 +118,23 @@ class Session:
             async with asyncio.timeout(self.options.session_deadline + 2.0):
                 for step in steps:
                     await self._run_step(step)
+                    self._done += 1  # a pipeline adds one result per member: count steps here
         except TimeoutError:
             self.state.gone = DEADLINE_REACHED
         except asyncio.CancelledError:
             # SIGINT/SIGTERM (or a caller's cancel): keep what was judged, mark the step under
             # way as error and the rest as not run, so `results` covers every step.
-            done = len(self.results)
-            for index, step in enumerate(steps[done:]):
+            for index, step in enumerate(steps[self._done :]):
                 self._skip(step, INTERRUPTED, under_way=index == 0)
             raise
         finally:
             await self.transport.close()
-        done = len(self.results)
-        for step in steps[done:] if done < len(steps) else []:
+        for step in steps[self._done :]:
             self._skip(step, self.state.gone or "not run")
         return self._server_result(target_text, started_at)
 
     async def _run_step(self, step: Step) -> None:
+        before = len(self.results)
         if self.state.stopped:
             self._skip(step, self.state.gone or self.state.stopped)
             return
@@ -142,10 +153,11 @@ class Session:
             await self._auth(step)
         else:
             await self._simple(step)
-        last = self.results[-1] if self.results else None
-        # Step.stop_on_fail already inherits the scenario's (and a pipeline's) setting.
-        if step.stop_on_fail and last is not None and last.verdict in (Verdict.FAIL, Verdict.ERROR):
-            self.state.stopped = f"stopped after '{last.label}' ({last.verdict})"
+        # Step.stop_on_fail already inherits the scenario's (and a pipeline's) setting; a
+        # pipeline stops on any of its members.
+        bad = [r for r in self.results[before:] if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+        if step.stop_on_fail and bad:
+            self.state.stopped = f"stopped after '{bad[0].label}' ({bad[0].verdict})"
 
     async def _connect(self, step: Step) -> None:
         assert self.transport is not None
@@ -238,7 +250,7 @@ class Session:
             elif self.state.gone:
                 exchange.error = f"no reply: {self.state.gone}"
             else:
-                await self._read_into(exchange, member.timeout)
+                await self._read_into(exchange, member.timeout or step.timeout)
             exchanges = [exchange]
             findings = [self._judge(exchange, member.expect)]
             if index == 0:
@@ -255,12 +267,23 @@ class Session:
         findings = self._judge(exchange, step.expect)
         if exchange.reply is not None and exchange.reply.code == 220:
             assert self.transport is not None
+            if self.transport.replies.buffered:
+                # Plaintext after the 220 would be read as if it came over TLS by a careless
+                # client (the STARTTLS injection flaw); RFC 3207 §4.2 discards it, and so do we.
+                findings.append(
+                    Finding(
+                        Verdict.FAIL,
+                        f"the server sent {self.transport.replies.buffered} bytes after its 220 "
+                        "to STARTTLS, before the TLS handshake; they were discarded",
+                        "RFC 3207 §4, §4.2",
+                    )
+                )
             context = ssl.create_default_context()
             if not self.options.tls_verify:
                 # A probe must reach servers with self-signed certificates; --tls-verify checks.
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            failure = await self.transport.start_tls(context, self.host)
+            failure = await self.transport.start_tls(context, self.server_name)
             self._quiet_from = time.monotonic()
             if failure is not None:
                 findings.append(Finding(Verdict.ERROR, failure, "RFC 3207 §4"))
@@ -306,7 +329,9 @@ class Session:
         unsolicited = await self._drain_unsolicited()
         exchange = Exchange(line.table, self._mask(line.shown), self._now())
         exchange.has_argument = line.has_argument
-        if await self._send(exchange, line.data):
+        if self.state.gone:
+            exchange.error = f"not sent: {self.state.gone}"
+        elif await self._send(exchange, line.data):
             await self._read_into(exchange, step.timeout)
         self._pending_findings += unsolicited
         return exchange
@@ -322,6 +347,9 @@ class Session:
             elif self.transport.closed:
                 closed = failure == "connection is closed"
                 self.state.gone = "connection closed" + ("" if closed else f" ({failure})")
+            else:
+                # Part of the command may be on its way: a reply now could be for it.
+                self.state.gone = f"the command could not be sent ({failure})"
             return False
         return True
 
@@ -340,7 +368,7 @@ class Session:
                 # A late reply would be taken for the next command's: stop here.
                 self.state.gone = f"no reply to the previous command ({result.reason})"
             return
-        exchange.reply = result
+        exchange.reply = self._mask_reply(result)
         if result.code == 421:
             self.state.gone = "the server sent 421 (closing the transmission channel)"
 
@@ -391,6 +419,10 @@ class Session:
             )
             if failure.closed:
                 self.state.gone = f"the server closed the connection ({failure.reason})"
+            else:
+                # The rest of that reply would be taken for the next command's: the session can
+                # no longer attribute replies, so it ends here.
+                self.state.gone = "out of sync: part of an unsolicited reply is still pending"
         if extras or failure is not None:
             self._quiet_from = time.monotonic()
         return findings
@@ -505,6 +537,19 @@ class Session:
         for secret in self._secrets:
             data = data.replace(secret, MASK)
         return data
+
+    def _mask_reply(self, reply: Reply) -> Reply:
+        """A server may echo a secret (a hostile one will): mask it, then judge the masked reply,
+        since findings quote cut-off text that the report's redactor could not recognise."""
+        if not any(secret in line.raw for line in reply.lines for secret in self._secrets):
+            return reply
+        lines: list[ReplyLine] = []
+        problems = []
+        for number, line in enumerate(reply.lines, 1):
+            masked = parse_line(self._mask(line.raw), line.ending)
+            problems += line_problems(masked, number, lines[0].code if lines else None)
+            lines.append(masked)
+        return build_reply(lines, problems)
 
 
 def _short(reply: Reply) -> str:

@@ -183,7 +183,7 @@ class Transport:
             return f"TLS handshake timed out after {limit:g} s"
         except (ssl.SSLError, ConnectionError, OSError) as exc:
             await self.abort()
-            return f"TLS handshake failed: {exc}"
+            return f"TLS handshake failed: {str(exc) or type(exc).__name__}"
         # RFC 3207 §4.2: nothing received before the handshake counts afterwards.
         self.replies = ReplyReader(*self._caps)
         return None

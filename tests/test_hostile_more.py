@@ -1,0 +1,130 @@
+"""More hostile servers: one that echoes credentials, one that injects plaintext after its 220 to
+STARTTLS (then really does TLS, with a generated certificate), one that leaves half a reply
+pending between commands."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import json
+import ssl
+from pathlib import Path
+
+from servers import Behaviour, ScriptedServer, ehlo, sequence
+
+SECRET = "correct-horse-battery"
+AUTH_SCENARIO = """\
+name: auth-echo
+steps:
+  - connect
+  - ehlo: probe.test
+  - auth: {mechanism: PLAIN, username: alice, password: "${env:PROBE_PASS}"}
+  - quit
+"""
+
+
+def _tls_context(tmp_path: Path) -> ssl.SSLContext:
+    """A server context with a freshly generated self-signed certificate for localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def _report(tmp_path: Path) -> dict:
+    return json.loads(next((tmp_path / "reports").glob("*.json")).read_text(encoding="utf-8"))
+
+
+def test_a_server_echoing_the_credentials_never_gets_them_printed(cli, tmp_path: Path):
+    blob = base64.b64encode(b"\0alice\0" + SECRET.encode())
+    echo = b"535 5.7.8 rejected " + blob + b" and " + SECRET.encode() + b"\r\n"
+    behaviour = Behaviour(replies={"EHLO": ehlo("AUTH PLAIN", "ENHANCEDSTATUSCODES"), "AUTH": echo})
+    scenario = tmp_path / "auth.yaml"
+    scenario.write_text(AUTH_SCENARIO)
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(scenario), server.target, "-v", env={"PROBE_PASS": SECRET})
+    report = json.dumps(_report(tmp_path))
+    # Not the secret, not its base64, not the PLAIN blob, and not a cut-off piece of either.
+    for text in (result.stdout, result.stderr, report):
+        for form in (SECRET, blob.decode(), base64.b64encode(SECRET.encode()).decode()):
+            assert form[:16] not in text
+    assert "****" in result.stdout
+    auth = next(s for s in _report(tmp_path)["results"][0]["steps"] if s["kind"] == "auth")
+    assert auth["reply"]["code"] == 535
+
+
+def test_plaintext_injected_after_the_starttls_220_is_a_failure(cli, tmp_path: Path):
+    context = _tls_context(tmp_path)
+
+    async def upgrade(writer: asyncio.StreamWriter) -> None:
+        await writer.start_tls(context)
+
+    behaviour = Behaviour(
+        replies={
+            "EHLO": ehlo("STARTTLS"),
+            "STARTTLS": sequence(b"220 2.0.0 go ahead\r\n250 2.0.0 INJECTED\r\n", upgrade),
+        }
+    )
+    scenario = tmp_path / "tls.yaml"
+    scenario.write_text(
+        "name: tls\nsteps:\n  - connect\n  - ehlo: probe.test\n  - starttls\n"
+        "  - ehlo: probe.test\n  - quit\n"
+    )
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(scenario), server.target, "--timeout", "5")
+    assert result.code == 1, result.stdout + result.stderr
+    steps = _report(tmp_path)["results"][0]["steps"]
+    starttls = next(s for s in steps if s["kind"] == "starttls")
+    assert starttls["verdict"] == "fail"
+    messages = [f["message"] for f in starttls["findings"]]
+    assert any("after its 220 to STARTTLS" in m for m in messages), messages
+    assert any(m.startswith("TLS established") for m in messages), messages
+    # The injected line was not taken for the reply to the EHLO sent over TLS.
+    second_ehlo = [s for s in steps if s["kind"] == "ehlo"][1]
+    assert second_ehlo["reply"]["lines"][0].startswith("250-broken.test")
+
+
+def test_half_a_reply_left_pending_ends_the_session_as_out_of_sync(cli, tmp_path: Path):
+    behaviour = Behaviour(replies={"NOOP": b"250 2.0.0 OK\r\n250 2.0.0 LATE-par"})
+    scenario = tmp_path / "late.yaml"
+    scenario.write_text(
+        "name: late\nsteps:\n  - connect\n  - ehlo: probe.test\n  - noop\n  - rset\n  - quit\n"
+    )
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(scenario), server.target, "--timeout", "2")
+    assert result.code == 1, result.stdout + result.stderr
+    steps = _report(tmp_path)["results"][0]["steps"]
+    rset = next(s for s in steps if s["kind"] == "rset")
+    assert rset["verdict"] == "fail"
+    assert any("incomplete reply" in f["message"] for f in rset["findings"])
+    assert rset["reply"] is None  # not credited with the fragment
+    quit_step = next(s for s in steps if s["kind"] == "quit")
+    assert quit_step["verdict"] == "skip" and "out of sync" in quit_step["reason"]
