@@ -62,7 +62,10 @@ def bad_escape(raw: str) -> int | None:
 
 
 def bracketed(address: str) -> str:
-    return address if address.startswith("<") and address.endswith(">") else f"<{address}>"
+    """A path as MAIL/RCPT send it: angle brackets added unless the scenario wrote its own
+    (then it is sent as written, malformed or not)."""
+    address = address.strip()
+    return address if address.startswith("<") else f"<{address}>"
 
 
 def default_label(step: Step) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from probe.codes import UNKNOWN, canonical_command
 from probe.protocol.encode import decode_escapes, encode_command, encode_data
 from probe.scenario.model import Step, StepKind
+from probe.scenario.steps import bracketed
 from probe.secrets import MASK as SECRET_MASK
 from probe.secrets import secret_forms
 
@@ -41,9 +42,9 @@ def command_for(step: Step) -> Line:
         data = encode_command(line)
         return Line(data, canonical_command(verb), data, has_argument=" " in line.strip())
     if kind is StepKind.MAIL:
-        verb, line = "MAIL", f"MAIL FROM:{_path(step.arg or '')}"
+        verb, line = "MAIL", f"MAIL FROM:{bracketed(step.arg or '')}"
     elif kind is StepKind.RCPT:
-        verb, line = "RCPT", f"RCPT TO:{_path(step.arg or '')}"
+        verb, line = "RCPT", f"RCPT TO:{bracketed(step.arg or '')}"
     else:
         verb = kind.value.upper()
         line = verb + (f" {step.arg}" if step.arg and kind is not StepKind.DATA else "")
@@ -79,8 +80,3 @@ def auth_lines(step: Step) -> list[Line]:
 def secret_bytes(secrets: frozenset[str]) -> list[bytes]:
     """The secrets' forms (probe.secrets) as bytes on the wire, longest first."""
     return [form.encode() for form in secret_forms(secrets)]
-
-
-def _path(address: str) -> str:
-    address = address.strip()
-    return address if address.startswith("<") else f"<{address}>"

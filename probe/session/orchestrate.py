@@ -105,7 +105,7 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
                 try:
                     result = await session.play(job.target.text)
                 except asyncio.CancelledError:
-                    results[index] = _interrupted(job, session.results)
+                    results[index] = _interrupted(job, session.results, candidate)
                     raise
                 result.details.update(plan_details(job.plan, candidate))
                 if refused:
@@ -184,7 +184,9 @@ def _unprobed(job: Job) -> ServerResult:
     )
 
 
-def _interrupted(job: Job, done: list[StepResult]) -> ServerResult:
+def _interrupted(
+    job: Job, done: list[StepResult], candidate: Candidate | None = None
+) -> ServerResult:
     bound = job.bound
     steps = list(done)
     for step in bound.steps[len(done) :]:
@@ -203,5 +205,5 @@ def _interrupted(job: Job, done: list[StepResult]) -> ServerResult:
         verdict=verdict,
         steps=steps,
         reason="run interrupted before this session finished",
-        details=plan_details(job.plan),
+        details=plan_details(job.plan, candidate),
     )
