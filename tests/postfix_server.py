@@ -19,7 +19,6 @@ Set SMTP_PROBE_KEEP_POSTFIX=1 to keep the temp dir (config, queue, maillog) afte
 from __future__ import annotations
 
 import contextlib
-import datetime
 import grp
 import os
 import pwd
@@ -34,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from certs import write_tls_pair
 
 POSTFIX = "/usr/sbin/postfix"
 HOST = "127.0.0.1"
@@ -126,40 +126,6 @@ def free_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def _write_tls_pair(cert_path: Path, key_path: Path, hostname: str) -> None:
-    """A self-signed certificate for `hostname` (STARTTLS needs one; nobody verifies it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    # smtpd loads its key as root before dropping privileges, so root-only is enough.
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    cert_path.chmod(0o644)
 
 
 def _main_cf(server: PostfixServer, cert: Path, key: Path) -> str:
@@ -276,7 +242,7 @@ def _prepare(workdir: Path, port: int) -> PostfixServer:
     owner = pwd.getpwnam(MAIL_OWNER)
     os.chown(server.data_dir, owner.pw_uid, owner.pw_gid)
     cert, key = server.config_dir / "cert.pem", server.config_dir / "key.pem"
-    _write_tls_pair(cert, key, f"mx.{DOMAIN}")
+    write_tls_pair(cert, key, f"mx.{DOMAIN}")
     (server.config_dir / "main.cf").write_text(_main_cf(server, cert, key))
     (server.config_dir / "master.cf").write_text(_MASTER_CF.format(host=HOST, port=port))
     # A resolver config that sends any stray query to loopback, where nobody answers.
