@@ -137,6 +137,7 @@ def test_an_endless_line_stops_at_the_byte_cap(cli, tmp_path: Path):
     options = ("--timeout", "5", "--max-reply-bytes", "4096")
     result, session = run(cli, tmp_path, behaviour, *options, limit=5)
     assert_error_at(result, session, "ehlo", "reply grew past 4096 bytes")
+    assert all(s["reason"].startswith("connection aborted") for s in after(session, "ehlo"))
 
 
 def test_an_endless_multiline_reply_stops_at_the_lines_cap(cli, tmp_path: Path):
@@ -144,6 +145,7 @@ def test_an_endless_multiline_reply_stops_at_the_lines_cap(cli, tmp_path: Path):
     options = ("--timeout", "5", "--max-reply-lines", "50")
     result, session = run(cli, tmp_path, behaviour, *options, limit=5)
     assert_error_at(result, session, "ehlo", "reply has more than 50 lines")
+    assert all(s["reason"].startswith("connection aborted") for s in after(session, "ehlo"))
 
 
 def test_a_close_halfway_through_a_reply(cli, tmp_path: Path):

@@ -362,6 +362,8 @@ class Session:
             exchange.error = result.reason
             if result.deadline:
                 self.state.gone = DEADLINE_REACHED
+            elif result.aborted:
+                self.state.gone = f"connection aborted: {result.reason}"
             elif result.closed:
                 self.state.gone = f"the server closed the connection ({result.reason})"
             else:

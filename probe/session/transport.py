@@ -30,6 +30,7 @@ class ReadFailure:
     reason: str
     closed: bool
     deadline: bool = False  # the session deadline (not the reply timeout) ran out
+    aborted: bool = False  # we closed it: the reply went past a cap
 
 
 class Transport:
@@ -111,7 +112,7 @@ class Transport:
                 return event
             if isinstance(event, CapExceeded):
                 await self.abort()
-                return ReadFailure(event.message, closed=True)
+                return ReadFailure(event.message, closed=True, aborted=True)
             if isinstance(event, Closed):
                 self.closed = True
                 if event.partial:
