@@ -1,0 +1,108 @@
+"""Golden verdicts: every bundled scenario against aiosmtpd and Postfix judges as it did.
+
+Each scenario in scenarios/*.yaml is run the way a user runs it (`python -m probe run SCENARIO
+HOST:PORT --format json --no-report`) against a real server on loopback; the report is
+normalised (tests/golden_support.py says what is dropped and rewritten, and why) and compared
+with tests/golden/SCENARIO-SERVER.json. A difference fails with a unified diff.
+
+After an intended change, rewrite the files and review them with git diff:
+
+    SMTP_PROBE_UPDATE_GOLDEN=1 python3 -m pytest tests/test_golden.py
+
+Postfix: skipped where it cannot run, failed instead when SMTP_PROBE_REQUIRE_SERVERS=1 (as in
+tests/test_postfix.py).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from golden_support import compare, dump, normalise_result
+from postfix_server import DOMAIN, PostfixError, postfix_server, require_postfix
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+GOLDEN = Path(__file__).resolve().parent / "golden"
+SERVERS = ("aiosmtpd", "postfix")
+# Variables given to the scenarios that declare them (the domain Postfix receives mail for, as
+# in tests/test_postfix.py; aiosmtpd's Sink takes anything).
+VARS = {"domain": DOMAIN}
+UPDATE = os.environ.get("SMTP_PROBE_UPDATE_GOLDEN") == "1"
+CLI_TIMEOUT = 120  # seconds for one run; a session takes about a second (the 0.1 s settle)
+
+
+def golden_path(scenario: Path, server: str) -> Path:
+    return GOLDEN / f"{scenario.stem}-{server}.json"
+
+
+@pytest.fixture(scope="module")
+def postfix_target() -> Iterator[str]:
+    """A private Postfix (tests/postfix_server.py), as tests/test_postfix.py starts it.
+
+    Module-scoped: it stops when this file's tests are done, so it never runs beside the
+    session-wide instance of test_postfix.py.
+    """
+    require_postfix()
+    try:
+        with postfix_server() as server:
+            yield server.target
+    except PostfixError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _aliases(server: str) -> dict[str, str]:
+    """Strings that depend on the machine rather than on the run: see golden_support."""
+    if server != "aiosmtpd":
+        return {}  # the private Postfix's names are fixed by its main.cf
+    from aiosmtpd.smtp import __ident__  # "Python SMTP 1.4.6"
+
+    # aiosmtpd greets and answers EHLO with socket.getfqdn(), and puts its version in the greeting.
+    return {socket.getfqdn(): "<HOSTNAME>", __ident__: "Python SMTP <VERSION>"}
+
+
+def _var_args(scenario: Path) -> list[str]:
+    declared = (yaml.safe_load(scenario.read_text(encoding="utf-8")) or {}).get("vars") or {}
+    args: list[str] = []
+    for name, value in VARS.items():
+        if name in declared:  # the CLI refuses a --var the scenario does not declare
+            args += ["--var", f"{name}={value}"]
+    return args
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_verdicts_match_golden(scenario: Path, server: str, cli, request: pytest.FixtureRequest):
+    fixture = "aiosmtpd_server" if server == "aiosmtpd" else "postfix_target"
+    target: str = request.getfixturevalue(fixture)
+    args = ["run", str(scenario), target, *_var_args(scenario), "--format", "json", "--no-report"]
+    run = cli(*args, timeout=CLI_TIMEOUT)
+    context = f"smtp-probe {' '.join(args)}\nexit code {run.code}\n--- stderr ---\n{run.stderr}"
+    # A judged run (0 passed, 1 something failed): not a usage error, unreachable server or crash.
+    assert run.code in (0, 1), f"{context}\n--- stdout ---\n{run.stdout}"
+    assert "Traceback" not in run.stderr, context
+    report = run.json()
+    assert report["exit_code"] == run.code, context
+
+    actual = dump(normalise_result(report, target, _aliases(server)))
+    path = golden_path(scenario, server)
+    if UPDATE:
+        changed = not path.is_file() or path.read_text(encoding="utf-8") != actual
+        if changed:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(actual, encoding="utf-8")
+        pytest.skip(f"SMTP_PROBE_UPDATE_GOLDEN=1: {'rewrote' if changed else 'unchanged'} {path}")
+    problem = compare(actual, path)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+
+
+def test_no_stray_golden_files():
+    """Every golden file belongs to a bundled scenario x server (a removed scenario's goes too)."""
+    expected = {golden_path(s, server).name for s in SCENARIOS for server in SERVERS}
+    present = {p.name for p in GOLDEN.glob("*.json")}
+    assert not present - expected, f"golden files with no scenario: {sorted(present - expected)}"
