@@ -105,7 +105,20 @@ def _add_dns_options(p: argparse.ArgumentParser) -> None:
 def _add_judging_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILES, default="rfc5321", help="documents that count")
     p.add_argument("--strict", action="store_true", help="treat warnings as failures")
-    p.add_argument("--timeout", type=seconds, default=30.0, help="per-reply timeout (s)")
+    p.add_argument(
+        "--timeouts",
+        choices=("short", "rfc"),
+        default="short",
+        help="reply timeouts per phase: short (default: 30 s for every reply, for interactive "
+        "and CI use) or rfc (RFC 5321 §4.5.3.2: greeting, MAIL, RCPT 5 min, DATA 2 min, data "
+        "block 3 min, end of data 10 min, other commands 5 min)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="S",
+        help="one reply timeout for every phase (overrides --timeouts; a step's timeout: wins)",
+    )
     p.add_argument("--connect-timeout", type=seconds, default=10.0, metavar="S")
     p.add_argument("--deadline", type=seconds, default=300.0, help="whole-session limit (s)")
     p.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024, metavar="N")
@@ -114,9 +127,10 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--settle",
         type=_non_negative_seconds,
-        default=0.1,
         metavar="S",
-        help="quiet time before each command, to catch unsolicited replies (0: off; default 0.1)",
+        help="length of the quiet windows that catch unsolicited replies (after the greeting, "
+        "before the final dot, after QUIT, before a step with settle:); default: twice the "
+        "median round trip, at most 0.1 s",
     )
 
 
@@ -321,13 +335,14 @@ def _play(
     from probe.report.redact import Redactor
     from probe.resolve import DnsCache, plan_targets, render_plan
     from probe.scenario import ScenarioError
-    from probe.session.orchestrate import execute, make_plan
-    from probe.session.runner import RunOptions
+    from probe.session.machine import RunOptions
+    from probe.session.orchestrate import make_plan, run_plan
+    from probe.session.timeouts import Timeouts
 
     options = RunOptions(
         profile=args.profile,
         strict=args.strict,
-        timeout=args.timeout,
+        timeouts=Timeouts(args.timeouts, args.timeout),
         connect_timeout=args.connect_timeout,
         session_deadline=args.deadline,
         max_reply_bytes=args.max_reply_bytes,
@@ -344,23 +359,21 @@ def _play(
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
         # or variable stops the run before any SMTP byte is sent.
         plans = await plan_targets(targets, config, DnsCache.from_config(config))
-        plan = make_plan(scenarios, plans, overrides, os.environ, all_mx)
-        if dry_run:
-            return plans, plan, None
-        return plans, plan, await execute(plan, options, getattr(args, "concurrency", 8))
+        return plans, make_plan(scenarios, plans, overrides, os.environ, all_mx)
 
     try:
-        plans, plan, run = asyncio.run(main())
+        plans, plan = asyncio.run(main())
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
-    if run is None:
+    if dry_run:
         for target_plan in plans:
             sys.stdout.write(render_plan(target_plan, all_mx=all_mx).rstrip("\n") + "\n")
         names = ", ".join(s.name for s in scenarios)
         print(f"dry run: would play {names} in {len(plan.jobs)} session(s); nothing was sent")
         return EXIT_OK
+    run = run_plan(plan, options, getattr(args, "concurrency", 8))
     redact = Redactor(plan.secrets)
     report_json = json_report.render(run, redact)
     if args.format == "json":

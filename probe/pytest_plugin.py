@@ -46,7 +46,7 @@ class ProbeFailed(Exception):
 class _State:
     targets: list[Any]
     overrides: dict[str, str]
-    options: Any  # probe.session.runner.RunOptions
+    options: Any  # probe.session.machine.RunOptions
     resolver: Any  # probe.resolve.ResolverConfig
     declared: set[str] = field(default_factory=set)  # variables of the collected scenarios
     plans: dict[str, Any] | None = None  # target text -> TargetPlan, resolved once per session
@@ -80,7 +80,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="resolve targets with this DNS server instead of the system's (repeatable)",
     )
     group.addoption(
-        "--smtp-timeout", type=seconds, default=30.0, metavar="S", help="per-reply timeout (s)"
+        "--smtp-timeout",
+        type=seconds,
+        metavar="S",
+        help="one reply timeout for every phase (default: --smtp-timeouts)",
+    )
+    group.addoption(
+        "--smtp-timeouts",
+        choices=("short", "rfc"),
+        default="short",
+        help="reply timeouts per phase: short (30 s each) or rfc (RFC 5321 §4.5.3.2)",
     )
 
 
@@ -88,7 +97,8 @@ def pytest_configure(config: pytest.Config) -> None:
     texts = config.getoption("smtp_target", None)
     if not texts:
         return
-    from probe.session.runner import RunOptions
+    from probe.session.machine import RunOptions
+    from probe.session.timeouts import Timeouts
     from probe.targets import TargetError, parse_target
 
     targets = []
@@ -106,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
     options = RunOptions(
         profile=config.getoption("smtp_profile"),
         strict=config.getoption("smtp_strict"),
-        timeout=config.getoption("smtp_timeout"),
+        timeouts=Timeouts(config.getoption("smtp_timeouts"), config.getoption("smtp_timeout")),
     )
     from probe.resolve import ResolveConfigError, ResolverConfig
 
@@ -202,7 +212,7 @@ class ScenarioItem(pytest.Item):
         from probe.report import text
         from probe.report.redact import Redactor
         from probe.results import Verdict
-        from probe.session.orchestrate import execute, make_plan
+        from probe.session.orchestrate import make_plan, run_plan
 
         state = self.config.stash[_STATE]
         target_plan = self._target_plan(state)
@@ -210,7 +220,7 @@ class ScenarioItem(pytest.Item):
         # `smtp-probe run` does for a folder; undeclared ones are checked across the session.
         values = {k: v for k, v in state.overrides.items() if k in self.scenario.variables}
         plan = make_plan([self.scenario], [target_plan], values, os.environ)
-        run = asyncio.run(execute(plan, state.options, 1))
+        run = run_plan(plan, state.options, 1)
         if run.interrupted:  # Ctrl-C or SIGTERM reached execute()'s handlers: stop the session
             raise KeyboardInterrupt
         redact = Redactor(plan.secrets)

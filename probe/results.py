@@ -94,6 +94,7 @@ class ServerResult:
     reason: str = ""  # one line: why error/fail at server level (connect refused, ...)
     extensions: dict[str, list[str]] = field(default_factory=dict)
     details: dict[str, object] = field(default_factory=dict)  # target facts (domain, MX, ...)
+    waited: float = 0.0  # seconds the session spent in quiet windows (waiting on timers)
 
     def counts(self) -> dict[str, int]:
         out = {str(v): 0 for v in Verdict}

@@ -20,16 +20,17 @@ from servers import Behaviour, ScriptedServer, ehlo
 # How long a run may take to stop after the signal (it should take well under a second).
 PROMPT = 5.0
 
-# The CLI with Transport.close slowed down, so that a second signal lands while the interrupted
-# sessions are still closing their connections.
+# The CLI with the blocking driver's close slowed down, so that a second signal lands while the
+# interrupted session is still closing its connection.
 SLOW_CLOSE = """
-import asyncio, sys
-from probe.session import transport
-_close = transport.Transport.close
-async def slow_close(self):
-    await asyncio.sleep(1.0)
-    await _close(self)
-transport.Transport.close = slow_close
+import sys, time
+from probe.session.drivers import blocking
+_close = blocking.BlockingConnection.close
+def slow_close(self):
+    if self.sock is not None:
+        time.sleep(1.0)
+    _close(self)
+blocking.BlockingConnection.close = slow_close
 from probe.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """

@@ -283,6 +283,11 @@ class ReplyReader:
             return 0
         return self._pending_bytes + len(self._buf) - self._pos
 
+    @property
+    def at_eof(self) -> bool:
+        """The peer closed the stream (what was buffered before may still hold replies)."""
+        return self._eof
+
     def _room(self) -> int:
         """How many more octets the reply in progress may take before it exceeds the byte cap."""
         return self.max_reply_bytes - self._pending_bytes

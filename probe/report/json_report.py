@@ -39,6 +39,7 @@ def _result(result: ServerResult, redact: Redactor) -> dict[str, Any]:
         "counts": result.counts(),
         "started_at": result.started_at,
         "duration_ms": round(result.duration * 1000, 1),
+        "waited_ms": round(result.waited * 1000, 1),
         "extensions": result.extensions,
         "details": result.details,
         "steps": [_step(s, redact) for s in result.steps],

@@ -15,7 +15,7 @@ TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "steps")
 EXTENSION_PREFIX = "x-"  # top-level keys starting with this are ignored: a home for anchors
 
 # Keys any step may carry, inside its mapping or beside its kind key.
-COMMON_KEYS = ("expect", "level", "why", "name", "stop_on_fail", "timeout")
+COMMON_KEYS = ("expect", "level", "why", "name", "stop_on_fail", "timeout", "settle")
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
 EXPECT_KEYS = ("code", "text", "level", "why")

@@ -103,6 +103,7 @@ class Step:
     expect_end: Expectation | None = None
     stop_on_fail: bool = False
     timeout: float | None = None
+    settle: float | None = None  # a quiet window before the command: replies in it are unasked
     steps: tuple[Step, ...] = ()
     mechanism: str | None = None
     username: str | None = None

@@ -35,6 +35,11 @@ _COMMON: dict[str, Schema] = {
     "name": {**_TEXT, "description": "The step's label in reports"},
     "stop_on_fail": {"type": "boolean", "description": "Stop the scenario if this step fails"},
     "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds"},
+    "settle": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "description": "Seconds to wait before the command, reporting any reply that arrives",
+    },
 }
 _PIPELINE_COMMON = ("name", "stop_on_fail", "timeout")
 

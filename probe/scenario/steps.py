@@ -2,7 +2,7 @@
 
 A step is a bare word (`- rset`), a kind with its main argument (`- mail: a@b`), or a kind with a
 mapping (`- rcpt: {to: a@b, expect: 250}`). The common keys (expect, level, why, name,
-stop_on_fail, timeout) may also sit beside the kind key:
+stop_on_fail, timeout, settle) may also sit beside the kind key:
 
     - rcpt: postmaster@${domain}
       expect: 250
@@ -306,9 +306,11 @@ class StepReader:
         if "stop_on_fail" in fields:
             explicit = self.f.boolean(fields["stop_on_fail"], "stop_on_fail")
             stop_on_fail = stop_on_fail if explicit is None else explicit
-        timeout = None
+        timeout = settle = None
         if "timeout" in fields:
             timeout = self.f.positive_number(fields["timeout"], "timeout")
+        if "settle" in fields:
+            settle = self.f.positive_number(fields["settle"], "settle")
 
         judge = Judge(spec.command) if spec.command else None
         arg = params = raw = body = verb = mechanism = username = password = None
@@ -362,6 +364,7 @@ class StepReader:
             expect_end=expect_end,
             stop_on_fail=stop_on_fail,
             timeout=timeout,
+            settle=settle,
             steps=members,
             mechanism=mechanism,
             username=username,

@@ -1,24 +1,28 @@
 """Run every scenario against every target, concurrently but reported in a stable order.
 
+One job runs on the blocking driver, several on the asyncio driver; MX fallback is the same.
+
 Signals: SIGINT/SIGTERM cancel the run; sessions under way close their connections, and the
 result still lists what was judged, the rest marked as not run.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from probe.codes import load_table
 from probe.resolve import Candidate, PlanKind, TargetPlan, plan_details
 from probe.results import RunResult, ServerResult, StepResult, Verdict
 from probe.scenario import Scenario, ScenarioError, ScenarioProblem, bind
 from probe.scenario.model import BoundScenario
-from probe.session.runner import RunOptions, Session
+from probe.session.machine import RunOptions, Session
 from probe.targets import Target
 
 
@@ -85,7 +89,123 @@ def make_plan(
     return plan
 
 
+def run_plan(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
+    """Play every job: one job on the blocking driver (no event loop to pay for), several
+    concurrently on the asyncio driver. Both give the same results."""
+    if len(plan.jobs) == 1:
+        return execute_blocking(plan, options)
+    import asyncio
+
+    return asyncio.run(execute(plan, options, concurrency))
+
+
+def execute_blocking(plan: Plan, options: RunOptions) -> RunResult:
+    """Play the jobs one after another over blocking sockets. SIGINT/SIGTERM interrupt the
+    session under way (a second signal during the cleanup is ignored, so the report is kept)."""
+    from probe.session.drivers import blocking
+
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    table = load_table()
+    results: list[ServerResult] = []
+    interrupted = False
+
+    def play(job: Job, candidate: Candidate, sessions: list[Session]) -> ServerResult:
+        session = Session(
+            job.bound, candidate.address, candidate.port, options, table, candidate.host
+        )
+        sessions.append(session)
+        return blocking.play(session, job.target.text)
+
+    with _signals_raise() as signalled:
+        for job in plan.jobs:
+            if interrupted:
+                results.append(_interrupted(job, []))
+                continue
+            sessions: list[Session] = []
+            try:
+                results.append(_with_fallback(job, lambda c, job=job, s=sessions: play(job, c, s)))
+            except _Interrupted:
+                interrupted = True
+                done = sessions[-1].results if sessions else []
+                candidate = job.candidates[len(sessions) - 1] if sessions else None
+                results.append(_interrupted(job, done, candidate))
+        interrupted = interrupted or signalled[0]
+    return RunResult(
+        results=results,
+        profile=options.profile,
+        strict=options.strict,
+        started_at=started_at,
+        duration=time.monotonic() - t0,
+        interrupted=interrupted,
+    )
+
+
+def _with_fallback(job: Job, play: Callable[[Candidate], ServerResult]) -> ServerResult:
+    """Try the job's addresses in turn until one accepts a connection, as a sending MTA does
+    (RFC 5321 §5.1). `play` runs one session against one candidate."""
+    if not job.candidates:
+        return _unprobed(job)
+    refused: list[str] = []
+    result: ServerResult | None = None
+    for number, candidate in enumerate(job.candidates, 1):
+        result = play(candidate)
+        _fallback_details(job, candidate, result, refused)
+        if result.address is not None:
+            return result
+        _note_refusal(result, refused, number, len(job.candidates))
+    assert result is not None
+    return result
+
+
+def _fallback_details(
+    job: Job, candidate: Candidate, result: ServerResult, refused: list[str]
+) -> None:
+    result.details.update(plan_details(job.plan, candidate))
+    if refused:
+        result.details["fallback"] = list(refused)
+
+
+def _note_refusal(result: ServerResult, refused: list[str], number: int, total: int) -> None:
+    first = result.steps[0] if result.steps else None
+    refused.append(first.reason if first and first.reason else result.reason)
+    if number == total and number > 1:
+        result.reason = f"none of the {number} addresses accepted a connection: " + "; ".join(
+            refused
+        )
+        result.details.pop("fallback", None)
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM during a blocking run."""
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[list[bool]]:
+    """SIGINT and SIGTERM raise _Interrupted once; later ones only note that they came."""
+    signalled = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        if not signalled[0]:
+            signalled[0] = True
+            raise _Interrupted
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield signalled
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
+    import asyncio
+
+    from probe.session.drivers import aio
+
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
     table = load_table()
@@ -103,26 +223,15 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
                     job.bound, candidate.address, candidate.port, options, table, candidate.host
                 )
                 try:
-                    result = await session.play(job.target.text)
+                    result = await aio.play(session, job.target.text)
                 except asyncio.CancelledError:
                     results[index] = _interrupted(job, session.results, candidate)
                     raise
-                result.details.update(plan_details(job.plan, candidate))
-                if refused:
-                    result.details["fallback"] = list(refused)
+                _fallback_details(job, candidate, result, refused)
                 results[index] = result
-                # As a sending MTA does: on a connect failure, try the next address (§5.1).
                 if result.address is not None:
                     return
-                first = result.steps[0] if result.steps else None
-                refused.append(first.reason if first and first.reason else result.reason)
-                if number == len(job.candidates) and number > 1:
-                    result.reason = (
-                        f"none of the {number} addresses accepted a connection: "
-                        + "; ".join(refused)
-                    )
-                    result.details.pop("fallback", None)
-                    return
+                _note_refusal(result, refused, number, len(job.candidates))
 
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()

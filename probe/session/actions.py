@@ -1,0 +1,90 @@
+"""What the session machine asks a driver to do (actions), and what the driver reports (events).
+
+The machine never touches a socket or a clock of its own choosing: a driver performs each action
+and feeds back exactly one event. Times are `time.monotonic()` values from the machine's clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---- actions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    host: str
+    port: int
+    until: float  # give up at this time -> Failed
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    data: bytes
+    until: float  # the bytes must be handed to the kernel by then -> Failed(timed_out=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """Wait for bytes until `until`; `until` in the past means: take only what has arrived
+    already (a zero-time poll)."""
+
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class StartTLS:
+    server_name: str  # SNI, and the name a verified certificate must carry
+    verify: bool
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    abort: bool = False  # reset at once (a reply past a cap), instead of closing politely
+
+
+Action = Connect | Send | Receive | StartTLS | Close
+
+
+# ---- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    peer: str  # host:port as connected to
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The action completed (Send, Close)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    data: bytes  # b"": the server closed its side (EOF)
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """`until` passed with nothing (more) done."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The action failed: connect refused, send or receive error, TLS handshake failure."""
+
+    reason: str
+    closed: bool = True  # the connection is unusable from now on
+
+
+@dataclass(frozen=True, slots=True)
+class TLSUp:
+    version: str | None
+    cipher: str | None = None
+
+
+Event = Connected | Done | Data | TimedOut | Failed | TLSUp
+
+DONE = Done()
+TIMED_OUT = TimedOut()

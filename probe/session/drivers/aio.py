@@ -1,0 +1,140 @@
+"""The asyncio driver: many sessions at once on one event loop (fleet runs, domains with several
+MX hosts, folders of scenarios).
+
+Every wait is bounded by the action's `until`; the session deadline (plus a small margin) is a
+backstop around the whole session. Cancellation (SIGINT/SIGTERM in the orchestrator) marks the
+session interrupted and closes its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+
+from probe.results import ServerResult
+from probe.session.actions import (
+    DONE,
+    TIMED_OUT,
+    Action,
+    Close,
+    Connect,
+    Connected,
+    Data,
+    Event,
+    Failed,
+    Receive,
+    Send,
+    StartTLS,
+    TLSUp,
+)
+from probe.session.drivers.common import CHUNK, client_context, connect_error, hostport, tls_error
+from probe.session.machine import Session
+from probe.session.state import DEADLINE_REACHED
+
+BACKSTOP = 2.0  # seconds past the session deadline before the whole session is cut off
+CLOSE_LIMIT = 1.0  # a polite close never waits longer than this for the peer
+
+
+class AsyncConnection:
+    def __init__(self) -> None:
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def perform(self, action: Action) -> Event:
+        if isinstance(action, Connect):
+            return await self._connect(action)
+        if isinstance(action, Close):
+            await self.close(action.abort)
+            return DONE
+        if self.reader is None or self.writer is None:
+            return Failed("connection is closed")
+        if isinstance(action, Send):
+            return await self._send(self.writer, action)
+        if isinstance(action, Receive):
+            return await self._receive(self.reader, action)
+        return await self._start_tls(self.writer, action)
+
+    async def _connect(self, action: Connect) -> Event:
+        try:
+            async with asyncio.timeout(_remaining(action.until)):
+                self.reader, self.writer = await asyncio.open_connection(
+                    action.host, action.port, limit=CHUNK * 4
+                )
+        except TimeoutError:
+            return TIMED_OUT
+        except OSError as exc:
+            return Failed(connect_error(exc))
+        return Connected(hostport(action.host, action.port))
+
+    async def _send(self, writer: asyncio.StreamWriter, action: Send) -> Event:
+        try:
+            writer.write(action.data)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for(..., 0) times out even when the
+            # awaitable would finish at once.
+            async with asyncio.timeout(_remaining(action.until)):
+                await writer.drain()
+        except TimeoutError:
+            return TIMED_OUT
+        except (ConnectionError, OSError) as exc:
+            await self.close(abort=True)
+            return Failed(f"send failed: {exc}")
+        return DONE
+
+    async def _receive(self, reader: asyncio.StreamReader, action: Receive) -> Event:
+        try:
+            # With no time left this still takes what the loop has already received.
+            async with asyncio.timeout(_remaining(action.until)):
+                return Data(await reader.read(CHUNK))
+        except TimeoutError:
+            return TIMED_OUT
+        except (ConnectionError, OSError, ssl.SSLError) as exc:
+            return Failed(f"connection lost: {exc}")
+
+    async def _start_tls(self, writer: asyncio.StreamWriter, action: StartTLS) -> Event:
+        context = client_context(action.verify)
+        try:
+            async with asyncio.timeout(_remaining(action.until)):
+                await writer.start_tls(context, server_hostname=action.server_name)
+        except TimeoutError:
+            return TIMED_OUT
+        except (ssl.SSLError, ConnectionError, OSError) as exc:
+            return Failed(tls_error(exc))
+        tls = writer.get_extra_info("ssl_object")
+        cipher = tls.cipher() if tls is not None else None
+        return TLSUp(tls.version() if tls is not None else None, cipher[0] if cipher else None)
+
+    async def close(self, abort: bool = False) -> None:
+        writer, self.writer, self.reader = self.writer, None, None
+        if writer is None:
+            return
+        if abort:
+            writer.transport.abort()
+            return
+        writer.close()
+        with contextlib.suppress(TimeoutError, ConnectionError, OSError, ssl.SSLError):
+            await asyncio.wait_for(writer.wait_closed(), CLOSE_LIMIT)
+
+
+async def play(session: Session, target_text: str) -> ServerResult:
+    connection = AsyncConnection()
+    try:
+        async with asyncio.timeout(session.options.session_deadline + BACKSTOP):
+            action = session.next_action()
+            while action is not None:
+                session.feed(await connection.perform(action))
+                action = session.next_action()
+    except TimeoutError:
+        session.interrupt(DEADLINE_REACHED)
+    except asyncio.CancelledError:
+        session.interrupt()
+        await connection.close(abort=True)
+        raise
+    finally:
+        await connection.close(abort=True)
+    return session.result(target_text)
+
+
+def _remaining(until: float) -> float:
+    return max(0.0, until - time.monotonic())

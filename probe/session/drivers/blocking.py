@@ -1,0 +1,135 @@
+"""The blocking driver: one session over a plain socket, each wait bounded by the action's
+`until`. No asyncio: a single probe pays for no event loop.
+
+Signals: SIGINT raises KeyboardInterrupt out of any wait (and the caller turns SIGTERM into an
+exception too); the session is then marked interrupted and the socket closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import time
+
+from probe.results import ServerResult
+from probe.session.actions import (
+    DONE,
+    TIMED_OUT,
+    Action,
+    Close,
+    Connect,
+    Connected,
+    Data,
+    Event,
+    Failed,
+    Receive,
+    Send,
+    StartTLS,
+    TLSUp,
+)
+from probe.session.drivers.common import CHUNK, client_context, connect_error, hostport, tls_error
+from probe.session.machine import Session
+
+
+class BlockingConnection:
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+
+    def perform(self, action: Action) -> Event:
+        if isinstance(action, Connect):
+            return self._connect(action)
+        if isinstance(action, Close):
+            self.close()
+            return DONE
+        if self.sock is None:
+            return Failed("connection is closed")
+        if isinstance(action, Send):
+            return self._send(self.sock, action)
+        if isinstance(action, Receive):
+            return self._receive(self.sock, action)
+        return self._start_tls(self.sock, action)
+
+    def _connect(self, action: Connect) -> Event:
+        wait = _remaining(action.until)
+        if wait <= 0:
+            return TIMED_OUT
+        try:
+            self.sock = socket.create_connection((action.host, action.port), timeout=wait)
+        except TimeoutError:
+            return TIMED_OUT
+        except OSError as exc:
+            return Failed(connect_error(exc))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return Connected(hostport(action.host, action.port))
+
+    def _send(self, sock: socket.socket, action: Send) -> Event:
+        wait = _remaining(action.until)
+        if wait <= 0:
+            return TIMED_OUT
+        try:
+            sock.settimeout(wait)
+            sock.sendall(action.data)
+        except TimeoutError:
+            return TIMED_OUT
+        except OSError as exc:
+            self.close()
+            return Failed(f"send failed: {exc}")
+        return DONE
+
+    def _receive(self, sock: socket.socket, action: Receive) -> Event:
+        # A wait of 0 is a poll: take only what has arrived already.
+        try:
+            sock.settimeout(max(0.0, _remaining(action.until)))
+            return Data(sock.recv(CHUNK))
+        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+            return TIMED_OUT
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return Data(b"")  # the server closed its side of the TLS session
+        except OSError as exc:
+            return Failed(f"connection lost: {exc}")
+
+    def _start_tls(self, sock: socket.socket, action: StartTLS) -> Event:
+        wait = _remaining(action.until)
+        if wait <= 0:
+            return TIMED_OUT
+        context = client_context(action.verify)
+        try:
+            tls = context.wrap_socket(
+                sock, server_hostname=action.server_name, do_handshake_on_connect=False
+            )
+            self.sock = tls
+            tls.settimeout(wait)
+            tls.do_handshake()
+        except TimeoutError:
+            return TIMED_OUT
+        except (ssl.SSLError, OSError) as exc:
+            return Failed(tls_error(exc))
+        cipher = tls.cipher()
+        return TLSUp(tls.version(), cipher[0] if cipher else None)
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def play(session: Session, target_text: str) -> ServerResult:
+    """Play the whole session; on an exception (a signal), keep what was judged and re-raise."""
+    connection = BlockingConnection()
+    try:
+        action = session.next_action()
+        while action is not None:
+            session.feed(connection.perform(action))
+            action = session.next_action()
+    except BaseException:
+        session.interrupt()
+        raise
+    finally:
+        connection.close()
+    return session.result(target_text)
+
+
+def _remaining(until: float) -> float:
+    return until - time.monotonic()

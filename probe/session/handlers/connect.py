@@ -1,0 +1,35 @@
+"""`connect`: open the connection and judge the greeting (RFC 5321 §3.1, §4.3.2)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from probe.results import Exchange, Finding, Verdict
+from probe.scenario.model import Step
+from probe.session.state import EndKind
+from probe.session.timeouts import Phase
+
+if TYPE_CHECKING:
+    from probe.session.machine import Play, Session
+
+
+def play(step: Step, s: Session) -> Play[None]:
+    started = s.now()
+    failure = yield from s.connect(step.timeout or s.options.connect_timeout)
+    exchange = Exchange("CONNECT", b"", started)
+    if failure is not None:
+        exchange.error = failure
+        exchange.elapsed = s.now() - started
+        s.model.end(EndKind.NOT_CONNECTED, "not connected")
+        s.record(step, [exchange], [[Finding(Verdict.ERROR, failure)]])
+        return
+    yield from s.read_into(exchange, Phase.GREETING, step.timeout)
+    findings = s.judge(exchange, step.expect)
+    if exchange.reply is not None:
+        s.model.facts.greeting_code = exchange.reply.code
+        if s.model.usable:
+            # A server that says more than its greeting (a second greeting, a stray line) would
+            # have it taken for the reply to EHLO: look once, briefly, before the first command.
+            findings += yield from s.unsolicited("after the greeting", s.window())
+    s.observe(exchange)
+    s.record(step, [exchange], [findings])

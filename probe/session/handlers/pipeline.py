@@ -1,0 +1,56 @@
+"""`pipeline`: several commands in one write (RFC 2920), each reply judged by its own command."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from probe.results import Exchange, Finding, Verdict
+from probe.scenario.model import Step, StepKind
+from probe.session.handlers.data import message
+from probe.session.timeouts import Phase, phase_of
+
+if TYPE_CHECKING:
+    from probe.session.machine import Play, Session
+
+
+def play(step: Step, s: Session) -> Play[None]:
+    members = list(step.steps)
+    lines = [s.line(member) for member in members]
+    if any(line is None for line in lines):
+        return
+    note: list[Finding] = []
+    if "PIPELINING" not in s.model.facts.extensions:
+        # The probe's own breach, never the server's fault: a warning at most.
+        note.append(
+            Finding(
+                Verdict.WARN,
+                "pipelined although the server did not advertise PIPELINING",
+                "RFC 2920 §3",
+            )
+        )
+    unsolicited = yield from s.unsolicited("before the command was sent")
+    started = s.now()
+    batch = Exchange("PIPELINE", b"", started)
+    sent = yield from s.send(
+        batch, b"".join(line.data for line in lines if line), Phase.COMMAND, step.timeout
+    )
+    for index, (member, line) in enumerate(zip(members, lines, strict=True)):
+        assert line is not None
+        exchange = Exchange(line.table, s.mask(line.shown), started)
+        exchange.has_argument = line.has_argument
+        if not sent:
+            exchange.error = batch.error
+        elif s.model.ended:
+            exchange.error = f"no reply: {s.model.ended.reason}"
+        else:
+            yield from s.read_into(exchange, phase_of(line.table), member.timeout or step.timeout)
+        exchanges = [exchange]
+        findings = [s.judge(exchange, member.expect)]
+        if index == 0:
+            findings[0] = note + unsolicited + findings[0]
+        s.observe(exchange)
+        if member.kind is StepKind.DATA and exchange.reply and exchange.reply.code == 354:
+            end, end_findings = yield from message(member, s)
+            exchanges.append(end)
+            findings.append(end_findings)
+        s.record(member, exchanges, findings)

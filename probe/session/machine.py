@@ -1,0 +1,629 @@
+"""The session machine: one bound scenario against one server, without I/O (in the style of h11).
+
+A driver asks `next_action()` what to do (connect, send bytes, wait for bytes until a time, start
+TLS, close), does it, and hands back exactly one event with `feed()`; when `next_action()` returns
+None the session is over and `result()` has the verdicts. The machine owns the reply parser, the
+model of the server (`ServerModel`), the clock readings and every judgement; step kinds are
+played by handlers (`probe.session.handlers`), generators that yield actions through the helpers
+below. Tests drive it with byte strings alone.
+
+Unsolicited replies need no timer per command: before each command the machine takes whatever has
+already arrived (a zero-time poll). It waits a quiet window only where a check needs one: after
+the greeting, before the final dot of a message, after the reply to QUIT, and before a step that
+asks for it (`settle:`).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from probe.asserter import judge, step_verdict
+from probe.codes import CodeTable, load_table
+from probe.protocol.encode import EscapeError
+from probe.protocol.reader import (
+    DEFAULT_MAX_REPLY_BYTES,
+    DEFAULT_MAX_REPLY_LINES,
+    CapExceeded,
+    Closed,
+    ReplyReader,
+    build_reply,
+    line_problems,
+    parse_line,
+)
+from probe.protocol.reply import Reply, ReplyLine
+from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, worst
+from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
+from probe.session.actions import (
+    Action,
+    Close,
+    Connect,
+    Connected,
+    Data,
+    Done,
+    Event,
+    Failed,
+    Receive,
+    Send,
+    StartTLS,
+    TimedOut,
+    TLSUp,
+)
+from probe.session.commands import MASK, Line, command_for, secret_bytes
+from probe.session.state import DEADLINE_REACHED, INTERRUPTED, EndKind, ServerModel
+from probe.session.timeouts import Phase, Timeouts, phase_of
+
+T = TypeVar("T")
+Play = Generator[Action, Event, T]
+
+SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
+# Unsolicited data taken at one quiet point, at most (in driver reads): a flood stays bounded.
+DRAIN_READS = 16
+# Automatic quiet windows: twice the median round trip seen so far, within these bounds.
+AUTO_WINDOW_MIN = 0.001
+AUTO_WINDOW_MAX = 0.1
+# After a 221 to QUIT the server closes (RFC 5321 §4.1.1.10): wait for the close this long at
+# most, so replies still owed to earlier commands are seen. A prompt close ends the wait at once.
+CLOSE_WAIT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    profile: str = "rfc5321"
+    strict: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    connect_timeout: float = 10.0
+    session_deadline: float = 300.0
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+    max_reply_lines: int = DEFAULT_MAX_REPLY_LINES
+    tls_verify: bool = False
+    # Length of the quiet windows (after the greeting, before the final dot, after QUIT, before
+    # a step with `settle:` and no figure of its own); None: twice the median round trip so far.
+    settle: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFailure:
+    """No judgeable reply: why, and whether the connection is gone for good."""
+
+    reason: str
+    closed: bool
+    deadline: bool = False
+    aborted: bool = False  # we closed it: the reply went past a cap
+
+
+class Session:
+    def __init__(
+        self,
+        bound: BoundScenario,
+        host: str,
+        port: int,
+        options: RunOptions,
+        table: CodeTable | None = None,
+        server_name: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bound = bound
+        self.host = host
+        self.port = port
+        # The name TLS checks the certificate against and sends as SNI: the MX host name, not
+        # the address it resolved to.
+        self.server_name = server_name or host
+        self.options = options
+        self.table = table or load_table()
+        self.clock = clock
+        self.model = ServerModel()
+        self.results: list[StepResult] = []
+        self.peer: str | None = None
+        self.connected = False  # commands can be sent
+        self._open = False  # the driver holds a connection (to be closed at the end)
+        self.waited = 0.0  # seconds spent in quiet windows
+        self.started_at = ""
+        self._reader = self._new_reader()
+        self._lost: str | None = None  # why the connection broke, when the server broke it
+        self._secrets = secret_bytes(bound.secrets)
+        self._pending: list[Finding] = []  # unsolicited replies, for the next judgement
+        self._round_trips: list[float] = []
+        self._last_read: tuple[str, Reply] | None = None  # the last reply read, and its command
+        self._stopped: str | None = None  # stop_on_fail
+        self._steps = _with_connect(bound.steps)
+        self._done = 0  # scenario steps played (or skipped) so far
+        self._t0 = 0.0
+        self._deadline = 0.0
+        self._action: Action | None = None
+        self._play = self._run()
+        self._finished = False
+
+    # ---- the driver's interface ----------------------------------------------------------
+
+    def next_action(self) -> Action | None:
+        """What the driver must do next; None once the session is over."""
+        if self._action is None and not self._finished:
+            self._advance(None)
+        return self._action
+
+    def feed(self, event: Event) -> None:
+        """The outcome of the last action."""
+        self._advance(event)
+
+    def interrupt(self, reason: str = INTERRUPTED) -> None:
+        """A signal (or a caller's cancel): keep what was judged, mark the step under way as an
+        error and the rest as not run. The driver then closes the connection."""
+        if self._finished:
+            return
+        self._play.close()
+        self._finished = True
+        self._action = None
+        for index, step in enumerate(self._steps[self._done :]):
+            self._skip(step, reason, under_way=index == 0 and reason == INTERRUPTED)
+        self._done = len(self._steps)
+
+    def result(self, target_text: str) -> ServerResult:
+        verdicts = [s.verdict for s in self.results]
+        overall = worst(verdicts)
+        if overall is Verdict.WARN or overall is Verdict.SKIP:
+            overall = Verdict.PASS
+        reason = ""
+        first_bad = next((s for s in self.results if s.verdict is overall), None)
+        if overall in (Verdict.FAIL, Verdict.ERROR) and first_bad is not None:
+            detail = first_bad.reason or next(
+                (f.message for f in first_bad.findings if f.verdict is overall), ""
+            )
+            reason = f"{first_bad.label}: {detail}"
+        unplayed = [
+            s for s in self.results if s.verdict is Verdict.SKIP and s.reason != EndKind.QUIT.value
+        ]
+        if overall is Verdict.PASS and unplayed:
+            # The server ended the session early (a 421, a close): what was judged passed, but
+            # the scenario was not played through, so the server was not fully probed.
+            overall = Verdict.ERROR
+            reason = f"{len(unplayed)} step(s) not run: {unplayed[0].reason}"
+        return ServerResult(
+            scenario=self.bound.scenario.name,
+            scenario_path=self.bound.scenario.path,
+            target=target_text,
+            address=self.peer,
+            verdict=overall,
+            steps=self.results,
+            started_at=self.started_at,
+            duration=(self.clock() - self._t0) if self._t0 else 0.0,
+            reason=reason,
+            extensions={k: list(v) for k, v in self.model.facts.extensions.items()},
+            waited=self.waited,
+        )
+
+    def _advance(self, event: Event | None) -> None:
+        try:
+            self._action = self._play.send(event)  # type: ignore[arg-type]
+        except StopIteration:
+            self._action = None
+            self._finished = True
+
+    # ---- the session -----------------------------------------------------------------------
+
+    def _run(self) -> Play[None]:
+        from probe.session.handlers import HANDLERS
+
+        yield from ()  # a generator even if there were no steps at all
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self._t0 = self.clock()
+        self._deadline = self._t0 + self.options.session_deadline
+        for step in self._steps:
+            before = len(self.results)
+            if self._stopped:
+                self._skip(step, self.model.ended.reason if self.model.ended else self._stopped)
+            elif step.kind is not StepKind.CONNECT and self.model.ended:
+                self._skip(step, self.model.ended.reason)
+            else:
+                yield from HANDLERS[step.kind](step, self)
+            self._done += 1  # a pipeline adds one result per member: count steps here
+            # Step.stop_on_fail inherits the scenario's (and a pipeline's) setting; a pipeline
+            # stops on any of its members.
+            bad = [r for r in self.results[before:] if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+            if step.stop_on_fail and bad:
+                self._stopped = f"stopped after '{bad[0].label}' ({bad[0].verdict})"
+        if self._open:
+            yield from self.close()
+
+    # ---- helpers for handlers: time ----------------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds since the session began."""
+        return self.clock() - self._t0
+
+    @property
+    def past_deadline(self) -> bool:
+        return self.clock() >= self._deadline
+
+    def until(self, limit: float) -> float:
+        """The clock time `limit` seconds from now, never past the session deadline."""
+        return min(self.clock() + max(0.0, limit), self._deadline)
+
+    def limit(self, phase: Phase, step_timeout: float | None = None) -> float:
+        return self.options.timeouts.limit(phase, step_timeout)
+
+    def window(self, step_settle: float | None = None) -> float:
+        """How long a quiet window lasts: the step's, --settle, or twice the median round trip
+        (bounded), which catches a reply sent just after another at a small cost."""
+        if step_settle is not None:
+            return step_settle
+        if self.options.settle is not None:
+            return self.options.settle
+        if not self._round_trips:
+            return AUTO_WINDOW_MAX
+        rtt = statistics.median(self._round_trips)
+        return min(AUTO_WINDOW_MAX, max(AUTO_WINDOW_MIN, 2 * rtt))
+
+    # ---- helpers for handlers: connection ----------------------------------------------------
+
+    def connect(self, limit: float) -> Play[str | None]:
+        """Open the connection (closing any open one first); None on success, else why not."""
+        if self._open:
+            yield from self.close()
+        self.model = ServerModel()
+        self._reader = self._new_reader()
+        self._lost = None
+        self._last_read = None
+        hostport = _hostport(self.host, self.port)
+        if self.past_deadline:
+            return DEADLINE_REACHED
+        started = self.clock()
+        until = self.until(limit)
+        event = yield Connect(self.host, self.port, until)
+        if isinstance(event, Connected):
+            self.connected = self._open = True
+            self.peer = event.peer
+            self._round_trips.append(self.clock() - started)
+            return None
+        if isinstance(event, Failed):
+            return f"connect to {hostport} failed: {event.reason}"
+        if self.past_deadline:
+            return DEADLINE_REACHED
+        return f"connect to {hostport} timed out after {until - started:.1f} s"
+
+    def close(self, abort: bool = False) -> Play[None]:
+        """Close the connection (the driver bounds a polite close; `abort` resets at once)."""
+        self.connected = False
+        if self._open:
+            self._open = False
+            yield Close(abort)
+
+    def start_tls(self) -> Play[str | None]:
+        """Upgrade to TLS; None on success, else the reason. Bytes received before the handshake
+        are dropped (RFC 3207 §4.2): nothing from the plaintext phase counts afterwards."""
+        if not self.connected:
+            return "connection is closed"
+        if self.past_deadline:
+            yield from self.close(abort=True)
+            return DEADLINE_REACHED
+        limit = self.limit(Phase.TLS)
+        until = self.until(limit)
+        event = yield StartTLS(self.server_name, self.options.tls_verify, until)
+        if isinstance(event, TLSUp):
+            self._reader = self._new_reader()
+            self.model.tls_started(event.version)
+            return None
+        yield from self.close(abort=True)
+        if self.past_deadline:
+            return DEADLINE_REACHED
+        if isinstance(event, Failed):
+            return f"TLS handshake failed: {event.reason}"
+        return f"TLS handshake timed out after {limit:g} s"
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet parsed into a reply."""
+        return self._reader.buffered
+
+    # ---- helpers for handlers: exchanges ----------------------------------------------------
+
+    def line(self, step: Step) -> Line | None:
+        """The step's command, or None (recorded as an error) if it cannot be encoded."""
+        try:
+            return command_for(step)
+        except EscapeError as exc:  # validated at load time; kept as a safety net
+            self.record(step, [], [[Finding(Verdict.ERROR, str(exc))]])
+            return None
+
+    def command(self, line: Line, step: Step) -> Play[Exchange]:
+        """Send one command line and read its reply, after a look for unsolicited replies."""
+        window = self.window(step.settle) if step.settle is not None else 0.0
+        note = ""
+        if window == 0 and self._last_read is not None:
+            # No timer before a command: the extra reply may be the one that belonged to the last
+            # command, which was then credited with a late reply for an earlier one. Say so.
+            command, reply = self._last_read
+            note = (
+                f"; out of sync: one reply more than commands sent, so the reply credited to "
+                f"{command} ({_short(reply)}) may be a late one for an earlier command"
+            )
+        unsolicited = yield from self.unsolicited("before the command was sent", window, note=note)
+        exchange = Exchange(line.table, self.mask(line.shown), self.now())
+        exchange.has_argument = line.has_argument
+        if self.model.ended:
+            exchange.error = f"not sent: {self.model.ended.reason}"
+        elif (yield from self.send(exchange, line.data, Phase.COMMAND, step.timeout)):
+            yield from self.read_into(exchange, phase_of(line.table), step.timeout)
+        self._pending += unsolicited
+        return exchange
+
+    def send(
+        self, exchange: Exchange, data: bytes, phase: Phase, step_timeout: float | None = None
+    ) -> Play[bool]:
+        """Hand `data` to the driver; False (and the reason on the exchange) if it failed."""
+        failure: str | None = None
+        if not self.connected:
+            failure = self._lost or "connection is closed"
+        elif self.past_deadline:
+            failure = DEADLINE_REACHED  # nothing is sent once the deadline has passed
+        else:
+            event = yield Send(data, self.until(self.limit(phase, step_timeout)))
+            if isinstance(event, Failed):
+                self.connected = False
+                self._lost = failure = event.reason
+            elif isinstance(event, TimedOut):
+                failure = (
+                    DEADLINE_REACHED
+                    if self.past_deadline
+                    else "timed out sending (the server is not reading)"
+                )
+        if failure is None:
+            return True
+        exchange.error = failure
+        exchange.elapsed = self.now() - exchange.started
+        if failure == DEADLINE_REACHED:
+            self.model.end(EndKind.DEADLINE, DEADLINE_REACHED)
+        elif not self.connected:
+            closed = failure == "connection is closed"
+            reason = "connection closed" + ("" if closed else f" ({failure})")
+            self.model.end(EndKind.SEND_FAILED, reason)
+        else:
+            # Part of the command may be on its way: a reply now could be for it.
+            self.model.end(EndKind.SEND_FAILED, f"the command could not be sent ({failure})")
+        return False
+
+    def read_into(
+        self, exchange: Exchange, phase: Phase, step_timeout: float | None = None
+    ) -> Play[None]:
+        """Read the reply to `exchange` (masked), or record why there is none."""
+        result = yield from self.read_reply(phase, step_timeout)
+        exchange.elapsed = self.now() - exchange.started
+        if isinstance(result, Reply):
+            exchange.reply = self._mask_reply(result)
+            self._last_read = (exchange.command, exchange.reply)
+            if phase is not Phase.GREETING and phase is not Phase.DATA_END:
+                self._round_trips.append(exchange.elapsed)
+            if result.code == 421:
+                self.model.observe(exchange.command, result)
+            return
+        exchange.error = result.reason
+        if result.deadline:
+            self.model.end(EndKind.DEADLINE, DEADLINE_REACHED)
+        elif result.aborted:
+            self.model.end(EndKind.ABORTED, f"connection aborted: {result.reason}")
+        elif result.closed:
+            self.model.end(
+                EndKind.SERVER_CLOSED, f"the server closed the connection ({result.reason})"
+            )
+        else:
+            # A late reply would be taken for the next command's: stop here.
+            self.model.end(EndKind.NO_REPLY, f"no reply to the previous command ({result.reason})")
+
+    def read_reply(
+        self, phase: Phase, step_timeout: float | None = None
+    ) -> Play[Reply | ReadFailure]:
+        """The next complete reply, or why there is none. The limit covers the whole reply."""
+        limit = self.limit(phase, step_timeout)
+        until = self.until(limit)
+        while True:
+            event = self._reader.next_event()
+            if isinstance(event, Reply):
+                return event
+            if isinstance(event, CapExceeded):
+                yield from self.close(abort=True)
+                return ReadFailure(event.message, closed=True, aborted=True)
+            if isinstance(event, Closed):
+                self.connected = False
+                if event.partial:
+                    return ReadFailure(
+                        f"connection closed in the middle of a reply "
+                        f"({len(event.partial)} bytes of an unfinished reply)",
+                        closed=True,
+                    )
+                return ReadFailure("connection closed by the server before any reply", True)
+            if not self.connected:
+                return ReadFailure(self._lost or "connection is closed", closed=True)
+            if self.clock() >= until:
+                return self._timed_out(limit, phase)
+            got = yield Receive(until)
+            if isinstance(got, Data):
+                self._reader.receive_data(got.data)
+            elif isinstance(got, Failed):
+                self.connected = False
+                self._lost = got.reason
+                return ReadFailure(got.reason, closed=True)
+            else:
+                return self._timed_out(limit, phase)
+
+    def _timed_out(self, limit: float, phase: Phase) -> ReadFailure:
+        pending = self._reader.buffered
+        deadline = self.past_deadline
+        if deadline:
+            what = DEADLINE_REACHED
+        else:
+            what = f"no complete reply within {limit:g} s "
+            what += f"({self.options.timeouts.describe(phase, limit)})"
+        reason = what + (f" ({pending} bytes of an unfinished reply)" if pending else "")
+        return ReadFailure(reason, closed=False, deadline=deadline)
+
+    def unsolicited(
+        self, when: str, window: float = 0.0, until_close: bool = False, note: str = ""
+    ) -> Play[list[Finding]]:
+        """Replies that arrived while no command was outstanding were sent unasked: report them
+        and drop them, so each later reply is credited to the command that caused it.
+
+        Takes what has already arrived (window 0: a zero-time poll), or waits `window` seconds
+        for more; `until_close` ends the wait when the server closes. Reads at most
+        DRAIN_READS times, so a flood stays bounded."""
+        if not self.connected and not self._reader.buffered:
+            return []
+        started = self.clock()
+        until = self.until(window) if window > 0 else started
+        extras: list[Reply] = []
+        partial: ReadFailure | None = None
+        for _ in range(DRAIN_READS):
+            event = self._reader.next_event()
+            while isinstance(event, Reply):
+                extras.append(event)
+                event = self._reader.next_event()
+            if isinstance(event, Closed):
+                self.connected = False
+                if event.partial:
+                    partial = ReadFailure(f"{len(event.partial)} bytes and a close", closed=True)
+                break
+            if isinstance(event, CapExceeded):
+                yield from self.close(abort=True)
+                partial = ReadFailure(event.message, closed=True, aborted=True)
+                break
+            if not self.connected or (until_close and self._reader.at_eof):
+                break
+            got = yield Receive(until)
+            if isinstance(got, Data):
+                self._reader.receive_data(got.data)
+                continue
+            if isinstance(got, Failed):
+                self.connected = False
+                self._lost = got.reason
+            break
+        if window > 0:
+            self.waited += self.clock() - started
+        if partial is None and self._reader.buffered:
+            partial = ReadFailure(f"{self._reader.buffered} bytes of an incomplete reply", False)
+        findings: list[Finding] = []
+        if extras:
+            more = f" (and {len(extras) - 1} more)" if len(extras) > 1 else ""
+            shown = _short(self._mask_reply(extras[0]))
+            findings.append(
+                Finding(
+                    Verdict.FAIL, f"unsolicited reply {when}: {shown}{more}{note}", SEQUENCE_SOURCE
+                )
+            )
+        if partial is not None:
+            findings.append(
+                Finding(
+                    Verdict.FAIL,
+                    f"unsolicited data from the server {when}: {partial.reason}",
+                    SEQUENCE_SOURCE,
+                )
+            )
+            if partial.aborted:
+                self.model.end(EndKind.ABORTED, f"connection aborted: {partial.reason}")
+            elif partial.closed:
+                self.model.end(
+                    EndKind.SERVER_CLOSED, f"the server closed the connection ({partial.reason})"
+                )
+            else:
+                # The rest of that reply would be taken for the next command's: the session can
+                # no longer attribute replies, so it ends here.
+                reason = "out of sync: part of an unsolicited reply is still pending"
+                self.model.end(EndKind.OUT_OF_SYNC, reason)
+        return findings
+
+    # ---- helpers for handlers: judging and recording ------------------------------------------
+
+    def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
+        findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
+        if self._pending:
+            findings = self._pending + findings
+            self._pending = []
+        return findings
+
+    def judge_later(self, findings: list[Finding]) -> None:
+        """Findings for the next judgement (unsolicited replies seen between exchanges)."""
+        self._pending += findings
+
+    def observe(self, exchange: Exchange) -> None:
+        """Update the server model from a judged reply."""
+        if exchange.reply is not None:
+            self.model.observe(exchange.command, exchange.reply)
+
+    def record(self, step: Step, exchanges: list[Exchange], findings: list[list[Finding]]) -> None:
+        flat = [f for group in findings for f in group]
+        verdict = step_verdict(flat, self.options.strict)
+        reason = next((f.message for f in flat if f.verdict is Verdict.ERROR), "")
+        why = step.expect.why if step.expect else ""
+        if step.expect_end and not why:
+            why = step.expect_end.why
+        self.results.append(
+            StepResult(
+                label=step.label,
+                kind=step.kind.value,
+                position=str(step.position) if step.position else "",
+                verdict=verdict,
+                exchanges=exchanges,
+                findings=flat,
+                why=why,
+                reason=reason,
+            )
+        )
+
+    def _skip(self, step: Step, reason: str, under_way: bool = False) -> None:
+        """A step not run, and why; `under_way`: cut off while running (an error, not a skip)."""
+        self.results.append(
+            StepResult(
+                label=step.label,
+                kind=step.kind.value,
+                position=str(step.position) if step.position else "",
+                verdict=Verdict.ERROR if under_way else Verdict.SKIP,
+                findings=[Finding(Verdict.ERROR, reason)] if under_way else [],
+                reason=reason,
+            )
+        )
+
+    # ---- secrets -------------------------------------------------------------------------------
+
+    def mask(self, data: bytes) -> bytes:
+        for secret in self._secrets:
+            data = data.replace(secret, MASK)
+        return data
+
+    def _mask_reply(self, reply: Reply) -> Reply:
+        """A server may echo a secret (a hostile one will): mask it, then judge the masked reply,
+        since findings quote cut-off text that the report's redactor could not recognise."""
+        if not any(secret in line.raw for line in reply.lines for secret in self._secrets):
+            return reply
+        lines: list[ReplyLine] = []
+        problems = []
+        for number, line in enumerate(reply.lines, 1):
+            masked = parse_line(self.mask(line.raw), line.ending)
+            problems += line_problems(masked, number, lines[0].code if lines else None)
+            lines.append(masked)
+        return build_reply(lines, problems)
+
+    def _new_reader(self) -> ReplyReader:
+        return ReplyReader(self.options.max_reply_bytes, self.options.max_reply_lines)
+
+
+def _with_connect(steps: tuple[Step, ...]) -> list[Step]:
+    """The steps to play: a `connect` first, implicit if the scenario does not start with one."""
+    out = list(steps)
+    if not out or out[0].kind is not StepKind.CONNECT:
+        position = out[0].position if out else None
+        out.insert(0, Step(StepKind.CONNECT, position, "connect (implicit)"))  # type: ignore[arg-type]
+    return out
+
+
+def _short(reply: Reply) -> str:
+    lines = reply.display_lines
+    return lines[0] + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+__all__ = ["Done", "Play", "ReadFailure", "RunOptions", "Session"]
