@@ -63,8 +63,12 @@ Play = Generator[Action, Event, T]
 SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
 # Unsolicited data taken at one quiet point, at most (in driver reads): a flood stays bounded.
 DRAIN_READS = 16
-# Automatic quiet windows: twice the median round trip seen so far, within these bounds.
-AUTO_WINDOW_MIN = 0.001
+# Automatic quiet windows: half a round trip (the median time a reply has taken so far), within
+# these bounds. A reply the server sent right after another is already on its way and arrives
+# within it; anything later is still caught, by the count of replies at the next poll before a
+# command or at the close after QUIT (only its attribution is then less precise).
+AUTO_WINDOW_SHARE = 0.5
+AUTO_WINDOW_MIN = 0.00005
 AUTO_WINDOW_MAX = 0.1
 # After a 221 to QUIT the server closes (RFC 5321 §4.1.1.10): wait for the close this long at
 # most, so replies still owed to earlier commands are seen. A prompt close ends the wait at once.
@@ -247,7 +251,7 @@ class Session:
         return self.options.timeouts.limit(phase, step_timeout)
 
     def window(self, step_settle: float | None = None) -> float:
-        """How long a quiet window lasts: the step's, --settle, or twice the median round trip
+        """How long a quiet window lasts: the step's, --settle, or half the median round trip
         (bounded), which catches a reply sent just after another at a small cost."""
         if step_settle is not None:
             return step_settle
@@ -256,7 +260,7 @@ class Session:
         if not self._round_trips:
             return AUTO_WINDOW_MAX
         rtt = statistics.median(self._round_trips)
-        return min(AUTO_WINDOW_MAX, max(AUTO_WINDOW_MIN, 2 * rtt))
+        return min(AUTO_WINDOW_MAX, max(AUTO_WINDOW_MIN, AUTO_WINDOW_SHARE * rtt))
 
     # ---- helpers for handlers: connection ----------------------------------------------------
 
