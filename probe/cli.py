@@ -120,7 +120,12 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
         help="one reply timeout for every phase (overrides --timeouts; a step's timeout: wins)",
     )
     p.add_argument("--connect-timeout", type=seconds, default=10.0, metavar="S")
-    p.add_argument("--deadline", type=seconds, default=300.0, help="whole-session limit (s)")
+    p.add_argument(
+        "--deadline",
+        type=seconds,
+        metavar="S",
+        help="whole-session limit (s); default 300, or 3600 with --timeouts rfc",
+    )
     p.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024, metavar="N")
     p.add_argument("--max-reply-lines", type=_positive_int, default=1000, metavar="N")
     p.add_argument("--tls-verify", action="store_true", help="verify certificates on STARTTLS")
@@ -344,7 +349,7 @@ def _play(
         strict=args.strict,
         timeouts=Timeouts(args.timeouts, args.timeout),
         connect_timeout=args.connect_timeout,
-        session_deadline=args.deadline,
+        session_deadline=args.deadline or Timeouts(args.timeouts).default_deadline,
         max_reply_bytes=args.max_reply_bytes,
         max_reply_lines=args.max_reply_lines,
         tls_verify=args.tls_verify,

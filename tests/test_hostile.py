@@ -121,7 +121,18 @@ def assert_error_at(result, session: dict[str, Any], kind: str, reason: str) -> 
 
 def test_silence_after_accepting(cli, tmp_path: Path):
     result, session = run(cli, tmp_path, Behaviour(greeting=None), "--timeout", "1", limit=1)
-    assert_error_at(result, session, "connect", "no complete reply within 1 s")
+    connect = assert_error_at(result, session, "connect", "no complete reply within 1 s")
+    # The phase and the RFC's figure: slower than the budget given, not slower than the RFC.
+    assert connect["reason"] == (
+        "no complete reply within 1 s (greeting phase; RFC 5321 §4.5.3.2.1 allows the server 5 min)"
+    )
+
+
+def test_silence_after_mail_under_the_rfc_timeouts_with_a_short_deadline(cli, tmp_path: Path):
+    behaviour = Behaviour(replies={"MAIL": None})
+    options = ("--timeouts", "rfc", "--deadline", "1.5")
+    result, session = run(cli, tmp_path, behaviour, *options, limit=1.5)
+    assert_error_at(result, session, "mail", "session deadline reached")
 
 
 def test_a_greeting_dripped_slower_than_the_timeout(cli, tmp_path: Path):

@@ -66,6 +66,12 @@ class Timeouts:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown timeout profile {self.profile!r}")
 
+    @property
+    def default_deadline(self) -> float:
+        """The whole session's limit unless --deadline says otherwise: 5 min for the short
+        profile; an hour for rfc, which lets a whole session take the RFC's figures."""
+        return 3600.0 if self.profile == "rfc" else 300.0
+
     def limit(self, phase: Phase, step_timeout: float | None = None) -> float:
         """A step's own `timeout:` first, then --timeout, then the profile's figure."""
         if step_timeout is not None:

@@ -1,0 +1,442 @@
+"""The session machine and its handlers, driven by byte strings alone: no socket, no server, no
+event loop, and a clock that moves only when a test moves it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import BASIC
+
+from probe.scenario import StepKind, bind, load_scenario
+from probe.session.actions import (
+    DONE,
+    TIMED_OUT,
+    Close,
+    Connect,
+    Connected,
+    Data,
+    Event,
+    Failed,
+    Receive,
+    Send,
+    StartTLS,
+    TLSUp,
+)
+from probe.session.handlers import HANDLERS
+from probe.session.machine import RunOptions, Session
+from probe.session.state import EndKind, Mode
+from probe.session.timeouts import Phase, Timeouts
+
+HOST = "127.0.0.1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scenario(tmp_path: Path, steps: str, **values: str):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nsteps:\n" + steps, encoding="utf-8")
+    return bind(load_scenario(path), values, {})
+
+
+def machine(bound, clock: Clock | None = None, **options) -> Session:
+    return Session(bound, HOST, 2525, RunOptions(**options), clock=clock or Clock())
+
+
+# A server as a function: each command line (or message) -> the bytes it answers.
+Answer = Callable[[bytes], bytes | None]
+
+
+@dataclass
+class FakeServer:
+    """Plays the server's side of the actions: what the machine sends is recorded, answers are
+    queued as bytes; a Receive with nothing queued times out (the clock jumps to its end)."""
+
+    clock: Clock
+    greeting: bytes = b"220 mx.test ESMTP\r\n"
+    replies: dict[str, bytes] = field(default_factory=dict)
+    data_end: bytes = b"250 2.0.0 queued\r\n"
+    sent: list[bytes] = field(default_factory=list)
+    actions: list[object] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # the clock when each action was asked
+    queue: bytes = b""
+    in_data: bool = False
+    closed: bool = False
+    close_after_quit: bool = True
+
+    def perform(self, action: object) -> Event:
+        self.actions.append(action)
+        self.times.append(self.clock.now)
+        if isinstance(action, Connect):
+            self.queue = self.greeting
+            return Connected(f"{action.host}:{action.port}")
+        if isinstance(action, Send):
+            self.sent.append(action.data)
+            self._answer(action.data)
+            return DONE
+        if isinstance(action, Receive):
+            if self.queue:
+                data, self.queue = self.queue, b""
+                return Data(data)
+            if self.closed:
+                return Data(b"")
+            self.clock.now = max(self.clock.now, action.until)
+            return TIMED_OUT
+        if isinstance(action, StartTLS):
+            return TLSUp("TLSv1.3")
+        assert isinstance(action, Close)
+        return DONE
+
+    def _answer(self, data: bytes) -> None:
+        if self.in_data:
+            if data.endswith(b"\r\n.\r\n") or data == b".\r\n":
+                self.in_data = False
+                self.queue += self.data_end
+            return
+        verb = data.split(b" ", 1)[0].strip().upper().decode()
+        reply = self.replies.get(verb, b"221 bye\r\n" if verb == "QUIT" else b"250 ok\r\n")
+        self.queue += reply
+        if reply.startswith(b"354"):
+            self.in_data = True
+        if verb == "QUIT" and reply.startswith(b"221") and self.close_after_quit:
+            self.closed = True
+
+
+def drive(session: Session, server: FakeServer, target: str = "t"):
+    action = session.next_action()
+    while action is not None:
+        session.feed(server.perform(action))
+        action = session.next_action()
+    return session.result(target)
+
+
+def test_the_first_actions_are_connect_then_wait_for_the_greeting():
+    clock = Clock()
+    bound = bind(load_scenario(BASIC), {"domain": "example.test"}, {})
+    m = machine(bound, clock)
+    assert m.next_action() == Connect(HOST, 2525, clock.now + 10.0)
+    m.feed(Connected("127.0.0.1:2525"))
+    assert m.next_action() == Receive(clock.now + 30.0)  # the greeting, short profile
+    m.feed(Data(b"220 mx.test ESMTP\r\n"))
+    window = m.next_action()  # the quiet window after the greeting
+    assert isinstance(window, Receive) and clock.now < window.until <= clock.now + 0.1
+    m.feed(TIMED_OUT)
+    poll = m.next_action()  # the zero-time poll before EHLO: no timer at all
+    assert poll == Receive(clock.now)
+    m.feed(TIMED_OUT)
+    assert m.next_action() == Send(b"EHLO probe.smtp-probe.invalid\r\n", clock.now + 30.0)
+
+
+def test_basic_yaml_against_bytes_sends_exactly_its_commands_and_passes():
+    clock = Clock()
+    bound = bind(load_scenario(BASIC), {"domain": "example.test"}, {})
+    server = FakeServer(clock, replies={"DATA": b"354 go ahead\r\n", "VRFY": b"252 maybe\r\n"})
+    result = drive(machine(bound, clock), server)
+    assert result.verdict == "pass", [(s.label, s.findings) for s in result.steps]
+    verbs = [data.split(b" ", 1)[0].split(b"\r\n")[0] for data in server.sent]
+    expected = b"EHLO MAIL RCPT DATA From: . RSET NOOP VRFY QUIT".split()
+    assert verbs == expected
+    # The message went in two writes: up to the final dot, then the final dot after a window.
+    body_index = verbs.index(b"From:")
+    assert server.sent[body_index].endswith(b"\r\n")
+    assert server.sent[body_index + 1] == b".\r\n"
+    assert isinstance(server.actions[-1], Close)
+
+
+def test_no_timer_is_set_before_a_command_only_zero_time_polls(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - connect\n  - ehlo: a.test\n  - noop\n  - rset\n")
+    server = FakeServer(clock)
+    drive(machine(bound, clock, settle=5.0), server)
+    # Every Receive right before a Send is a poll (until == the time it was asked at); the only
+    # quiet window is the one after the greeting (5 s here, from --settle).
+    polls = [
+        server.actions[i]
+        for i in range(1, len(server.actions))
+        if isinstance(server.actions[i], Send) and isinstance(server.actions[i - 1], Receive)
+    ]
+    assert len(polls) == 3
+    waits = [
+        a.until - at
+        for a, at in zip(server.actions, server.times, strict=True)
+        if isinstance(a, Receive)
+    ]
+    assert waits.count(5.0) == 1
+    assert sorted(set(waits)) == [0.0, 5.0, 30.0]  # polls, the window, waits for replies
+
+
+@pytest.mark.parametrize(
+    ("quit_reply", "noop_runs"),
+    [(b"221 bye\r\n", False), (b"500 what?\r\n", True), (b"501 no arguments\r\n", True)],
+)
+def test_only_a_221_to_quit_ends_the_session(tmp_path: Path, quit_reply: bytes, noop_runs: bool):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - quit\n  - noop\n")
+    server = FakeServer(clock, replies={"QUIT": quit_reply})
+    result = drive(machine(bound, clock), server)
+    noop = result.steps[-1]
+    if noop_runs:
+        assert noop.verdict != "skip" and noop.exchanges[0].reply is not None
+        assert server.sent[-1] == b"NOOP\r\n"
+    else:
+        assert noop.verdict == "skip" and noop.reason == "after QUIT"
+        assert result.verdict == "pass"  # steps after a QUIT are not "not probed"
+
+
+def test_a_354_to_any_line_puts_the_server_in_message_data_mode(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - send: {raw: 'XDATA\\r\\n'}\n")
+    server = FakeServer(clock, replies={"XDATA": b"354 go on\r\n"})
+    m = machine(bound, clock)
+    drive(m, server)
+    assert m.model.mode is Mode.MESSAGE
+
+
+def test_an_accepted_ehlo_ends_the_transaction_whoever_asked(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - mail: a@b.test\n")
+    m = machine(bound, clock)
+    drive(m, FakeServer(clock))
+    assert m.model.facts.in_transaction
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - mail: a@b.test\n  - send: EHLO again.test\n")
+    m = machine(bound, clock)
+    drive(m, FakeServer(clock, replies={"EHLO": b"250-mx.test\r\n250 SIZE 1000\r\n"}))
+    assert not m.model.facts.in_transaction
+    assert m.model.facts.extensions == {"SIZE": ("1000",)}
+
+
+def test_a_421_ends_the_session_and_the_rest_is_skipped_with_the_reason(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n")
+    m = machine(bound, clock)
+    result = drive(m, FakeServer(clock, replies={"MAIL": b"421 4.3.2 bye\r\n"}))
+    assert m.model.ended is not None and m.model.ended.kind is EndKind.SHUTDOWN
+    assert result.steps[-1].verdict == "skip"
+    assert result.steps[-1].reason == "the server sent 421 (closing the transmission channel)"
+    assert result.verdict == "error"
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ("short", {"greeting": 30.0, "EHLO": 30.0, "MAIL": 30.0, "DATA": 30.0, "end": 30.0}),
+        ("rfc", {"greeting": 300.0, "EHLO": 300.0, "MAIL": 300.0, "DATA": 120.0, "end": 600.0}),
+    ],
+)
+def test_reply_timeouts_follow_the_phase(tmp_path: Path, profile: str, expected: dict):
+    clock = Clock()
+    bound = scenario(
+        tmp_path, "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n  - data: hi\n"
+    )
+    server = FakeServer(clock, replies={"DATA": b"354 go\r\n"})
+    drive(machine(bound, clock, timeouts=Timeouts(profile), session_deadline=3600.0), server)
+    names = {
+        b"EHLO a.test\r\n": "EHLO",
+        b"MAIL FROM:<a@b.test>\r\n": "MAIL",
+        b"DATA\r\n": "DATA",
+        b".\r\n": "end",
+    }
+    waits = {"greeting": server.actions[1].until - server.times[1]}  # right after Connect
+    for index, action in enumerate(server.actions):
+        if isinstance(action, Send) and action.data in names:
+            reply_wait = server.actions[index + 1]  # the wait for its reply
+            assert isinstance(reply_wait, Receive)
+            waits[names[action.data]] = reply_wait.until - server.times[index + 1]
+    assert waits == pytest.approx(expected)
+
+
+def test_a_timeout_names_the_phase_and_the_rfc_figure(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n")
+    server = FakeServer(clock, replies={"MAIL": b""})  # MAIL gets no reply at all
+    result = drive(machine(bound, clock), server)
+    mail = result.steps[2]
+    assert mail.verdict == "error"
+    assert mail.reason == (
+        "no complete reply within 30 s (MAIL phase; RFC 5321 §4.5.3.2.2 allows the server 5 min)"
+    )
+    assert result.steps[3].reason.startswith("no reply to the previous command")
+
+
+def test_a_timeout_past_the_rfc_figure_says_so(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - data: hi\n")
+    server = FakeServer(clock, replies={"DATA": b""})
+    result = drive(machine(bound, clock, timeouts=Timeouts(override=200.0)), server)
+    assert result.steps[2].reason == (
+        "no complete reply within 200 s (DATA initiation phase; longer than the 2 min of "
+        "RFC 5321 §4.5.3.2.4)"
+    )
+
+
+def test_a_steps_own_timeout_wins_over_its_phase(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - mail: {from: a@b.test, timeout: 7}\n")
+    server = FakeServer(clock, replies={"MAIL": b""})
+    result = drive(machine(bound, clock, timeouts=Timeouts("rfc")), server)
+    assert result.steps[2].reason.startswith("no complete reply within 7 s (MAIL phase")
+
+
+def test_an_extra_reply_already_there_is_reported_before_the_next_command(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n")
+    server = FakeServer(clock, replies={"EHLO": b"250 mx.test\r\n250 2.0.0 extra\r\n"})
+    result = drive(machine(bound, clock), server)
+    mail = result.steps[2]
+    assert mail.verdict == "fail"
+    assert mail.findings[0].message.startswith(
+        "unsolicited reply before the command was sent: 250 2.0.0 extra; out of sync"
+    )
+    assert mail.exchanges[0].reply is not None and mail.exchanges[0].reply.code == 250
+    assert result.steps[3].verdict == "pass"
+
+
+def test_a_server_that_answers_before_the_final_dot_is_caught_in_the_window(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - data: hi\n  - rset\n")
+
+    class EarlyEnd(FakeServer):
+        def _answer(self, data: bytes) -> None:
+            if self.in_data and data != b".\r\n":
+                self.queue += b"250 ended early\r\n"  # it stopped reading data already
+                self.in_data = False
+                return
+            super()._answer(data)
+
+    server = EarlyEnd(clock, replies={"DATA": b"354 go\r\n"})
+    result = drive(machine(bound, clock), server)
+    data = result.steps[2]
+    assert data.verdict == "fail"
+    assert data.findings[0].message == (
+        "unsolicited reply before the final dot was sent: 250 ended early"
+    )
+
+
+def test_an_unsolicited_partial_reply_ends_the_session_out_of_sync(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n")
+    server = FakeServer(clock, replies={"EHLO": b"250 mx.test\r\n250-half a rep"})
+    m = machine(bound, clock)
+    result = drive(m, server)
+    assert m.model.ended is not None and m.model.ended.kind is EndKind.OUT_OF_SYNC
+    assert result.steps[2].verdict == "fail"
+    assert result.steps[3].reason == "out of sync: part of an unsolicited reply is still pending"
+
+
+def test_the_session_deadline_stops_everything(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - noop\n  - noop\n")
+    server = FakeServer(clock, replies={"NOOP": b""})
+    result = drive(machine(bound, clock, session_deadline=20.0), server)
+    assert result.steps[2].reason == "session deadline reached"
+    assert result.steps[3].reason == "session deadline reached"
+    assert clock.now <= 1000.0 + 20.0  # no wait was asked for past the deadline
+
+
+def test_a_connect_failure_is_an_error_and_nothing_else_is_sent(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n")
+    m = machine(bound, clock)
+    assert isinstance(m.next_action(), Connect)
+    m.feed(Failed("Connection refused"))
+    assert m.next_action() is None
+    result = m.result("t")
+    assert result.steps[0].reason == "connect to 127.0.0.1:2525 failed: Connection refused"
+    assert result.steps[1].reason == "not connected"
+    assert result.address is None
+
+
+def test_starttls_resets_what_the_server_said_and_records_tls(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - starttls\n  - ehlo: a.test\n")
+    server = FakeServer(
+        clock, replies={"EHLO": b"250-mx.test\r\n250 STARTTLS\r\n", "STARTTLS": b"220 go\r\n"}
+    )
+    m = machine(bound, clock)
+    result = drive(m, server)
+    assert any(isinstance(a, StartTLS) for a in server.actions)
+    assert m.model.tls_version == "TLSv1.3" and m.model.facts.tls_active
+    assert result.steps[2].findings[-1].message == "TLS established (TLSv1.3)"
+
+
+def test_an_interrupt_keeps_what_was_judged(tmp_path: Path):
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - noop\n  - noop\n")
+    m = machine(bound, clock)
+    server = FakeServer(clock)
+    for _ in range(5):  # part of the way in: connect, greeting, window, poll, EHLO
+        action = m.next_action()
+        assert action is not None
+        m.feed(server.perform(action))
+    m.interrupt()
+    assert m.next_action() is None
+    verdicts = [s.verdict for s in m.result("t").steps]
+    assert "error" in verdicts and verdicts[-1] == "skip"
+    assert [s.reason for s in m.result("t").steps if s.verdict != "pass"] == (
+        ["interrupted"] * verdicts.count("error") + ["interrupted"] * verdicts.count("skip")
+    )
+
+
+def test_every_step_kind_has_a_handler():
+    assert set(HANDLERS) == set(StepKind)
+
+
+def test_the_quiet_window_is_half_the_median_round_trip(tmp_path: Path):
+    clock = Clock()
+
+    class Slow(FakeServer):  # every reply takes 40 ms of (fake) time
+        def perform(self, action: object) -> Event:
+            if isinstance(action, Receive) and self.queue:
+                self.clock.now += 0.04
+            return super().perform(action)
+
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - data: hi\n")
+    server = Slow(clock, replies={"DATA": b"354 go\r\n"})
+    drive(machine(bound, clock), server)
+    head = next(i for i, a in enumerate(server.actions) if a == Send(b"hi\r\n", a.until))
+    window = server.actions[head + 1]
+    assert isinstance(window, Receive)
+    assert window.until == pytest.approx(clock_at(server, head) + 0.02)
+
+
+def clock_at(server: FakeServer, index: int) -> float:
+    """The fake time when action `index` was asked for: its Send carries now + its timeout."""
+    action = server.actions[index]
+    assert isinstance(action, Send)
+    return action.until - 30.0
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("probe.session.machine", ("asyncio", "socket", "ssl")),
+        ("probe.session.handlers", ("asyncio", "socket", "ssl")),
+        ("probe.session.drivers.blocking", ("asyncio",)),
+    ],
+)
+def test_what_each_layer_imports(module: str, forbidden: tuple[str, ...]):
+    # The machine does no I/O at all; the blocking driver pays for no event loop.
+    code = f"import sys, {module}; print(sorted(m for m in {forbidden!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_phases_cover_rfc_5321_section_4_5_3_2():
+    timeouts = Timeouts("rfc")
+    figures = {phase: timeouts.limit(phase) for phase in Phase}
+    assert figures[Phase.GREETING] == 300 and figures[Phase.MAIL] == 300
+    assert figures[Phase.RCPT] == 300 and figures[Phase.DATA_INIT] == 120
+    assert figures[Phase.DATA_BLOCK] == 180 and figures[Phase.DATA_END] == 600
+    assert set(Timeouts("short").limit(phase) for phase in Phase) == {30.0}
+    assert Timeouts("rfc", override=5).limit(Phase.DATA_END) == 5
+    assert Timeouts("rfc", override=5).limit(Phase.DATA_END, step_timeout=9) == 9
