@@ -220,7 +220,12 @@ def run_rounds(rows: list[Row], runs: int, cwd: Path) -> None:
 def median_min(values: list[float]) -> tuple[str, str]:
     if not values:
         return "–", "–"
-    return f"{statistics.median(values):.0f}", f"{min(values):.0f}"
+    return _ms(statistics.median(values)), _ms(min(values))
+
+
+def _ms(value: float) -> str:
+    """Whole milliseconds, with a decimal below 10 ms (a session on loopback takes a few)."""
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def waited_cell(row: Row) -> str:
@@ -231,7 +236,7 @@ def waited_cell(row: Row) -> str:
         return "n/a"
     waited = statistics.median([w for w, _ in pairs])
     shares = [w / s for w, s in pairs if s > 0]
-    return f"{waited:.0f} ({statistics.median(shares):.0%})" if shares else f"{waited:.0f}"
+    return f"{waited:.2f} ({statistics.median(shares):.0%})" if shares else f"{waited:.2f}"
 
 
 def table(rows: list[Row]) -> list[str]:
