@@ -84,7 +84,12 @@ def judge(
 
 def _syntax_findings(reply: Reply) -> list[Finding]:
     return [
-        Finding(Verdict.FAIL if p.severity is Severity.FAIL else Verdict.WARN, p.message, p.source)
+        Finding(
+            Verdict.FAIL if p.severity is Severity.FAIL else Verdict.WARN,
+            p.message,
+            p.source,
+            topic="syntax",
+        )
         for p in reply.problems
     ]
 
@@ -92,7 +97,12 @@ def _syntax_findings(reply: Reply) -> list[Finding]:
 def _enhanced_findings(reply: Reply, command: str, facts: SessionFacts) -> list[Finding]:
     advertised = "ENHANCEDSTATUSCODES" in facts.extensions
     return [
-        Finding(Verdict.FAIL if p.severity is Severity.FAIL else Verdict.WARN, p.message, p.source)
+        Finding(
+            Verdict.FAIL if p.severity is Severity.FAIL else Verdict.WARN,
+            p.message,
+            p.source,
+            topic="enhanced",
+        )
         for p in check_enhanced(reply, advertised, command)
     ]
 

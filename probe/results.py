@@ -42,6 +42,9 @@ class Finding:
     message: str
     source: str = ""  # e.g. "RFC 5321 §4.3.2"; empty for findings with no document behind them
     expected: str = ""  # what the tables or the scenario expected, for the report
+    # What the finding is about, for choosing a step's headline: a rule about what the reply
+    # means comes before a note on its syntax or its enhanced status code.
+    topic: str = "meaning"  # "meaning", "syntax" or "enhanced"
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -50,6 +53,27 @@ class Finding:
             "source": self.source,
             "expected": self.expected,
         }
+
+
+# Headline order within one verdict: the command's meaning first, then syntax, then enhanced codes.
+_TOPIC_RANK = {"meaning": 0, "syntax": 1, "enhanced": 2}
+
+
+def effective(finding: Finding, strict: bool) -> Verdict:
+    """A finding's verdict as it counts: under --strict a warning is a failure."""
+    return Verdict.FAIL if strict and finding.verdict is Verdict.WARN else finding.verdict
+
+
+def headline(findings: list[Finding], strict: bool = False) -> Finding | None:
+    """The most important finding: fail before error before warn (with --strict a warning counts
+    as the failure it became), and a rule about the command's meaning before a syntax or an
+    enhanced-code note; the first such in list order. None when nothing is worse than pass."""
+    ranked = [
+        (-_RANK[effective(f, strict)], _TOPIC_RANK.get(f.topic, 0), index, f)
+        for index, f in enumerate(findings)
+        if effective(f, strict) in (Verdict.FAIL, Verdict.ERROR, Verdict.WARN)
+    ]
+    return min(ranked)[3] if ranked else None
 
 
 @dataclass(slots=True)

@@ -168,3 +168,42 @@ def test_a_seed_listing_does_not_excuse_a_fixed_reply():
     verdict, findings = verdict_of("RSET", b"200 OK\r\n", profile="permissive")
     assert verdict is Verdict.FAIL
     assert any("§4.1.1.5" in f for f in findings)
+
+
+# ---- headlines: the most important finding names the step ----------------------------------
+
+
+def test_the_headline_is_a_fail_before_an_error_before_a_warning():
+    from probe.results import Finding, Verdict, headline
+
+    findings = [
+        Finding(Verdict.WARN, "a warning"),
+        Finding(Verdict.ERROR, "no reply"),
+        Finding(Verdict.FAIL, "a failure"),
+    ]
+    top = headline(findings)
+    assert top is not None and top.message == "a failure"
+    assert headline([findings[0], findings[1]]).message == "no reply"  # type: ignore[union-attr]
+    assert headline([Finding(Verdict.PASS, "fine")]) is None
+
+
+def test_the_headline_is_a_rule_about_meaning_before_syntax_and_enhanced_notes():
+    from probe.results import Finding, Verdict, headline
+
+    findings = [
+        Finding(Verdict.FAIL, "bare LF", topic="syntax"),
+        Finding(Verdict.FAIL, "class contradicts", topic="enhanced"),
+        Finding(Verdict.FAIL, "QUIT MUST be answered 221"),
+    ]
+    assert headline(findings).message == "QUIT MUST be answered 221"  # type: ignore[union-attr]
+    assert headline(findings[:2]).message == "bare LF"  # type: ignore[union-attr]
+
+
+def test_under_strict_a_promoted_warning_keeps_its_text():
+    from probe.results import Finding, Verdict, headline
+
+    findings = [Finding(Verdict.PASS, "fine"), Finding(Verdict.WARN, "a should")]
+    top = headline(findings, strict=True)
+    assert top is not None and top.message == "a should"
+    both = [Finding(Verdict.ERROR, "timed out"), Finding(Verdict.WARN, "a should")]
+    assert headline(both, strict=True).message == "a should"  # type: ignore[union-attr]

@@ -144,6 +144,14 @@ def test_strict_turns_a_warning_into_a_failure(cli, aiosmtpd_server, tmp_path: P
     strict = cli("run", str(scenario), aiosmtpd_server, "--no-report", "--strict")
     assert strict.code == 1
     assert "FAIL  help" in strict.stdout
+    # The promoted warning keeps its text: as the step's reason and as the server's headline.
+    report = cli("run", str(scenario), aiosmtpd_server, "--format", "json", "--no-report",
+                 "--strict").json()  # fmt: skip
+    result = report["results"][0]
+    help_step = _step(report, "help")
+    assert help_step["verdict"] == "fail"
+    assert help_step["reason"].startswith("250 to HELP is listed by no document")
+    assert result["reason"] == f"help: {help_step['reason']}"
 
 
 def test_auth_password_never_reaches_output_or_report(cli, tmp_path: Path):

@@ -47,7 +47,8 @@ def _result(result: ServerResult, redact: Redactor) -> dict[str, Any]:
 
 
 def _step(step: StepResult, redact: Redactor) -> dict[str, Any]:
-    last = step.exchanges[-1] if step.exchanges else None
+    asked = [e for e in step.exchanges if e.command != "UNSOLICITED"]
+    last = asked[-1] if asked else None
     return {
         "name": step.label,
         "kind": step.kind,
@@ -55,17 +56,12 @@ def _step(step: StepResult, redact: Redactor) -> dict[str, Any]:
         "command": _sent(last, redact) if last else None,
         "verdict": str(step.verdict),
         "reply": _reply(last, redact) if last else None,
-        "reason": redact(step.reason or _first_message(step)),
+        "reason": redact(step.reason),
         "why": step.why,
         "elapsed_ms": round(sum(e.elapsed for e in step.exchanges) * 1000, 1),
         "findings": [{**f.as_dict(), "message": redact(f.message)} for f in step.findings],
         "exchanges": [_exchange(e, redact) for e in step.exchanges],
     }
-
-
-def _first_message(step: StepResult) -> str:
-    bad = [f for f in step.findings if f.verdict in ("fail", "error", "warn")]
-    return bad[0].message if bad else ""
 
 
 def _sent(exchange: Exchange, redact: Redactor) -> str:

@@ -131,8 +131,9 @@ def _exchange(exchange: Exchange, redact: Redactor) -> list[str]:
         lines.append(f"        C: {redact(sent_text(exchange))}"[:300])
     if exchange.reply is not None:
         display = exchange.reply.display_lines
-        for line in display[:8]:
-            lines.append(f"        S: {redact(line)}"[:300])
+        unasked = "  (unsolicited)" if exchange.command == "UNSOLICITED" else ""
+        for number, line in enumerate(display[:8]):
+            lines.append(f"        S: {redact(line)}"[:300] + (unasked if number == 0 else ""))
         if len(display) > 8:
             lines.append(f"        S: ... ({len(display) - 8} more lines)")
     if exchange.error:

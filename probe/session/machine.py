@@ -36,7 +36,7 @@ from probe.protocol.reader import (
     parse_line,
 )
 from probe.protocol.reply import Reply, ReplyLine
-from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, worst
+from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, headline, worst
 from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
 from probe.session.actions import (
     Action,
@@ -61,6 +61,8 @@ T = TypeVar("T")
 Play = Generator[Action, Event, T]
 
 SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
+UNSOLICITED = "UNSOLICITED"  # the command of an exchange holding a reply nobody asked for
+UNASKED_SHOWN = 10  # unsolicited replies kept in one step's transcript
 # Unsolicited data taken at one quiet point, at most (in driver reads): a flood stays bounded.
 DRAIN_READS = 16
 # Automatic quiet windows: half a round trip (the median time a reply has taken so far), within
@@ -131,6 +133,7 @@ class Session:
         self._lost: str | None = None  # why the connection broke, when the server broke it
         self._secrets = secret_bytes(bound.secrets)
         self._pending: list[Finding] = []  # unsolicited replies, for the next judgement
+        self._unasked: list[Exchange] = []  # unsolicited replies, for the next step recorded
         self._round_trips: list[float] = []
         self._last_read: tuple[str, Reply] | None = None  # the last reply read, and its command
         self._stopped: str | None = None  # stop_on_fail
@@ -174,10 +177,7 @@ class Session:
         reason = ""
         first_bad = next((s for s in self.results if s.verdict is overall), None)
         if overall in (Verdict.FAIL, Verdict.ERROR) and first_bad is not None:
-            detail = first_bad.reason or next(
-                (f.message for f in first_bad.findings if f.verdict is overall), ""
-            )
-            reason = f"{first_bad.label}: {detail}"
+            reason = f"{first_bad.label}: {first_bad.reason}"
         unplayed = [
             s for s in self.results if s.verdict is Verdict.SKIP and s.reason != EndKind.QUIT.value
         ]
@@ -505,6 +505,12 @@ class Session:
             break
         if window > 0:
             self.waited += self.clock() - started
+        # Shown in the transcript of the step they are reported with (the first few: the finding
+        # counts the rest).
+        for extra in extras[: max(0, UNASKED_SHOWN - len(self._unasked))]:
+            unasked = Exchange(UNSOLICITED, b"", self.now())
+            unasked.reply = self._mask_reply(extra)
+            self._unasked.append(unasked)
         if partial is None and self._reader.buffered:
             partial = ReadFailure(f"{self._reader.buffered} bytes of an incomplete reply", False)
         findings: list[Finding] = []
@@ -557,8 +563,12 @@ class Session:
 
     def record(self, step: Step, exchanges: list[Exchange], findings: list[list[Finding]]) -> None:
         flat = [f for group in findings for f in group]
+        if self._unasked:
+            exchanges = sorted([*exchanges, *self._unasked], key=lambda e: e.started)
+            self._unasked = []
         verdict = step_verdict(flat, self.options.strict)
-        reason = next((f.message for f in flat if f.verdict is Verdict.ERROR), "")
+        top = headline(flat, self.options.strict)
+        reason = top.message if top is not None else ""
         why = step.expect.why if step.expect else ""
         if step.expect_end and not why:
             why = step.expect_end.why
