@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from probe.codes import Allowance, CodeTable, Tier
+from probe.codes import Allowance, CodeTable, FixedReply, Tier
 from probe.protocol.enhanced import check_enhanced
 from probe.protocol.reply import Reply, Severity
 from probe.results import Exchange, Finding, Verdict, worst
@@ -17,6 +17,8 @@ from probe.scenario.model import Expectation, Level
 # Universal shutdown reply: any command may get it (RFC 5321 §3.8, §4.3.2), so it never breaks a
 # fixed-reply MUST such as QUIT -> 221.
 SHUTDOWN = 421
+COMMAND_LINE_LIMIT = 512  # octets with CRLF, RFC 5321 §4.5.3.1.4
+TEXT_LINE_LIMIT = 1000  # octets with CRLF, RFC 5321 §4.5.3.1.6
 
 # Extension verbs and the EHLO keyword that advertises each (for the `not_advertised` condition).
 _ADVERTISED_BY = {
@@ -29,7 +31,7 @@ _ADVERTISED_BY = {
 
 # Conditions the client cannot observe (server policy, session kind): a row that needs one is
 # accepted, and the report says what was assumed.
-_ASSUMABLE = {"tls_required", "auth_required", "odmr_session", "line_too_long"}
+_ASSUMABLE = {"tls_required", "auth_required", "odmr_session"}
 
 
 @dataclass(slots=True)
@@ -115,7 +117,11 @@ def _code_findings(
     applicable: list[Allowance] = []
     assumed: list[str] = []
     for row in table.allowances(command, code):
-        states = [facts.condition(name, command) for name in row.when]
+        # Whether the probe sent an over-long line is seen on the exchange itself.
+        states = [
+            over_limit(exchange) if name == "line_too_long" else facts.condition(name, command)
+            for name in row.when
+        ]
         if any(state is False for state in states):
             continue
         applicable.append(row)
@@ -161,29 +167,116 @@ def _code_findings(
             )
         )
 
+    findings += _fixed_findings(exchange, code, table, applicable)
+    findings += _argument_findings(exchange, code, table)
+    return findings
+
+
+def _fixed_findings(
+    exchange: Exchange, code: int, table: CodeTable, applicable: list[Allowance]
+) -> list[Finding]:
+    """A reply the RFC fixes (QUIT -> 221, RSET -> 250, NOOP -> 250, the greeting), checked only
+    for the form the rule is written for."""
+    command = exchange.command
+    fixed = table.fixed(command)
     # A code that a standards-track extension or update, or a session condition, allows (521
     # greeting per RFC 7504, 503 to RSET after a 554 greeting) is not bound by the base fixed
-    # reply; a legacy or seed listing (RFC 876's 200 to RSET) does not excuse it.
+    # reply; a legacy or seed listing (RFC 876's 200 to RSET) does not excuse it. A line over
+    # the length limit may get 500 whatever the command (§4.3.2, §4.5.3.1.4).
     excused = any(row.when or row.tier is Tier.EXTENSION for row in applicable)
-    fixed = table.fixed(command)
-    if (
-        fixed is not None
-        and code not in fixed.codes
-        and code != SHUTDOWN
-        and not excused
-        and not (fixed.unless_argument and exchange.has_argument)
-    ):
-        wanted = " or ".join(str(c) for c in sorted(fixed.codes))
-        keyword = "MUST" if fixed.must else "is to"
-        findings.append(
-            Finding(
-                Verdict.FAIL,
-                f'{command} {keyword} be answered {wanted}, got {code}: "{fixed.rule}"',
-                fixed.source,
-                wanted,
-            )
+    if fixed is None or code in fixed.codes or code == SHUTDOWN or excused:
+        return []
+    if over_limit(exchange):
+        return []
+    wanted = " or ".join(str(c) for c in sorted(fixed.codes))
+    if exchange.has_argument:
+        if fixed.unless_argument:
+            return []  # the rule is for the bare command; no_arguments judges this form
+        if fixed.argument_rule:
+            return [
+                Finding(
+                    Verdict.WARN,
+                    f"{command} with a parameter got {code}; the parameter SHOULD be ignored: "
+                    f'"{fixed.argument_rule}"',
+                    fixed.source,
+                    wanted,
+                )
+            ]
+    keyword = "MUST" if fixed.must else "is to"
+    return [
+        Finding(
+            Verdict.FAIL if fixed.must else Verdict.WARN,
+            f'{command} {keyword} be answered {wanted}, got {code}: "{fixed.rule}"',
+            fixed.source,
+            _fixed_expected(table, fixed),
         )
-    return findings
+    ]
+
+
+def _argument_findings(exchange: Exchange, code: int, table: CodeTable) -> list[Finding]:
+    """DATA, RSET and QUIT take no arguments: given some, they SHOULD get 501 (§4.3.2)."""
+    rule = table.no_arguments
+    command = exchange.command
+    if rule is None or command not in rule.commands or not exchange.has_argument:
+        return []
+    if code in rule.codes or code == SHUTDOWN:
+        return []
+    wanted = " or ".join(str(c) for c in sorted(rule.codes))
+    if code // 100 in (2, 3):
+        what = f"{command} with arguments was accepted ({code})"
+    else:
+        what = f"{command} with arguments got {code}"
+    return [
+        Finding(
+            Verdict.WARN,
+            f'{what}; it SHOULD get {wanted}: "{rule.rule}"',
+            rule.source,
+            wanted,
+        )
+    ]
+
+
+def over_limit(exchange: Exchange) -> bool:
+    """Whether the probe sent a line over RFC 5321's limits: a command line over 512 octets with
+    its CRLF (§4.5.3.1.4), a message text line over 1000 (§4.5.3.1.6)."""
+    sent = exchange.sent
+    if exchange.command == "DATA-END":
+        return any(len(line) + 2 > TEXT_LINE_LIMIT for line in sent.split(b"\r\n"))
+    first = sent.split(b"\r\n", 1)[0]
+    return len(first) + 2 > COMMAND_LINE_LIMIT
+
+
+# Short names of the table's conditions, for the `expected:` line.
+CONDITION_LABELS = {
+    "after_554_greeting": "after a 554 greeting",
+    "after_521_greeting": "after a 521 greeting",
+    "tls_required": "if TLS is required first",
+    "auth_required": "if authentication is required first",
+    "tls_insufficient": "if TLS is too weak",
+    "not_advertised": "if not advertised",
+    "in_transaction": "in a transaction",
+    "line_too_long": "after a line over the length limit",
+    "odmr_session": "in an ODMR session",
+}
+
+
+def _fixed_expected(table: CodeTable, fixed: FixedReply) -> str:
+    """What a fixed-reply command may answer, each conditional code with its condition: the codes
+    the rule allows, 421, then e.g. "500 (line over 512 octets)", "501 (with arguments)"."""
+    parts = [str(c) for c in sorted(fixed.codes | {SHUTDOWN})]
+    if fixed.command != "CONNECT":
+        parts.append("500 (line over 512 octets)")
+    if fixed.unless_argument:
+        parts.append("501 (with arguments)")
+    if fixed.argument_rule:
+        parts.append("any code (with a parameter; SHOULD be ignored)")
+    for row in table.entries(fixed.command):
+        if row.when and ("rfc5321" in row.profiles or row.tier is Tier.EXTENSION):
+            labels = " and ".join(CONDITION_LABELS.get(name, name) for name in row.when)
+            parts.append(f"{row.code} ({labels})")
+        elif row.tier is Tier.EXTENSION and not row.when:
+            parts.append(f"{row.code} ({row.sources[0]})")
+    return ", ".join(dict.fromkeys(parts))
 
 
 def _not_in_profile(code: int, command: str, profile: str, rows: list[Allowance]) -> str:

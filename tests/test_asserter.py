@@ -97,7 +97,8 @@ def test_rset_must_binds_only_without_arguments():
 def test_503_after_a_554_greeting_is_allowed_only_after_that_greeting():
     after_554 = SessionFacts(greeting_code=554)
     assert verdict_of("NOOP", b"503 bad sequence\r\n", facts=after_554)[0] is Verdict.PASS
-    assert verdict_of("NOOP", b"503 bad sequence\r\n")[0] is Verdict.FAIL  # NOOP is fixed 250
+    # NOOP is fixed 250, by a sentence with no MUST: a warning.
+    assert verdict_of("NOOP", b"503 bad sequence\r\n")[0] is Verdict.WARN
 
 
 def test_size_codes_on_data_depend_on_size_being_advertised():
@@ -207,3 +208,73 @@ def test_under_strict_a_promoted_warning_keeps_its_text():
     assert top is not None and top.message == "a should"
     both = [Finding(Verdict.ERROR, "timed out"), Finding(Verdict.WARN, "a should")]
     assert headline(both, strict=True).message == "a should"  # type: ignore[union-attr]
+
+
+# ---- fixed replies bind only the form they are written for (RFC 5321 §4.3.2, §4.1.1.x) --------
+
+
+def judged(command: str, data: bytes, sent: bytes, **facts) -> tuple[Verdict, list]:
+    exchange = Exchange(command, sent, 0.0, reply=reply(data))
+    exchange.has_argument = b" " in sent.strip()
+    findings = judge(exchange, TABLE, "rfc5321", SessionFacts(**facts))
+    return step_verdict(findings, False), findings
+
+
+@pytest.mark.parametrize("command", ["QUIT", "RSET", "DATA"])
+def test_an_argumentless_command_given_arguments_should_get_501(command):
+    sent = f"{command} now please\r\n".encode()
+    verdict, findings = judged(command, b"501 5.5.4 no arguments allowed\r\n", sent)
+    assert verdict is Verdict.PASS, findings
+    verdict, findings = judged(command, b"500 5.5.2 what?\r\n", sent)
+    assert verdict is Verdict.WARN, findings
+    assert findings[-1].source == "RFC 5321 §4.3.2"
+    assert f"{command} with arguments got 500; it SHOULD get 501" in findings[-1].message
+
+
+@pytest.mark.parametrize(
+    ("command", "accepting"),
+    [("QUIT", b"221 bye\r\n"), ("RSET", b"250 ok\r\n"), ("DATA", b"354 go\r\n")],
+)
+def test_accepting_an_argumentless_command_with_arguments_is_a_warning(command, accepting):
+    verdict, findings = judged(command, accepting, f"{command} x\r\n".encode())
+    assert verdict is Verdict.WARN, findings
+    assert findings[-1].message.startswith(f"{command} with arguments was accepted")
+    assert all(f.verdict is not Verdict.FAIL for f in findings)
+
+
+def test_quit_with_arguments_answered_501_is_not_held_to_the_221_must():
+    verdict, findings = judged("QUIT", b"501 no arguments\r\n", b"QUIT x\r\n")
+    assert verdict is Verdict.PASS, findings
+    verdict, findings = judged("QUIT", b"501 no arguments\r\n", b"QUIT\r\n")
+    assert verdict is Verdict.FAIL
+    bad = next(f for f in findings if "MUST be answered 221" in f.message)
+    assert bad.source == "RFC 5321 §4.1.1.10"
+    # The expected line shows each conditional code with its condition.
+    assert bad.expected == "221, 421, 500 (line over 512 octets), 501 (with arguments)"
+
+
+def test_noop_with_a_parameter_refused_is_a_should_not_a_must():
+    verdict, findings = judged("NOOP", b"501 no parameters\r\n", b"NOOP hello\r\n")
+    assert verdict is Verdict.WARN, findings
+    assert "the parameter SHOULD be ignored" in findings[-1].message
+    verdict, findings = judged("NOOP", b"250 ok\r\n", b"NOOP hello\r\n")
+    assert verdict is Verdict.PASS, findings
+
+
+def test_a_command_line_over_512_octets_may_get_500_whatever_the_command():
+    long_quit = b"QUIT" + b" " * 600 + b"\r\n"
+    _, findings = judged("QUIT", b"500 5.5.2 line too long\r\n", long_quit)
+    assert all("MUST be answered" not in f.message for f in findings), findings
+    long_noop = b"NOOP" + b" " + b"x" * 600 + b"\r\n"
+    _, findings = judged("NOOP", b"500 5.5.2 line too long\r\n", long_noop)
+    assert all("SHOULD be ignored" not in f.message for f in findings), findings
+
+
+def test_a_500_to_the_end_of_data_is_not_excused_by_a_line_that_was_not_long():
+    short = b"Subject: hi\r\n\r\nhello\r\n.\r\n"
+    verdict, findings = judged("DATA-END", b"500 5.5.2 syntax error\r\n", short)
+    assert all("assuming" not in f.message for f in findings), findings
+    assert verdict is not Verdict.PASS
+    long_body = b"Subject: hi\r\n\r\n" + b"x" * 1200 + b"\r\n.\r\n"
+    verdict, findings = judged("DATA-END", b"500 5.5.2 line too long\r\n", long_body)
+    assert verdict is Verdict.PASS, findings

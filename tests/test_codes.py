@@ -322,13 +322,20 @@ def test_rset_without_arguments_must_be_answered_250(table: CodeTable) -> None:
     assert 'MUST send a "250 OK" reply to a RSET command with no arguments' in fixed.rule
 
 
-def test_noop_and_greeting_replies_are_fixed_without_a_must_keyword(table: CodeTable) -> None:
+def test_noop_is_fixed_without_a_must_and_the_greeting_by_its_grammar(table: CodeTable) -> None:
     noop, greeting = table.fixed("NOOP"), table.fixed("greeting")
     assert noop is not None and noop.codes == {250} and noop.source == "RFC 5321 §4.1.1.9"
-    assert greeting is not None and greeting.codes == {220, 554}
-    assert greeting.source == "RFC 5321 §3.1" and "554 response MAY be given" in greeting.rule
-    assert not noop.must and not greeting.must  # the RFC sentences carry no MUST
+    assert not noop.must  # the RFC sentence carries no MUST: a breach is a warning
+    assert noop.argument_rule == "If a parameter string is specified, servers SHOULD ignore it."
+    assert greeting is not None and greeting.codes == {220, 554} and greeting.must
+    assert greeting.source == "RFC 5321 §4.2" and "554 response MAY be given" in greeting.rule
     assert table.fixed("MAIL") is None
+
+
+def test_commands_without_arguments_should_answer_501_when_given_some(table: CodeTable) -> None:
+    rule = table.no_arguments
+    assert rule is not None and rule.commands == {"DATA", "RSET", "QUIT"} and rule.codes == {501}
+    assert rule.source == "RFC 5321 §4.3.2" and "SHOULD return a 501" in rule.rule
 
 
 # --- names -------------------------------------------------------------------------------------

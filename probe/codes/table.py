@@ -51,9 +51,9 @@ class Allowance:
 class FixedReply:
     """A reply the RFC text fixes with a MUST (QUIT -> 221 §4.1.1.10, ...).
 
-    NOOP (§4.1.1.9) and the greeting (§3.1) are fixed by sentences without the MUST keyword;
-    `must` is False for them, and the report quotes them without the word MUST (the asserter
-    still fails a reply that breaks them: the tables mark these rows as fixed).
+    NOOP (§4.1.1.9) is fixed by a sentence without the MUST keyword: `must` is False, and a reply
+    that breaks it is a warning, quoted without the word MUST. The greeting is fixed by the
+    must-level grammar of §4.2 (with §3.1's 554).
     """
 
     command: str
@@ -63,6 +63,17 @@ class FixedReply:
     unless_argument: bool = False  # True for RSET: only binds when the command had no argument
     must: bool = True  # False when the quoted text fixes the reply without the MUST keyword
     note: str = ""
+    argument_rule: str = ""  # what binds the form with an argument instead (NOOP: a SHOULD)
+
+
+@dataclass(frozen=True, slots=True)
+class NoArguments:
+    """Commands that take no arguments, and what they SHOULD answer when given some."""
+
+    commands: frozenset[str]
+    codes: frozenset[int]
+    source: str
+    rule: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,7 @@ class CodeTable:
     commands: tuple[str, ...]  # canonical names in table order: "CONNECT", ..., "UNKNOWN"
     conditions: dict[str, str]  # condition name -> description with source
     documents: dict[str, str]  # "RFC 5321" / "seed:<file>" -> title
+    no_arguments: NoArguments | None = None  # §4.3.2: DATA, RSET, QUIT with arguments
 
     def __init__(
         self,
@@ -190,11 +202,14 @@ _SOURCE = re.compile(
 )
 _TOP_KEYS = frozenset(
     {"schema", "profiles", "tiers", "documents", "conditions", "universal", "fixed", "commands"}
-) | {"codes"}
+) | {"codes", "no_arguments"}
 _TIERS = {tier.value: tier for tier in Tier}
 _ROW_KEYS = frozenset({"code", "tier", "profiles", "when", "meaning", "sources", "note"})
 _SPEC_KEYS = frozenset({"about", "aliases", "note", "is_command", "rows"})
-_FIXED_KEYS = frozenset({"command", "codes", "source", "rule", "unless_argument", "must", "note"})
+_FIXED_KEYS = frozenset(
+    {"command", "codes", "source", "rule", "unless_argument", "must", "note", "argument_rule"}
+)
+_NO_ARGUMENTS_KEYS = frozenset({"commands", "codes", "source", "rule"})
 
 
 def _fail(where: str, what: str) -> CodeTableError:
@@ -336,7 +351,9 @@ def parse_table(data: Any) -> CodeTable:
     rows = _with_universal(data["universal"], ctx, specs, own)
     fixed = _fixed(data["fixed"], rows)
     codes = _codes(data["codes"], ctx, rows)
-    return CodeTable(specs, rows, fixed, ctx.conditions, ctx.documents, codes)
+    table = CodeTable(specs, rows, fixed, ctx.conditions, ctx.documents, codes)
+    table.no_arguments = _no_arguments(data.get("no_arguments"), rows)
+    return table
 
 
 def _check_aliases(specs: dict[str, CommandSpec]) -> None:
@@ -406,9 +423,32 @@ def _fixed(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> dict[str, FixedR
             source=source,
             rule=_text(item["rule"], f"{where}.rule"),
             note=_text(item.get("note", ""), f"{where}.note", empty=True),
+            argument_rule=_text(
+                item.get("argument_rule", ""), f"{where}.argument_rule", empty=True
+            ),
             **flags,
         )
     return fixed
+
+
+def _no_arguments(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> NoArguments | None:
+    if raw is None:
+        return None
+    item = _mapping(raw, "no_arguments", _NO_ARGUMENTS_KEYS, _NO_ARGUMENTS_KEYS)
+    commands = item["commands"]
+    if not isinstance(commands, list) or any(c not in rows for c in commands):
+        raise _fail("no_arguments.commands", "expected a list of commands in the table")
+    codes = item["codes"]
+    if not isinstance(codes, list) or not codes:
+        raise _fail("no_arguments.codes", "expected a non-empty list of codes")
+    if not _SOURCE.fullmatch(source := _text(item["source"], "no_arguments.source")):
+        raise _fail("no_arguments.source", f"{source!r} is not 'RFC n §x.y'")
+    return NoArguments(
+        frozenset(commands),
+        frozenset(_code(c, "no_arguments.codes") for c in codes),
+        source,
+        _text(item["rule"], "no_arguments.rule"),
+    )
 
 
 def _codes(
