@@ -41,7 +41,14 @@ class SessionFacts:
     greeting_code: int | None = None
     extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     in_transaction: bool = False
+    recipients: int = 0  # RCPTs accepted in the open transaction
     tls_active: bool = False
+
+    def holds(self, requirement: str) -> bool:
+        """A sequence rule's requirement (probe.codes.REQUIREMENTS), as the session shows it."""
+        if requirement == "transaction":
+            return self.in_transaction
+        return self.in_transaction and self.recipients > 0
 
     def condition(self, name: str, command: str) -> bool | None:
         """True/False when observable, None when it can only be assumed."""
@@ -169,6 +176,36 @@ def _code_findings(
 
     findings += _fixed_findings(exchange, code, table, applicable)
     findings += _argument_findings(exchange, code, table)
+    findings += _sequence_findings(exchange, code, table, facts)
+    return findings
+
+
+_UNMET = {
+    "transaction": "no mail transaction is open (no MAIL accepted since the last EHLO, HELO, "
+    "RSET or end of data)",
+    "recipient": "no recipient was accepted in this transaction",
+}
+
+
+def _sequence_findings(
+    exchange: Exchange, code: int, table: CodeTable, facts: SessionFacts
+) -> list[Finding]:
+    """A command accepted out of sequence (RCPT with no transaction, DATA with no recipient)."""
+    findings = []
+    for rule in table.sequence:
+        if rule.command != exchange.command or code // 100 not in (2, 3):
+            continue
+        if facts.holds(rule.requires):
+            continue
+        findings.append(
+            Finding(
+                Verdict.FAIL,
+                f"{exchange.command} was accepted ({code}) although {_UNMET[rule.requires]}: "
+                f'"{rule.rule}"',
+                rule.source,
+                "503",
+            )
+        )
     return findings
 
 

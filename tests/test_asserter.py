@@ -14,6 +14,9 @@ from probe.results import Exchange, Verdict
 from probe.scenario.model import CodePattern, Expectation, Level
 
 TABLE = load_table()
+# Most rules are judged in the middle of a transaction (a MAIL and a RCPT accepted), where every
+# command is in sequence; the sequence rules have their own tests.
+IN_TRANSACTION = SessionFacts(in_transaction=True, recipients=1)
 
 
 def reply(data: bytes) -> Reply:
@@ -34,7 +37,7 @@ def verdict_of(
     strict: bool = False,
 ) -> tuple[Verdict, list[str]]:
     exchange = Exchange(command, b"", 0.0, reply=reply(data), has_argument=has_argument)
-    findings = judge(exchange, TABLE, profile, facts or SessionFacts(), expectation)
+    findings = judge(exchange, TABLE, profile, facts or IN_TRANSACTION, expectation)
     return step_verdict(findings, strict), [
         f"{f.verdict}: {f.message} [{f.source}]" for f in findings
     ]
@@ -213,10 +216,13 @@ def test_under_strict_a_promoted_warning_keeps_its_text():
 # ---- fixed replies bind only the form they are written for (RFC 5321 §4.3.2, §4.1.1.x) --------
 
 
+IN_FACTS = {"in_transaction": True, "recipients": 1}
+
+
 def judged(command: str, data: bytes, sent: bytes, **facts) -> tuple[Verdict, list]:
     exchange = Exchange(command, sent, 0.0, reply=reply(data))
     exchange.has_argument = b" " in sent.strip()
-    findings = judge(exchange, TABLE, "rfc5321", SessionFacts(**facts))
+    findings = judge(exchange, TABLE, "rfc5321", SessionFacts(**(IN_FACTS | facts)))
     return step_verdict(findings, False), findings
 
 
@@ -278,3 +284,27 @@ def test_a_500_to_the_end_of_data_is_not_excused_by_a_line_that_was_not_long():
     long_body = b"Subject: hi\r\n\r\n" + b"x" * 1200 + b"\r\n.\r\n"
     verdict, findings = judged("DATA-END", b"500 5.5.2 line too long\r\n", long_body)
     assert verdict is Verdict.PASS, findings
+
+
+# ---- commands out of sequence (RFC 5321 §3.3, §4.1.4) -------------------------------------------
+
+
+def test_a_rcpt_accepted_with_no_transaction_open_fails():
+    verdict, findings = judged("RCPT", b"250 2.1.5 ok\r\n", b"RCPT TO:<a@b.test>\r\n",
+                               in_transaction=False, recipients=0)  # fmt: skip
+    assert verdict is Verdict.FAIL
+    assert findings[-1].source == "RFC 5321 §3.3"
+    assert "MUST return a 503" in findings[-1].message
+    verdict, findings = judged("RCPT", b"503 5.5.1 need MAIL\r\n", b"RCPT TO:<a@b.test>\r\n",
+                               in_transaction=False, recipients=0)  # fmt: skip
+    assert verdict is Verdict.PASS, findings
+
+
+def test_a_354_to_data_with_no_recipient_accepted_fails():
+    verdict, findings = judged("DATA", b"354 go\r\n", b"DATA\r\n", recipients=0)
+    assert verdict is Verdict.FAIL
+    assert findings[-1].source == "RFC 5321 §4.1.4"
+    assert "no recipient was accepted" in findings[-1].message
+    for refusal in (b"503 5.5.1 need RCPT\r\n", b"554 5.5.1 no valid recipients\r\n"):
+        verdict, findings = judged("DATA", refusal, b"DATA\r\n", recipients=0)
+        assert verdict is Verdict.PASS, findings

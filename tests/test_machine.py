@@ -303,7 +303,10 @@ def test_an_extra_reply_already_there_is_reported_before_the_next_command(tmp_pa
 
 def test_a_server_that_answers_before_the_final_dot_is_caught_in_the_window(tmp_path: Path):
     clock = Clock()
-    bound = scenario(tmp_path, "  - ehlo: a.test\n  - data: hi\n  - rset\n")
+    bound = scenario(
+        tmp_path,
+        "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n  - data: hi\n  - rset\n",
+    )
 
     class EarlyEnd(FakeServer):
         def _answer(self, data: bytes) -> None:
@@ -315,7 +318,7 @@ def test_a_server_that_answers_before_the_final_dot_is_caught_in_the_window(tmp_
 
     server = EarlyEnd(clock, replies={"DATA": b"354 go\r\n"})
     result = drive(machine(bound, clock), server)
-    data = result.steps[2]
+    data = result.steps[4]
     assert data.verdict == "fail"
     assert data.findings[0].message == (
         "unsolicited reply before the final dot was sent: 250 ended early"

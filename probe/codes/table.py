@@ -67,6 +67,16 @@ class FixedReply:
 
 
 @dataclass(frozen=True, slots=True)
+class SequenceRule:
+    """A command the server MUST refuse when the session shows `requires` unmet."""
+
+    command: str
+    requires: str  # "transaction" or "recipient"
+    source: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
 class NoArguments:
     """Commands that take no arguments, and what they SHOULD answer when given some."""
 
@@ -106,6 +116,7 @@ class CodeTable:
     conditions: dict[str, str]  # condition name -> description with source
     documents: dict[str, str]  # "RFC 5321" / "seed:<file>" -> title
     no_arguments: NoArguments | None = None  # §4.3.2: DATA, RSET, QUIT with arguments
+    sequence: tuple[SequenceRule, ...] = ()  # commands the server MUST refuse out of order
 
     def __init__(
         self,
@@ -202,7 +213,7 @@ _SOURCE = re.compile(
 )
 _TOP_KEYS = frozenset(
     {"schema", "profiles", "tiers", "documents", "conditions", "universal", "fixed", "commands"}
-) | {"codes", "no_arguments"}
+) | {"codes", "no_arguments", "sequence"}
 _TIERS = {tier.value: tier for tier in Tier}
 _ROW_KEYS = frozenset({"code", "tier", "profiles", "when", "meaning", "sources", "note"})
 _SPEC_KEYS = frozenset({"about", "aliases", "note", "is_command", "rows"})
@@ -210,6 +221,8 @@ _FIXED_KEYS = frozenset(
     {"command", "codes", "source", "rule", "unless_argument", "must", "note", "argument_rule"}
 )
 _NO_ARGUMENTS_KEYS = frozenset({"commands", "codes", "source", "rule"})
+_SEQUENCE_KEYS = frozenset({"command", "requires", "source", "rule", "note"})
+REQUIREMENTS = ("transaction", "recipient")
 
 
 def _fail(where: str, what: str) -> CodeTableError:
@@ -353,7 +366,27 @@ def parse_table(data: Any) -> CodeTable:
     codes = _codes(data["codes"], ctx, rows)
     table = CodeTable(specs, rows, fixed, ctx.conditions, ctx.documents, codes)
     table.no_arguments = _no_arguments(data.get("no_arguments"), rows)
+    table.sequence = _sequence(data.get("sequence", []), rows)
     return table
+
+
+def _sequence(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> tuple[SequenceRule, ...]:
+    if not isinstance(raw, list):
+        raise _fail("sequence", "expected a list")
+    rules = []
+    for i, item in enumerate(raw):
+        where = f"sequence[{i}]"
+        item = _mapping(item, where, _SEQUENCE_KEYS, {"command", "requires", "source", "rule"})
+        if item["command"] not in rows:
+            raise _fail(f"{where}.command", f"{item['command']!r} is not in the table")
+        if item["requires"] not in REQUIREMENTS:
+            raise _fail(f"{where}.requires", f"expected one of {', '.join(REQUIREMENTS)}")
+        if not _SOURCE.fullmatch(source := _text(item["source"], f"{where}.source")):
+            raise _fail(f"{where}.source", f"{source!r} is not 'RFC n §x.y'")
+        rules.append(
+            SequenceRule(item["command"], item["requires"], source, _text(item["rule"], where))
+        )
+    return tuple(rules)
 
 
 def _check_aliases(specs: dict[str, CommandSpec]) -> None:

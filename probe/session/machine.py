@@ -35,7 +35,7 @@ from probe.protocol.reader import (
     line_problems,
     parse_line,
 )
-from probe.protocol.reply import Reply, ReplyLine
+from probe.protocol.reply import Reply, ReplyLine, printable
 from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, headline, worst
 from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
 from probe.session.actions import (
@@ -54,7 +54,7 @@ from probe.session.actions import (
     TLSUp,
 )
 from probe.session.commands import MASK, Line, command_for, secret_bytes
-from probe.session.state import DEADLINE_REACHED, INTERRUPTED, EndKind, ServerModel
+from probe.session.state import DEADLINE_REACHED, INTERRUPTED, EndKind, Mode, ServerModel
 from probe.session.timeouts import Phase, Timeouts, phase_of
 
 T = TypeVar("T")
@@ -136,6 +136,7 @@ class Session:
         self._unasked: list[Exchange] = []  # unsolicited replies, for the next step recorded
         self._round_trips: list[float] = []
         self._last_read: tuple[str, Reply] | None = None  # the last reply read, and its command
+        self._last_line = ""  # the last command line sent, for messages
         self._stopped: str | None = None  # stop_on_fail
         self._steps = _with_connect(bound.steps)
         self._done = 0  # scenario steps played (or skipped) so far
@@ -221,6 +222,17 @@ class Session:
             if self._stopped:
                 self._skip(step, self.model.ended.reason if self.model.ended else self._stopped)
             elif step.kind is not StepKind.CONNECT and self.model.ended:
+                self._skip(step, self.model.ended.reason)
+            elif self.model.mode is Mode.MESSAGE and not _is_message_data(step):
+                # The server reads everything as message text now: a command would be taken for
+                # part of the message, and its missing reply blamed on the server.
+                self.model.end(
+                    EndKind.IN_MESSAGE,
+                    f"the server is reading message data (it answered 354 to "
+                    f"'{self._last_line}'), and step '{step.label}' is not message data: the "
+                    "session stops here",
+                )
+                assert self.model.ended is not None
                 self._skip(step, self.model.ended.reason)
             else:
                 yield from HANDLERS[step.kind](step, self)
@@ -348,6 +360,7 @@ class Session:
         unsolicited = yield from self.unsolicited("before the command was sent", window, note=note)
         exchange = Exchange(line.table, self.mask(line.shown), self.now())
         exchange.has_argument = line.has_argument
+        self._last_line = printable(exchange.sent.removesuffix(b"\r\n"), 60)
         if self.model.ended:
             exchange.error = f"not sent: {self.model.ended.reason}"
         elif (yield from self.send(exchange, line.data, Phase.COMMAND, step.timeout)):
@@ -620,6 +633,11 @@ class Session:
 
     def _new_reader(self) -> ReplyReader:
         return ReplyReader(self.options.max_reply_bytes, self.options.max_reply_lines)
+
+
+def _is_message_data(step: Step) -> bool:
+    """A step that can follow a 354 outside a `data` step: raw bytes sent as they are."""
+    return step.kind is StepKind.SEND and step.raw is not None
 
 
 def _with_connect(steps: tuple[Step, ...]) -> list[Step]:

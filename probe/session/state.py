@@ -33,6 +33,7 @@ class EndKind(Enum):
     NO_REPLY = "no reply"  # a reply timed out: a late one would be taken for the next command's
     SEND_FAILED = "send failed"
     OUT_OF_SYNC = "out of sync"
+    IN_MESSAGE = "in message data"  # a 354 came, and the script has no message data to send
     TLS_FAILED = "TLS failed"
     DEADLINE = "deadline"
     INTERRUPTED = "interrupted"
@@ -80,19 +81,26 @@ class ServerModel:
             self.mode = Mode.MESSAGE
         elif command == "DATA-END":
             self.mode = Mode.COMMANDS
-            facts.in_transaction = False  # whatever the reply, the transaction is over
+            self._end_transaction()  # whatever the reply, the transaction is over
         elif command == "EHLO" and code == 250:
             facts.extensions = dict(parse_ehlo(reply).extensions)
-            facts.in_transaction = False
+            self._end_transaction()
         elif command == "HELO" and ok:
             facts.extensions = {}
-            facts.in_transaction = False
+            self._end_transaction()
         elif command == "MAIL" and ok:
             facts.in_transaction = True
+            facts.recipients = 0
+        elif command == "RCPT" and ok and facts.in_transaction:
+            facts.recipients += 1
         elif command == "RSET" and ok:
-            facts.in_transaction = False
+            self._end_transaction()
         elif command == "QUIT" and code == 221:
             self.end(EndKind.QUIT, "after QUIT")
+
+    def _end_transaction(self) -> None:
+        self.facts.in_transaction = False
+        self.facts.recipients = 0
 
     def tls_started(self, version: str | None) -> None:
         """RFC 3207 §4.2: the server forgets everything it learned from the client."""

@@ -3,9 +3,11 @@ and `send` (any line, or raw bytes)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from probe.scenario.model import Step
+from probe.session.state import Mode
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
@@ -15,6 +17,9 @@ def play(step: Step, s: Session) -> Play[None]:
     line = s.line(step)
     if line is None:
         return
+    if s.model.mode is Mode.MESSAGE:
+        # After a 354 to a raw line, raw bytes are message data: their reply ends the data.
+        line = replace(line, table="DATA-END")
     exchange = yield from s.command(line, step)
     findings = s.judge(exchange, step.expect)
     reply = exchange.reply
