@@ -222,7 +222,7 @@ def test_a_421_ends_the_session_and_the_rest_is_skipped_with_the_reason(tmp_path
     result = drive(m, FakeServer(clock, replies={"MAIL": b"421 4.3.2 bye\r\n"}))
     assert m.model.ended is not None and m.model.ended.kind is EndKind.SHUTDOWN
     assert result.steps[-1].verdict == "skip"
-    assert result.steps[-1].reason == "the server sent 421 (closing the transmission channel)"
+    assert result.steps[-1].reason == "the server shut down the session: 421 4.3.2 bye"
     assert result.verdict == "error"
 
 
@@ -332,8 +332,11 @@ def test_an_unsolicited_partial_reply_ends_the_session_out_of_sync(tmp_path: Pat
     m = machine(bound, clock)
     result = drive(m, server)
     assert m.model.ended is not None and m.model.ended.kind is EndKind.OUT_OF_SYNC
-    assert result.steps[2].verdict == "fail"
-    assert result.steps[3].reason == "out of sync: part of an unsolicited reply is still pending"
+    assert result.steps[1].verdict == "fail"  # EHLO: a reply and a half came to it
+    assert "after the reply to EHLO" in result.steps[1].reason
+    reason = "out of sync: part of an unsolicited reply is still pending"
+    assert [s.reason for s in result.steps[2:]] == [reason, reason]
+    assert server.sent == [b"EHLO a.test\r\n"]  # nothing more was sent
 
 
 def test_the_session_deadline_stops_everything(tmp_path: Path):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -61,8 +61,11 @@ T = TypeVar("T")
 Play = Generator[Action, Event, T]
 
 SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
+CLOSE_SOURCE = "RFC 5321 §3.8"
+BEFORE_COMMAND = "before the command was sent"
 UNSOLICITED = "UNSOLICITED"  # the command of an exchange holding a reply nobody asked for
 UNASKED_SHOWN = 10  # unsolicited replies kept in one step's transcript
+SHUTDOWN = 421
 # Unsolicited data taken at one quiet point, at most (in driver reads): a flood stays bounded.
 DRAIN_READS = 16
 # Automatic quiet windows: half a round trip (the median time a reply has taken so far), within
@@ -90,6 +93,14 @@ class RunOptions:
     # Length of the quiet windows (after the greeting, before the final dot, after QUIT, before
     # a step with `settle:` and no figure of its own); None: twice the median round trip so far.
     settle: float | None = None
+
+
+class NotSent(Exception):
+    """The session ended before a step's first command went out: the step is skipped."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +246,10 @@ class Session:
                 assert self.model.ended is not None
                 self._skip(step, self.model.ended.reason)
             else:
-                yield from HANDLERS[step.kind](step, self)
+                try:
+                    yield from HANDLERS[step.kind](step, self)
+                except NotSent as stop:
+                    self._skip(step, stop.reason)
             self._done += 1  # a pipeline adds one result per member: count steps here
             # Step.stop_on_fail inherits the scenario's (and a pipeline's) setting; a pipeline
             # stops on any of its members.
@@ -345,8 +359,12 @@ class Session:
             self.record(step, [], [[Finding(Verdict.ERROR, str(exc))]])
             return None
 
-    def command(self, line: Line, step: Step) -> Play[Exchange]:
-        """Send one command line and read its reply, after a look for unsolicited replies."""
+    def command(self, line: Line, step: Step, first: bool = True) -> Play[Exchange]:
+        """Send one command line and read its reply, after a look for unsolicited replies.
+
+        If that look shows the session over (a 421, a close), nothing is sent: what was seen
+        goes to the step before, and `first` (the step's first exchange) raises NotSent so the
+        step is skipped with the reason."""
         window = self.window(step.settle) if step.settle is not None else 0.0
         note = ""
         if window == 0 and self._last_read is not None:
@@ -357,7 +375,16 @@ class Session:
                 f"; out of sync: one reply more than commands sent, so the reply credited to "
                 f"{command} ({_short(reply)}) may be a late one for an earlier command"
             )
-        unsolicited = yield from self.unsolicited("before the command was sent", window, note=note)
+        unsolicited = yield from self.unsolicited(BEFORE_COMMAND, window, note=note)
+        if first and self.model.ended is None and self._reader.at_eof and not self.buffered:
+            self._closed_after_previous()
+        if first and self.model.ended is not None:
+            # Nothing more is sent: what came belongs with the step whose reply it followed.
+            after = f"after the reply to {self._last_read[0]}" if self._last_read else "then"
+            self._amend_previous(
+                [replace(f, message=f.message.replace(BEFORE_COMMAND, after)) for f in unsolicited]
+            )
+            raise NotSent(self.model.ended.reason)
         exchange = Exchange(line.table, self.mask(line.shown), self.now())
         exchange.has_argument = line.has_argument
         self._last_line = printable(exchange.sent.removesuffix(b"\r\n"), 60)
@@ -527,6 +554,20 @@ class Session:
         if partial is None and self._reader.buffered:
             partial = ReadFailure(f"{self._reader.buffered} bytes of an incomplete reply", False)
         findings: list[Finding] = []
+        shutdown = next((i for i, r in enumerate(extras) if r.code == SHUTDOWN), None)
+        if shutdown is not None:
+            # RFC 5321 §3.8: a 421 may come "asynchronously from command receipt". Not a fault:
+            # the session is over, and what follows it does not count.
+            self.model.observe("", extras[shutdown])
+            findings.append(
+                Finding(
+                    Verdict.PASS,
+                    f"the server shut down the session {when}: {_short(extras[shutdown])}",
+                    CLOSE_SOURCE,
+                )
+            )
+            extras = extras[:shutdown]
+            partial = None
         if extras:
             more = f" (and {len(extras) - 1} more)" if len(extras) > 1 else ""
             shown = _short(self._mask_reply(extras[0]))
@@ -564,6 +605,50 @@ class Session:
             findings = self._pending + findings
             self._pending = []
         return findings
+
+    def _closed_after_previous(self) -> None:
+        """The server closed the connection after its last reply, with no 421 and not after QUIT
+        (RFC 5321 §3.8): a finding on the step that got that reply; the session ends."""
+        previous = self._last_judged()
+        command, reply = self._last_read if self._last_read else ("the greeting", None)
+        code = reply.code if reply is not None else None
+        if code in (500, 502):
+            finding = Finding(
+                Verdict.FAIL,
+                f'the server closed the connection after answering {code} to {command}: "a '
+                "server that closes connections in response to commands that are not understood "
+                'is in violation of this specification"',
+                CLOSE_SOURCE,
+            )
+        else:
+            finding = Finding(
+                Verdict.WARN,
+                f"the server closed the connection after its reply to {command}"
+                f'{f" ({code})" if code else ""}, with no 421: "An SMTP server MUST NOT '
+                'intentionally close the connection under normal operational circumstances" '
+                "except after a 221 to QUIT or a 421 (§7.8 allows it against an attack)",
+                CLOSE_SOURCE,
+            )
+        label = previous.label if previous is not None else "the greeting"
+        self.model.end(EndKind.SERVER_CLOSED, f"the server closed the connection after '{label}'")
+        self._amend_previous([finding])
+
+    def _last_judged(self) -> StepResult | None:
+        return next((r for r in reversed(self.results) if r.verdict is not Verdict.SKIP), None)
+
+    def _amend_previous(self, findings: list[Finding]) -> None:
+        """Add what was seen after a step's reply (and before anything else was sent) to that
+        step: findings, and the unsolicited replies in its transcript."""
+        previous = self._last_judged()
+        if previous is None:
+            self._pending += findings
+            return
+        previous.findings += findings
+        previous.exchanges += self._unasked
+        self._unasked = []
+        previous.verdict = step_verdict(previous.findings, self.options.strict)
+        top = headline(previous.findings, self.options.strict)
+        previous.reason = top.message if top is not None else ""
 
     def judge_later(self, findings: list[Finding]) -> None:
         """Findings for the next judgement (unsolicited replies seen between exchanges)."""

@@ -15,6 +15,11 @@ from probe.protocol.ehlo import parse_ehlo
 from probe.protocol.reply import Reply
 
 
+def _first(reply: Reply) -> str:
+    lines = reply.display_lines
+    return lines[0][:200] + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
+
+
 class Mode(Enum):
     """What the server is reading from us."""
 
@@ -74,7 +79,7 @@ class ServerModel:
         facts = self.facts
         ok = 200 <= code < 300
         if code == 421:
-            self.end(EndKind.SHUTDOWN, "the server sent 421 (closing the transmission channel)")
+            self.end(EndKind.SHUTDOWN, f"the server shut down the session: {_first(reply)}")
         elif code == 354:
             # Whatever the line was (DATA, a raw line, a typo the server took for DATA): the
             # server now reads message data.
