@@ -281,16 +281,19 @@ def _echo_credentials() -> Behaviour:
     return Behaviour(replies={"EHLO": ehlo("AUTH PLAIN", "ENHANCEDSTATUSCODES"), "AUTH": echo})
 
 
-def _inject_after_starttls_220() -> Behaviour:
+def _inject_after_starttls_220(size: int = 20) -> Behaviour:
+    from test_hostile_more import reply_220
+
     context = _server_tls()
 
     async def upgrade(writer: asyncio.StreamWriter) -> None:
         await writer.start_tls(context)
 
+    greeting = reply_220(size) if size > 20 else b"220 2.0.0 go ahead\r\n"
     return Behaviour(
         replies={
             "EHLO": ehlo("STARTTLS"),
-            "STARTTLS": sequence(b"220 2.0.0 go ahead\r\n250 2.0.0 INJECTED\r\n", upgrade),
+            "STARTTLS": sequence(greeting + b"250 2.0.0 INJECTED\r\n", upgrade),
         }
     )
 
@@ -511,8 +514,17 @@ HOSTILE: list[Case] = [
     ),
     Case(
         "plaintext-injected-after-the-starttls-220",
-        M + "test_plaintext_injected_after_the_starttls_220_is_a_failure",
+        M + "test_plaintext_injected_after_the_starttls_220_is_a_failure[short-220]",
         _inject_after_starttls_220,
+        TLS,
+        options(timeout=5),
+    ),
+    Case(
+        "plaintext-injected-after-a-4096-byte-starttls-220",
+        M
+        + "test_plaintext_injected_after_the_starttls_220_is_a_failure"
+        + "[220-ending-at-a-read-boundary]",
+        lambda: _inject_after_starttls_220(4096),
         TLS,
         options(timeout=5),
     ),
@@ -564,3 +576,45 @@ def test_the_table_covers_every_hostile_test():
         f"hostile tests with no case: {sorted(expected - set(covered))}"
     )
     assert not set(covered) - expected, f"cases naming no test: {sorted(set(covered) - expected)}"
+
+
+def test_a_zero_time_poll_takes_what_the_kernel_holds_on_both_drivers():
+    # The greeting is in the client's socket buffer before the poll: both drivers return it
+    # (asyncio's loop would otherwise move it into its reader only after the timeout fired).
+    import socket
+    import time as time_
+
+    from probe.session.actions import Connect, Connected, Data, Receive
+    from probe.session.drivers.aio import AsyncConnection
+    from probe.session.drivers.blocking import BlockingConnection
+
+    def served() -> tuple[socket.socket, int]:
+        listener = socket.create_server(("127.0.0.1", 0))
+        return listener, listener.getsockname()[1]
+
+    listener, port = served()
+    with listener:
+        blocking = BlockingConnection()
+        assert isinstance(
+            blocking.perform(Connect("127.0.0.1", port, time_.monotonic() + 5)), Connected
+        )
+        peer, _ = listener.accept()
+        peer.sendall(b"220 hi\r\n")
+        time_.sleep(0.05)
+        assert blocking.perform(Receive(time_.monotonic())) == Data(b"220 hi\r\n")
+        blocking.close()
+        peer.close()
+
+        async def aio_poll() -> object:
+            connection = AsyncConnection()
+            connected = await connection.perform(Connect("127.0.0.1", port, time_.monotonic() + 5))
+            assert isinstance(connected, Connected)
+            peer, _ = await asyncio.get_running_loop().run_in_executor(None, listener.accept)
+            peer.sendall(b"220 hi\r\n")
+            time_.sleep(0.05)  # blocking the loop: the bytes stay in the kernel until the poll
+            got = await connection.perform(Receive(time_.monotonic()))
+            await connection.close(abort=True)
+            peer.close()
+            return got
+
+        assert asyncio.run(aio_poll()) == Data(b"220 hi\r\n")

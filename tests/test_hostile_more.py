@@ -10,6 +10,7 @@ import json
 import ssl
 from pathlib import Path
 
+import pytest
 from certs import write_tls_pair
 from servers import Behaviour, ScriptedServer, ehlo, sequence
 
@@ -55,16 +56,33 @@ def test_a_server_echoing_the_credentials_never_gets_them_printed(cli, tmp_path:
     assert auth["reply"]["code"] == 535
 
 
-def test_plaintext_injected_after_the_starttls_220_is_a_failure(cli, tmp_path: Path):
+def reply_220(size: int) -> bytes:
+    """A multi-line 220 of exactly `size` bytes (4096 ends it at a driver's read boundary)."""
+    last = b"220 2.0.0 go ahead\r\n"
+    body = b"220-" + b"x" * 70 + b"\r\n"
+    count, rest = divmod(size - len(last), len(body))
+    pad = b"220-" + b"y" * (rest - 6) + b"\r\n" if rest else b""
+    return body * count + pad + last
+
+
+@pytest.mark.parametrize(
+    "size",
+    [pytest.param(20, id="short-220"), pytest.param(4096, id="220-ending-at-a-read-boundary")],
+)
+def test_plaintext_injected_after_the_starttls_220_is_a_failure(cli, tmp_path: Path, size: int):
+    # Bytes sent in the same write as the 220: whether or not the driver has read them yet
+    # (a 4096-byte 220 fills one read), they are found and dropped before the handshake.
     context = _tls_context(tmp_path)
 
     async def upgrade(writer: asyncio.StreamWriter) -> None:
         await writer.start_tls(context)
 
+    greeting = reply_220(size) if size > 20 else b"220 2.0.0 go ahead\r\n"
+    assert size == 20 or len(greeting) == size
     behaviour = Behaviour(
         replies={
             "EHLO": ehlo("STARTTLS"),
-            "STARTTLS": sequence(b"220 2.0.0 go ahead\r\n250 2.0.0 INJECTED\r\n", upgrade),
+            "STARTTLS": sequence(greeting + b"250 2.0.0 INJECTED\r\n", upgrade),
         }
     )
     scenario = tmp_path / "tls.yaml"

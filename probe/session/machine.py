@@ -322,6 +322,17 @@ class Session:
             self._open = False
             yield Close(abort)
 
+    def take_arrived(self) -> Play[None]:
+        """Move what has already arrived into the reply parser, without waiting: before a TLS
+        handshake, plaintext a driver has read must not come out again after it."""
+        for _ in range(DRAIN_READS):
+            if not self.connected:
+                return
+            got = yield Receive(self.clock())
+            if not isinstance(got, Data):
+                return
+            self._reader.receive_data(got.data)
+
     def start_tls(self) -> Play[str | None]:
         """Upgrade to TLS; None on success, else the reason. Bytes received before the handshake
         are dropped (RFC 3207 §4.2): nothing from the plaintext phase counts afterwards."""

@@ -18,6 +18,7 @@ def play(step: Step, s: Session) -> Play[None]:
     findings = s.judge(exchange, step.expect)
     s.observe(exchange)
     if exchange.reply is not None and exchange.reply.code == 220 and s.model.usable:
+        yield from s.take_arrived()
         if s.buffered:
             # Plaintext after the 220 would be read as if it came over TLS by a careless client
             # (the STARTTLS injection flaw); RFC 3207 §4.2 discards it, and so do we.
