@@ -87,8 +87,22 @@ def judge(
     if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
         findings += _code_findings(exchange, reply.code, table, profile, facts)
     if expectation is not None:
-        findings += expectation_findings(reply, expectation)
+        waived = _waived(reply, facts)
+        if waived:
+            findings.append(Finding(Verdict.PASS, f"expectation not judged: {waived}", "RFC 5321"))
+        else:
+            findings += expectation_findings(reply, expectation)
     return findings
+
+
+def _waived(reply: Reply, facts: SessionFacts) -> str:
+    """Why a scenario's expectation does not apply to this reply: the server shut the session
+    down (421 is allowed at any time, §3.8), or refused service at the greeting (§3.1)."""
+    if reply.code == SHUTDOWN:
+        return "the server shut the session down (421, RFC 5321 §3.8)"
+    if facts.greeting_code == 554:
+        return "the server refused service at the greeting (554, RFC 5321 §3.1)"
+    return ""
 
 
 def _syntax_findings(reply: Reply) -> list[Finding]:

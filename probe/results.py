@@ -15,6 +15,7 @@ class Verdict(StrEnum):
     ERROR = "error"
     SKIP = "skip"
     NO_MAIL = "no-mail"  # server level only: the domain publishes a null MX (RFC 7505)
+    NO_SERVICE = "no-service"  # server level only: a 554 greeting, a correct refusal (§3.1)
 
 
 # Worst first: a step's verdict is the worst of its findings.
@@ -25,6 +26,7 @@ _RANK = {
     Verdict.PASS: 1,
     Verdict.SKIP: 0,
     Verdict.NO_MAIL: 0,
+    Verdict.NO_SERVICE: 0,
 }
 
 
@@ -139,10 +141,11 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         """0 all passed; 1 something failed; 3 something could not be probed (an error, a null MX
-        domain, an interrupted run) and nothing failed."""
+        domain, a server refusing service with 554, an interrupted run) and nothing failed."""
         verdicts = [r.verdict for r in self.results]
         if Verdict.FAIL in verdicts:
             return 1
-        if Verdict.ERROR in verdicts or Verdict.NO_MAIL in verdicts or self.interrupted:
+        unprobed = {Verdict.ERROR, Verdict.NO_MAIL, Verdict.NO_SERVICE}
+        if unprobed & set(verdicts) or self.interrupted:
             return 3
         return 0

@@ -30,6 +30,8 @@ class Behaviour:
     data_end: Action = b"250 2.0.0 queued\r\n"
     # Close the connection right after replying to these verbs.
     close_after: set[str] = field(default_factory=lambda: {"QUIT"})
+    # After a 354: what to do with the message (default: read to the final dot, send data_end).
+    message: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None = None
 
 
 def ehlo(*lines: str, code: str = "250") -> bytes:
@@ -193,6 +195,9 @@ class ScriptedServer:
                 if verb == "DATA":
                     await self.act(b.data_start, writer)
                     if isinstance(b.data_start, bytes) and b.data_start.startswith(b"354"):
+                        if b.message is not None:
+                            await b.message(reader, writer)
+                            continue
                         await reader.readuntil(b"\r\n.\r\n")
                         await self.act(b.data_end, writer)
                     continue

@@ -88,3 +88,136 @@ def test_a_quit_with_arguments_refused_501_leaves_the_session_open(cli, tmp_path
     assert quits[0]["verdict"] == "pass", quits[0]  # 501 is what §4.3.2 asks for
     assert step(session, "noop")["verdict"] == "pass"  # the connection stayed open
     assert quits[1]["reply"]["code"] == 501
+
+
+# ---- 7. how a session ends ---------------------------------------------------------------------
+
+SHORT = "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n  - quit\n"
+
+
+def test_an_unprompted_421_shuts_the_session_down_and_nothing_more_is_sent(cli, tmp_path: Path):
+    going = b"421 4.3.2 going down\r\n"
+    behaviour = Behaviour(replies={"EHLO": EHLO + going}, close_after={"EHLO", "QUIT"})
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsteps:\n" + SHORT, encoding="utf-8")
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(path), server.target, "--format", "json", "--no-report",
+                     "--timeout", "5", timeout=30)  # fmt: skip
+        received = list(server.received)
+    session = result.json()["results"][0]
+    assert result.code == 3 and session["verdict"] == "error"
+    assert not any(s["verdict"] == "fail" for s in session["steps"])  # a 421 is no fault
+    reason = "the server shut down the session: 421 4.3.2 going down"
+    assert [s["reason"] for s in session["steps"][2:]] == [reason] * 3
+    assert received == [b"EHLO a.test\r\n"]  # nothing was sent after it
+    assert session["reason"] == f"3 step(s) not run: {reason}"
+
+
+def test_a_421_greeting_ends_the_session_without_failing_the_expectation(cli, tmp_path: Path):
+    behaviour = Behaviour(greeting=b"421 4.3.2 try later\r\n")
+    steps = "  - connect: {expect: 220}\n" + SHORT
+    result, session = play(cli, tmp_path, behaviour, steps)
+    assert result.code == 3 and session["verdict"] == "error"
+    connect = session["steps"][0]
+    assert connect["verdict"] == "pass"
+    assert any("expectation not judged" in f["message"] for f in connect["findings"])
+
+
+def test_a_554_greeting_then_503s_and_221_is_a_correct_refusal_of_service(cli, tmp_path: Path):
+    from conftest import BASIC
+
+    behaviour = Behaviour(
+        greeting=b"554 5.3.2 mx.example.test no service for you\r\n",
+        default=b"503 5.5.1 bad sequence of commands\r\n",
+        data_start=b"503 5.5.1 bad sequence of commands\r\n",
+    )
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(BASIC), server.target, "--var", "domain=example.test",
+                     "--format", "json", "--no-report", timeout=30)  # fmt: skip
+    session = result.json()["results"][0]
+    assert result.code == 3, session
+    assert session["verdict"] == "no-service"
+    assert session["reason"] == "no service (554): 554 5.3.2 mx.example.test no service for you"
+    assert not [s for s in session["steps"] if s["verdict"] == "fail"]
+    assert session["steps"][-1]["reply"]["code"] == 221
+    with ScriptedServer(behaviour) as server:
+        text = cli("run", str(BASIC), server.target, "--var", "domain=example.test",
+                   "--no-report", timeout=30)  # fmt: skip
+    assert text.stdout.startswith("NO-SERVICE")
+
+
+def test_a_close_without_421_after_a_reply_is_a_finding_on_that_step(cli, tmp_path: Path):
+    behaviour = Behaviour(replies={"EHLO": EHLO}, close_after={"MAIL"})
+    _, session = play(cli, tmp_path, behaviour, SHORT)
+    mail = step(session, "mail <a@b.test>")
+    assert mail["verdict"] == "warn"
+    close = next(f for f in mail["findings"] if "closed the connection" in f["message"])
+    assert close["source"] == "RFC 5321 §3.8"
+    assert close["message"].startswith("the server closed the connection after its reply to MAIL")
+    for name in ("rcpt <c@d.test>", "quit"):
+        assert step(session, name)["verdict"] == "skip"
+        assert (
+            step(session, name)["reason"]
+            == "the server closed the connection after 'mail <a@b.test>'"
+        )
+
+
+def test_closing_after_a_500_to_an_unknown_command_fails(cli, tmp_path: Path):
+    behaviour = Behaviour(
+        replies={"EHLO": EHLO, "XYZZY": b"500 5.5.2 unknown command\r\n"}, close_after={"XYZZY"}
+    )
+    steps = "  - ehlo: a.test\n  - send: XYZZY\n  - noop\n"
+    result, session = play(cli, tmp_path, behaviour, steps)
+    assert result.code == 1
+    xyzzy = step(session, "send XYZZY")
+    assert xyzzy["verdict"] == "fail"
+    assert "commands that are not understood is in violation" in xyzzy["reason"]
+
+
+def _refuse_and_reset(reply: bytes, after: int):
+    """Read `after` bytes of the message, send `reply`, then reset the connection."""
+
+    async def message(reader, writer) -> None:
+        import socket
+        import struct
+
+        await reader.readexactly(after)
+        writer.write(reply)
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    return message
+
+
+def test_a_reply_sent_before_a_reset_is_read_and_judged(cli, tmp_path: Path):
+    # A 552 to a message too large, then a reset while the probe is still sending it: the 552 is
+    # what the server said, and it is judged, not lost behind "connection reset".
+    behaviour = Behaviour(
+        replies={"EHLO": EHLO},
+        message=_refuse_and_reset(b"552 5.3.4 message too big\r\n", 65536),
+    )
+    # Eight megabytes of message, built from variables (a file may hold no more than 256 KiB).
+    line = "x" * 998
+    steps = (
+        "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n"
+        "  - data: {body: '${k}${k}${k}${k}${k}${k}${k}${k}', name: big, expect_end: 552}\n"
+    )
+    head = (
+        f"vars:\n  l: \"{line}\\n\"\n  t: '${{l}}${{l}}${{l}}${{l}}${{l}}${{l}}${{l}}${{l}}'\n"
+        "  h: '${t}${t}${t}${t}${t}${t}${t}${t}${t}${t}${t}${t}${t}${t}${t}${t}'\n"
+        "  k: '${h}${h}${h}${h}${h}${h}${h}${h}${h}${h}${h}${h}${h}${h}${h}${h}'\n"
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\n" + head + "steps:\n" + steps, encoding="utf-8")
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(path), server.target, "--format", "json", "--no-report",
+                     "--timeout", "5", timeout=30)  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    session = result.json()["results"][0]
+    big = step(session, "big")
+    end = big["exchanges"][-1]
+    assert end["command"] == "DATA-END"
+    assert end["reply"] is not None and end["reply"]["code"] == 552, big
+    assert big["verdict"] == "pass", big["findings"]

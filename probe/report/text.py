@@ -13,6 +13,7 @@ _MARK = {
     Verdict.ERROR: "ERROR",
     Verdict.SKIP: "SKIP",
     Verdict.NO_MAIL: "NO-MAIL",
+    Verdict.NO_SERVICE: "NO-SERVICE",
 }
 
 
@@ -21,6 +22,7 @@ _TALLY = (
     (Verdict.FAIL, "failed"),
     (Verdict.ERROR, "error"),
     (Verdict.NO_MAIL, "no-mail"),
+    (Verdict.NO_SERVICE, "no-service"),
 )
 
 

@@ -30,6 +30,7 @@ from probe.protocol.reader import (
     DEFAULT_MAX_REPLY_LINES,
     CapExceeded,
     Closed,
+    NeedData,
     ReplyReader,
     build_reply,
     line_problems,
@@ -193,7 +194,14 @@ class Session:
         unplayed = [
             s for s in self.results if s.verdict is Verdict.SKIP and s.reason != EndKind.QUIT.value
         ]
-        if overall is Verdict.PASS and unplayed:
+        greeting = self.model.facts.greeting_code
+        if greeting == 554 and overall is not Verdict.FAIL:
+            # RFC 5321 §3.1: a 554 greeting refuses service; with 503s and a 221 after it, that is
+            # a correct refusal, not a failure, and nothing could be probed.
+            first = self.results[0].exchanges[0].reply if self.results[0].exchanges else None
+            text = first.display_lines[0] if first is not None else "554"
+            overall, reason = Verdict.NO_SERVICE, f"no service (554): {text}"
+        elif overall is Verdict.PASS and unplayed:
             # The server ended the session early (a 421, a close): what was judged passed, but
             # the scenario was not played through, so the server was not fully probed.
             overall = Verdict.ERROR
@@ -420,6 +428,12 @@ class Session:
             if isinstance(event, Failed):
                 self.connected = False
                 self._lost = failure = event.reason
+                # A server that replies and then closes (a 552 to a message too large, then a
+                # reset) makes the send fail; its reply may be here, and is what to judge.
+                salvaged = yield from self._salvage()
+                if salvaged is not None:
+                    exchange.reply = self._mask_reply(salvaged)
+                    self._last_read = (exchange.command, exchange.reply)
             elif isinstance(event, TimedOut):
                 failure = (
                     DEADLINE_REACHED
@@ -440,6 +454,20 @@ class Session:
             # Part of the command may be on its way: a reply now could be for it.
             self.model.end(EndKind.SEND_FAILED, f"the command could not be sent ({failure})")
         return False
+
+    def _salvage(self) -> Play[Reply | None]:
+        """After a failed send: a complete reply among the bytes that had already arrived."""
+        for _ in range(DRAIN_READS):
+            event = self._reader.next_event()
+            if isinstance(event, Reply):
+                return event
+            if not isinstance(event, NeedData):
+                return None
+            got = yield Receive(self.clock())
+            if not isinstance(got, Data):
+                return None
+            self._reader.receive_data(got.data)
+        return None
 
     def read_into(
         self, exchange: Exchange, phase: Phase, step_timeout: float | None = None

@@ -78,7 +78,7 @@ class AsyncConnection:
         except TimeoutError:
             return TIMED_OUT
         except (ConnectionError, OSError) as exc:
-            await self.close(abort=True)
+            # Kept open: a reply the server sent before it closed may still be read.
             return Failed(f"send failed: {exc}")
         return DONE
 
@@ -94,6 +94,10 @@ class AsyncConnection:
             except TimeoutError:
                 continue
             except (ConnectionError, OSError, ssl.SSLError) as exc:
+                # StreamReader raises a reset before it returns the bytes it still holds: a reply
+                # sent just before the reset (a 552, then a close) must not be lost behind it.
+                if held := _take_held(reader):
+                    return Data(held)
                 return Failed(f"connection lost: {exc}")
         return TIMED_OUT
 
@@ -139,6 +143,17 @@ async def play(session: Session, target_text: str) -> ServerResult:
     finally:
         await connection.close(abort=True)
     return session.result(target_text)
+
+
+def _take_held(reader: asyncio.StreamReader) -> bytes:
+    """The bytes a StreamReader received before its connection failed (no public API gives
+    them once an exception is set)."""
+    buffer = getattr(reader, "_buffer", None)
+    if not isinstance(buffer, bytearray) or not buffer:
+        return b""
+    held = bytes(buffer[:CHUNK])
+    del buffer[:CHUNK]
+    return held
 
 
 def _remaining(until: float) -> float:

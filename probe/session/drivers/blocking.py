@@ -76,7 +76,7 @@ class BlockingConnection:
         except TimeoutError:
             return TIMED_OUT
         except OSError as exc:
-            self.close()
+            # The socket stays open: a reply the server sent before it closed may still be read.
             return Failed(f"send failed: {exc}")
         return DONE
 

@@ -24,12 +24,12 @@ def play(step: Step, s: Session) -> Play[None]:
         s.record(step, [exchange], [[Finding(Verdict.ERROR, failure)]])
         return
     yield from s.read_into(exchange, Phase.GREETING, step.timeout)
-    findings = s.judge(exchange, step.expect)
     if exchange.reply is not None:
         s.model.facts.greeting_code = exchange.reply.code
-        if s.model.usable:
-            # A server that says more than its greeting (a second greeting, a stray line) would
-            # have it taken for the reply to EHLO: look once, briefly, before the first command.
-            findings += yield from s.unsolicited("after the greeting", s.window())
+    findings = s.judge(exchange, step.expect)
+    if exchange.reply is not None and s.model.usable:
+        # A server that says more than its greeting (a second greeting, a stray line) would have
+        # it taken for the reply to EHLO: look once, briefly, before the first command.
+        findings += yield from s.unsolicited("after the greeting", s.window())
     s.observe(exchange)
     s.record(step, [exchange], [findings])
