@@ -10,10 +10,12 @@ line ending included.
 
 Dropped: the timings (ServerResult.started_at, .duration, .waited; Exchange.started, .elapsed).
 Rewritten, because they differ between two runs by nature rather than by driver: the port of the
-scripted server (a fresh one per run) and Postfix's queue ids. Nothing else.
+scripted server (a fresh one per run), Postfix's queue ids, and Exim's message ids and the date
+in its greeting (the two runs may fall in different seconds). Nothing else.
 
-Sessions: every bundled scenario against aiosmtpd and against a private Postfix (skipped where
-Postfix cannot run, failed instead with SMTP_PROBE_REQUIRE_SERVERS=1, as in test_golden.py), and
+Sessions: every bundled scenario against aiosmtpd, against a private Postfix and against a private
+Exim (each skipped where it cannot run, failed instead with SMTP_PROBE_REQUIRE_SERVERS=1, as in
+test_golden.py; one instance for this module), and
 every hostile-server case of test_hostile.py and test_hostile_more.py (the table HOSTILE below,
 with the options those tests give the CLI), each against a fresh ScriptedServer per driver.
 A difference fails with a unified diff of the two results. test_the_table_covers_every_hostile_test
@@ -40,6 +42,8 @@ from typing import Any
 
 import pytest
 from certs import write_tls_pair
+from exim_server import DOMAIN as EXIM_DOMAIN
+from exim_server import EximError, exim_server, require_exim
 from postfix_server import DOMAIN, PostfixError, postfix_server, require_postfix
 from servers import (
     Behaviour,
@@ -65,8 +69,9 @@ from probe.session.timeouts import Timeouts
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 DRIVERS = ("blocking", "aio")
-# Given to the scenarios that declare them (the domain Postfix receives mail for).
+# Given to the scenarios that declare them (the domain Postfix and Exim receive mail for).
 VARS = {"domain": DOMAIN}
+assert EXIM_DOMAIN == DOMAIN, "one domain variable serves both Postfix and Exim"
 # Real servers answer in milliseconds: a short reply timeout and deadline bound a hang.
 REAL_SERVER_OPTIONS = RunOptions(timeouts=Timeouts("short", 5.0), session_deadline=60.0)
 # Timings: ServerResult.started_at, .duration, .waited; Exchange.started, .elapsed.
@@ -74,6 +79,13 @@ TIMINGS = frozenset({"started_at", "duration", "waited", "started", "elapsed"})
 PORT = "<PORT>"
 # Postfix: "250 2.0.0 Ok: queued as 4XyZ1q2w3e": a new id for every message.
 _QUEUE_ID = re.compile(r"\b(queued as) [0-9A-Za-z]+\b")
+# Exim: "250 OK id=1xZ401-0004j7-1q" (6-6-2 base-62 characters up to 4.96, 6-11-4 from 4.97).
+_EXIM_MESSAGE_ID = re.compile(r"\b(id=)[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\b")
+# Exim's greeting: "220 mx.example.test ESMTP Exim 4.96 Thu, 03 Dec 2026 10:25:13 +0000".
+_EXIM_DATE = re.compile(
+    r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} "
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"
+)
 
 
 # ---- playing a session through one driver --------------------------------------------------
@@ -168,6 +180,19 @@ def without_queue_ids(text: str) -> str:
     return _QUEUE_ID.sub(r"\1 <QUEUE-ID>", text)
 
 
+def without_exim_ids_and_dates(text: str) -> str:
+    return _EXIM_DATE.sub("<DATE>", _EXIM_MESSAGE_ID.sub(r"\1<MESSAGE-ID>", text))
+
+
+# What differs between two sessions with the same server, by server (see the module docstring).
+REWRITES: dict[str, Callable[[str], str]] = {
+    "aiosmtpd": str,
+    "postfix": without_queue_ids,
+    "exim": without_exim_ids_and_dates,
+}
+FIXTURES = {"aiosmtpd": "aiosmtpd_server", "postfix": "postfix_target", "exim": "exim_target"}
+
+
 # ---- 1. the bundled scenarios against real servers -------------------------------------------
 
 
@@ -183,25 +208,36 @@ def postfix_target() -> Iterator[str]:
         pytest.fail(str(exc), pytrace=False)
 
 
+@pytest.fixture(scope="module")
+def exim_target() -> Iterator[str]:
+    """A private Exim (tests/exim_server.py), started as tests/test_golden.py starts it:
+    module-scoped, skipped where Exim cannot run (failed with SMTP_PROBE_REQUIRE_SERVERS=1)."""
+    require_exim()
+    try:
+        with exim_server() as server:
+            yield server.target
+    except EximError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 def _bind_bundled(path: Path) -> BoundScenario:
     scenario = load_scenario(path)
     return bind(scenario, {k: v for k, v in VARS.items() if k in scenario.variables}, {})
 
 
-@pytest.mark.parametrize("server", ("aiosmtpd", "postfix"))
+@pytest.mark.parametrize("server", tuple(FIXTURES))
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
 def test_bundled_scenario_same_through_both_drivers(
     scenario: Path, server: str, request: pytest.FixtureRequest
 ):
-    fixture = "aiosmtpd_server" if server == "aiosmtpd" else "postfix_target"
-    target: str = request.getfixturevalue(fixture)
+    target: str = request.getfixturevalue(FIXTURES[server])
     results = {
         driver: play(driver, _bind_bundled(scenario), target, REAL_SERVER_OPTIONS)
         for driver in DRIVERS
     }
-    # The same server both times, so the port stays; only Postfix's queue ids change.
-    rewrite = without_queue_ids if server == "postfix" else str
-    assert_same({driver: view(results[driver], rewrite) for driver in DRIVERS})
+    # The same server both times, so the port stays; only Postfix's queue ids and Exim's message
+    # ids and greeting date change.
+    assert_same({driver: view(results[driver], REWRITES[server]) for driver in DRIVERS})
     # A judged session: the scenarios are played through (no connection trouble).
     assert str(results["blocking"].verdict) in ("pass", "fail"), results["blocking"].reason
 

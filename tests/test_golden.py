@@ -1,4 +1,4 @@
-"""Golden verdicts: every bundled scenario against aiosmtpd and Postfix judges as it did.
+"""Golden verdicts: every bundled scenario against aiosmtpd, Postfix and Exim judges as it did.
 
 Each scenario in scenarios/*.yaml is run the way a user runs it (`python -m probe run SCENARIO
 HOST:PORT --format json --no-report`) against a real server on loopback; the report is
@@ -9,29 +9,47 @@ After an intended change, rewrite the files and review them with git diff:
 
     SMTP_PROBE_UPDATE_GOLDEN=1 python3 -m pytest tests/test_golden.py
 
-Postfix: skipped where it cannot run, failed instead when SMTP_PROBE_REQUIRE_SERVERS=1 (as in
-tests/test_postfix.py).
+Postfix and Exim: skipped where they cannot run, failed instead when
+SMTP_PROBE_REQUIRE_SERVERS=1 (as in tests/test_postfix.py and tests/test_exim.py). Each runs once
+for this module (one private instance, started on first use).
+
+Exim's replies carry more that changes from run to run than the other two servers' do, and it is
+rewritten here, on top of what golden_support rewrites for every server:
+- its greeting, "220 mx.example.test ESMTP Exim 4.96 Thu, 03 Dec 2026 10:25:13 +0000": the date
+  is golden_support's <DATE>, and the version becomes "Exim <VERSION>" (an alias, as aiosmtpd's
+  version is), so that the files do not depend on the Exim that scripts/install-servers unpacked;
+- its message ids, "250 OK id=1xZ401-0004j7-1q" (4.96; 4.97 and later write longer ones,
+  "id=1rFzFe-00000000Ahy-3Yl4"): "id=<MESSAGE-ID>".
+Nothing else differed between runs (compared over repeated runs of every scenario).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from exim_server import DOMAIN as EXIM_DOMAIN
+from exim_server import EximError, exim_server, exim_version, require_exim
 from golden_support import compare, dump, normalise_result
 from postfix_server import DOMAIN, PostfixError, postfix_server, require_postfix
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
-SERVERS = ("aiosmtpd", "postfix")
-# Variables given to the scenarios that declare them (the domain Postfix receives mail for, as
-# in tests/test_postfix.py; aiosmtpd's Sink takes anything).
+SERVERS = ("aiosmtpd", "postfix", "exim")
+FIXTURES = {"aiosmtpd": "aiosmtpd_server", "postfix": "postfix_target", "exim": "exim_target"}
+# Variables given to the scenarios that declare them (the domain Postfix and Exim receive mail
+# for, as in tests/test_postfix.py and tests/test_exim.py; aiosmtpd's Sink takes anything).
 VARS = {"domain": DOMAIN}
+assert EXIM_DOMAIN == DOMAIN, "one domain variable serves both Postfix and Exim"
+# Exim's message ids: 6-6-2 base-62 characters up to 4.96, 6-11-4 from 4.97.
+_EXIM_MESSAGE_ID = re.compile(r"\b(id=)[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\b")
 UPDATE = os.environ.get("SMTP_PROBE_UPDATE_GOLDEN") == "1"
 CLI_TIMEOUT = 120  # seconds for one run; a session takes about a second (the 0.1 s settle)
 
@@ -55,14 +73,41 @@ def postfix_target() -> Iterator[str]:
         pytest.fail(str(exc), pytrace=False)
 
 
+@pytest.fixture(scope="module")
+def exim_target() -> Iterator[str]:
+    """A private Exim (tests/exim_server.py), as tests/test_exim.py starts it, once for this
+    module: skipped where Exim cannot run (failed with SMTP_PROBE_REQUIRE_SERVERS=1)."""
+    require_exim()
+    try:
+        with exim_server() as server:
+            yield server.target
+    except EximError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 def _aliases(server: str) -> dict[str, str]:
     """Strings that depend on the machine rather than on the run: see golden_support."""
+    if server == "exim":
+        # The greeting names the version ("ESMTP Exim 4.96 <DATE>"); the host name is the
+        # private instance's primary_hostname, fixed by its configuration.
+        return {f"Exim {exim_version()}": "Exim <VERSION>"}
     if server != "aiosmtpd":
         return {}  # the private Postfix's names are fixed by its main.cf
     from aiosmtpd.smtp import __ident__  # "Python SMTP 1.4.6"
 
     # aiosmtpd greets and answers EHLO with socket.getfqdn(), and puts its version in the greeting.
     return {socket.getfqdn(): "<HOSTNAME>", __ident__: "Python SMTP <VERSION>"}
+
+
+def _without_message_ids(value: Any) -> Any:
+    """`value` (a JSON report, or any part of one) with Exim's message ids rewritten."""
+    if isinstance(value, str):
+        return _EXIM_MESSAGE_ID.sub(r"\1<MESSAGE-ID>", value)
+    if isinstance(value, list):
+        return [_without_message_ids(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_message_ids(v) for k, v in value.items()}
+    return value
 
 
 def _var_args(scenario: Path) -> list[str]:
@@ -77,8 +122,7 @@ def _var_args(scenario: Path) -> list[str]:
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
 def test_verdicts_match_golden(scenario: Path, server: str, cli, request: pytest.FixtureRequest):
-    fixture = "aiosmtpd_server" if server == "aiosmtpd" else "postfix_target"
-    target: str = request.getfixturevalue(fixture)
+    target: str = request.getfixturevalue(FIXTURES[server])
     args = ["run", str(scenario), target, *_var_args(scenario), "--format", "json", "--no-report"]
     run = cli(*args, timeout=CLI_TIMEOUT)
     context = f"smtp-probe {' '.join(args)}\nexit code {run.code}\n--- stderr ---\n{run.stderr}"
@@ -88,6 +132,8 @@ def test_verdicts_match_golden(scenario: Path, server: str, cli, request: pytest
     report = run.json()
     assert report["exit_code"] == run.code, context
 
+    if server == "exim":
+        report = _without_message_ids(report)
     actual = dump(normalise_result(report, target, _aliases(server)))
     path = golden_path(scenario, server)
     if UPDATE:
