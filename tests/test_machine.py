@@ -144,12 +144,12 @@ def test_basic_yaml_against_bytes_sends_exactly_its_commands_and_passes():
     result = drive(machine(bound, clock), server)
     assert result.verdict == "pass", [(s.label, s.findings) for s in result.steps]
     verbs = [data.split(b" ", 1)[0].split(b"\r\n")[0] for data in server.sent]
-    expected = b"EHLO MAIL RCPT DATA From: . RSET NOOP VRFY QUIT".split()
+    expected = b"EHLO MAIL RCPT DATA From: RSET NOOP VRFY QUIT".split()
     assert verbs == expected
-    # The message went in two writes: up to the final dot, then the final dot after a window.
-    body_index = verbs.index(b"From:")
-    assert server.sent[body_index].endswith(b"\r\n")
-    assert server.sent[body_index + 1] == b".\r\n"
+    # A plain message (CRLF line ends only: nothing to take for the end of data) goes in one
+    # write with its final dot, and no timer waits around it.
+    body = server.sent[verbs.index(b"From:")]
+    assert body.endswith(b"\r\n.\r\n") and b"\r\n.\r\n" not in body[:-5]
     assert isinstance(server.actions[-1], Close)
 
 
@@ -244,7 +244,7 @@ def test_reply_timeouts_follow_the_phase(tmp_path: Path, profile: str, expected:
         b"EHLO a.test\r\n": "EHLO",
         b"MAIL FROM:<a@b.test>\r\n": "MAIL",
         b"DATA\r\n": "DATA",
-        b".\r\n": "end",
+        b"hi\r\n.\r\n": "end",
     }
     waits = {"greeting": server.actions[1].until - server.times[1]}  # right after Connect
     for index, action in enumerate(server.actions):
@@ -301,28 +301,59 @@ def test_an_extra_reply_already_there_is_reported_before_the_next_command(tmp_pa
     assert result.steps[3].verdict == "pass"
 
 
-def test_a_server_that_answers_before_the_final_dot_is_caught_in_the_window(tmp_path: Path):
+SMUGGLE = "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n" + (
+    "  - data: {raw: 'Subject: x\\r\\n\\r\\nhi\\n.\\nNOOP\\r\\n\\r\\n.\\r\\n', name: smuggle}\n"
+    "  - rset\n"
+)
+
+
+class EarlyEnd(FakeServer):
+    """Takes <LF>.<LF> for the end of data, and reads what follows as commands."""
+
+    def _answer(self, data: bytes) -> None:
+        if self.in_data:
+            self.in_data = False
+            self.queue += b"250 queued\r\n"
+            rest = data.split(b"\n.\n", 1)[1] if b"\n.\n" in data else data
+            for line in rest.split(b"\r\n"):
+                if line:
+                    self.queue += b"500 5.5.2 what?\r\n"
+            return
+        super()._answer(data)
+
+
+def test_a_message_with_an_end_lookalike_goes_in_two_writes_with_a_window(tmp_path: Path):
     clock = Clock()
-    bound = scenario(
-        tmp_path,
-        "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n  - data: hi\n  - rset\n",
-    )
+    server = FakeServer(clock, replies={"DATA": b"354 go\r\n"})
+    result = drive(machine(scenario(tmp_path, SMUGGLE), clock), server)
+    assert result.verdict == "pass", [(s.label, s.findings) for s in result.steps]
+    assert server.sent[4] == b"Subject: x\r\n\r\nhi\n.\nNOOP\r\n\r\n"
+    assert server.sent[5] == b".\r\n"
+    window = server.actions[server.actions.index(Send(server.sent[4], ANY)) + 1]
+    assert isinstance(window, Receive)
 
-    class EarlyEnd(FakeServer):
-        def _answer(self, data: bytes) -> None:
-            if self.in_data and data != b".\r\n":
-                self.queue += b"250 ended early\r\n"  # it stopped reading data already
-                self.in_data = False
-                return
-            super()._answer(data)
 
+def test_a_server_that_ends_the_data_at_lf_dot_lf_fails_as_smuggling(tmp_path: Path):
+    clock = Clock()
     server = EarlyEnd(clock, replies={"DATA": b"354 go\r\n"})
-    result = drive(machine(bound, clock), server)
+    result = drive(machine(scenario(tmp_path, SMUGGLE), clock), server)
     data = result.steps[4]
     assert data.verdict == "fail"
-    assert data.findings[0].message == (
-        "unsolicited reply before the final dot was sent: 250 ended early"
+    assert data.findings[0].source == "RFC 5321 §4.1.1.4"
+    assert data.findings[0].message.startswith(
+        "the server answered before the final <CRLF>.<CRLF> was sent: it took the <LF>.<LF> at "
+        "offset 16 of the message for the end of data, and read the rest of the message as "
+        "commands (SMTP smuggling"
     )
+    assert data.reason == data.findings[0].message
+
+
+class _Any:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+
+ANY = _Any()
 
 
 def test_an_unsolicited_partial_reply_ends_the_session_out_of_sync(tmp_path: Path):
@@ -397,7 +428,7 @@ def test_every_step_kind_has_a_handler():
     assert set(HANDLERS) == set(StepKind)
 
 
-def test_the_quiet_window_is_half_the_median_round_trip(tmp_path: Path):
+def test_quiet_windows_follow_the_median_round_trip(tmp_path: Path):
     clock = Clock()
 
     class Slow(FakeServer):  # every reply takes 40 ms of (fake) time
@@ -406,20 +437,16 @@ def test_the_quiet_window_is_half_the_median_round_trip(tmp_path: Path):
                 self.clock.now += 0.04
             return super().perform(action)
 
-    bound = scenario(tmp_path, "  - ehlo: a.test\n  - data: hi\n")
-    server = Slow(clock, replies={"DATA": b"354 go\r\n"})
-    drive(machine(bound, clock), server)
-    head = next(i for i, a in enumerate(server.actions) if a == Send(b"hi\r\n", a.until))
-    window = server.actions[head + 1]
-    assert isinstance(window, Receive)
-    assert window.until == pytest.approx(clock_at(server, head) + 0.02)
-
-
-def clock_at(server: FakeServer, index: int) -> float:
-    """The fake time when action `index` was asked for: its Send carries now + its timeout."""
-    action = server.actions[index]
-    assert isinstance(action, Send)
-    return action.until - 30.0
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - noop\n")
+    m = machine(bound, clock)
+    drive(m, Slow(clock))
+    assert m.window() == pytest.approx(0.02)  # half a round trip
+    assert m.end_window() == pytest.approx(0.08)  # two, around an end-of-data lookalike
+    quick = machine(bound, clock)
+    assert quick.end_window() == 0.1  # no round trip measured yet: the cap
+    assert m.window(step_settle=0.5) == 0.5
+    fixed = machine(bound, clock, settle=0.3)
+    assert fixed.window() == 0.3 and fixed.end_window() == 0.3
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,27 @@ def decode_escapes(text: str) -> bytes:
                 slash,
                 escape,
             )
+
+
+# Sequences a careless server may take for the end of data instead of <CRLF>.<CRLF> (RFC 5321
+# §4.1.1.4: "<LF>.<LF> ... MUST NOT be treated as equivalent to <CRLF>.<CRLF>"); the ones behind
+# the SMTP smuggling attacks.
+_LOOKALIKES: Final = (
+    (re.compile(rb"(?<!\r)\n\.\n"), "<LF>.<LF>"),
+    (re.compile(rb"(?<!\r)\n\.\r\n"), "<LF>.<CRLF>"),
+    (re.compile(rb"\r\n\.\n"), "<CRLF>.<LF>"),
+    (re.compile(rb"\r\.\r(?!\n)"), "<CR>.<CR>"),
+    (re.compile(rb"\r\.\r\n"), "<CR>.<CRLF>"),
+    (re.compile(rb"\r\n\.\r(?!\n)"), "<CRLF>.<CR>"),
+    (re.compile(rb"(?<!\r)\n\.\r(?!\n)"), "<LF>.<CR>"),
+)
+
+
+def end_lookalike(data: bytes) -> tuple[str, int] | None:
+    """The first sequence in `data` that is not <CRLF>.<CRLF> but could be taken for the end of
+    mail data, and its offset; None if there is none."""
+    found = [(m.start(), name) for pattern, name in _LOOKALIKES if (m := pattern.search(data))]
+    if not found:
+        return None
+    offset, name = min(found)
+    return name, offset

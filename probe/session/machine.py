@@ -74,6 +74,9 @@ DRAIN_READS = 16
 # within it; anything later is still caught, by the count of replies at the next poll before a
 # command or at the close after QUIT (only its attribution is then less precise).
 AUTO_WINDOW_SHARE = 0.5
+# Around a message that holds an end-of-data lookalike the replies are the evidence of smuggling,
+# and a server may take a while to queue a message it thinks has ended: wait at least this long.
+END_WINDOW_MIN = 0.02
 AUTO_WINDOW_MIN = 0.00005
 AUTO_WINDOW_MAX = 0.1
 # After a 221 to QUIT the server closes (RFC 5321 §4.1.1.10): wait for the close this long at
@@ -283,6 +286,15 @@ class Session:
 
     def limit(self, phase: Phase, step_timeout: float | None = None) -> float:
         return self.options.timeouts.limit(phase, step_timeout)
+
+    def end_window(self) -> float:
+        """The quiet window around the end of a message that holds an end-of-data lookalike:
+        long enough for a reply to the data before it to come back (two round trips, at least
+        20 ms), since that reply is the evidence of SMTP smuggling. --settle sets it too."""
+        if self.options.settle is not None:
+            return self.options.settle
+        rtt = statistics.median(self._round_trips) if self._round_trips else AUTO_WINDOW_MAX
+        return min(AUTO_WINDOW_MAX, max(END_WINDOW_MIN, 2 * rtt))
 
     def window(self, step_settle: float | None = None) -> float:
         """How long a quiet window lasts: the step's, --settle, or half the median round trip
@@ -544,7 +556,13 @@ class Session:
         return ReadFailure(reason, closed=False, deadline=deadline)
 
     def unsolicited(
-        self, when: str, window: float = 0.0, until_close: bool = False, note: str = ""
+        self,
+        when: str,
+        window: float = 0.0,
+        until_close: bool = False,
+        note: str = "",
+        explain: str = "",
+        source: str = SEQUENCE_SOURCE,
     ) -> Play[list[Finding]]:
         """Replies that arrived while no command was outstanding were sent unasked: report them
         and drop them, so each later reply is credited to the command that caused it.
@@ -610,11 +628,12 @@ class Session:
         if extras:
             more = f" (and {len(extras) - 1} more)" if len(extras) > 1 else ""
             shown = _short(self._mask_reply(extras[0]))
-            findings.append(
-                Finding(
-                    Verdict.FAIL, f"unsolicited reply {when}: {shown}{more}{note}", SEQUENCE_SOURCE
-                )
+            message = (
+                f"{explain}: {shown}{more}"
+                if explain
+                else (f"unsolicited reply {when}: {shown}{more}{note}")
             )
+            findings.append(Finding(Verdict.FAIL, message, source))
         if partial is not None:
             findings.append(
                 Finding(
@@ -688,6 +707,12 @@ class Session:
         previous.verdict = step_verdict(previous.findings, self.options.strict)
         top = headline(previous.findings, self.options.strict)
         previous.reason = top.message if top is not None else ""
+
+    def take_unasked_reply(self) -> Reply | None:
+        """The first unsolicited reply not yet reported with a step, to be credited after all."""
+        if not self._unasked:
+            return None
+        return self._unasked.pop(0).reply
 
     def judge_later(self, findings: list[Finding]) -> None:
         """Findings for the next judgement (unsolicited replies seen between exchanges)."""

@@ -1,24 +1,31 @@
 """`data`: DATA, then (only after a 354) the message and its final dot (RFC 5321 §3.3, §4.1.1.4).
 
-The message goes out in two writes: everything up to the final `.<CRLF>`, a quiet window, then the
-final `.<CRLF>`. A server that ended the data early (at a bare `<LF>.<LF>` inside the body, say)
-has answered by then, and its reply is reported as what it is instead of being taken for the
-reply to the final dot.
+End of data is judged, not assumed. When the message holds a sequence a careless server could take
+for the end of data (`<LF>.<LF>`, `<CR>.<CR>`, `<CRLF>.<LF>`...), it goes out in two writes:
+everything up to the final `.<CRLF>`, a quiet window, then the final `.<CRLF>`. A server that
+answers in between ended the data early and read the rest as commands (SMTP smuggling), which
+§4.1.1.4's MUST NOT forbids; so does a second reply to the end of data. A plain message (CRLF line
+ends only) has nothing to mistake and goes out in one write.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from probe.protocol.encode import end_lookalike
 from probe.results import Exchange, Finding, Verdict
 from probe.scenario.model import Step
 from probe.session.commands import command_for, message_for
+from probe.session.state import EndKind
 from probe.session.timeouts import Phase
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
 
 FINAL_DOT = b".\r\n"
+PROPER_END = b"\r\n.\r\n"
+END_SOURCE = "RFC 5321 §4.1.1.4"
+END_RULE = '"the sequence <LF>.<LF> ... MUST NOT be treated as equivalent to <CRLF>.<CRLF>"'
 
 
 def play(step: Step, s: Session) -> Play[None]:
@@ -47,14 +54,56 @@ def message(step: Step, s: Session) -> Play[tuple[Exchange, list[Finding]]]:
     """After a 354: send the message data and judge the reply to the final dot."""
     body = message_for(step)
     head, tail = split_final_dot(body)
+    lookalike = end_lookalike(head) if tail and PROPER_END not in head else None
+    if lookalike is None:
+        head, tail = body, b""  # nothing to mistake for the end: one write
     end = Exchange("DATA-END", s.mask(body), s.now())
+    extra: list[Finding] = []
+    smuggled = False
+    window, took = 0.0, ""
     if (yield from s.send(end, head, Phase.DATA_BLOCK, step.timeout)):
-        early = yield from s.unsolicited("before the final dot was sent", s.window())
-        s.judge_later(early)
-        if not tail or (s.model.usable and (yield from s.send(end, tail, Phase.DATA_BLOCK))):
+        if lookalike is not None:
+            name, offset = lookalike
+            window = s.window(step.settle) if step.settle is not None else s.end_window()
+            took = (
+                f"it took the {name} at offset {offset} of the message for the end of data, and "
+                f"read the rest of the message as commands (SMTP smuggling; {END_RULE})"
+            )
+            early = yield from s.unsolicited(
+                "before the final dot was sent",
+                window,
+                explain=f"the server answered before the final <CRLF>.<CRLF> was sent: {took}",
+                source=END_SOURCE,
+            )
+            s.judge_later(early)
+            smuggled = bool(early)
+            if smuggled:
+                # What the server answered is its reply to the end of data as it saw it; the
+                # final dot is not sent (it would be read as a command).
+                end.reply = s.take_unasked_reply()
+                end.error = "the final dot was not sent: the server had already answered"
+        sent = smuggled or not tail
+        if not sent and s.model.usable:
+            sent = yield from s.send(end, tail, Phase.DATA_BLOCK)
+        if sent and not smuggled:
             yield from s.read_into(end, Phase.DATA_END, step.timeout)
+            if lookalike is not None and end.reply is not None and s.model.usable:
+                extra = yield from s.unsolicited(
+                    "after the reply to the end of data",
+                    window,
+                    explain=f"more than one reply to the end of the message data: {took}",
+                    source=END_SOURCE,
+                )
+                smuggled = smuggled or bool(extra)
     s.observe(end)  # whatever the reply, the transaction is over
-    return end, s.judge(end, step.expect_end)
+    if smuggled:
+        # The server reads our message as commands: what it answers next cannot be credited to
+        # anything the scenario sends, so nothing more is sent.
+        s.model.end(
+            EndKind.OUT_OF_SYNC,
+            f"out of sync: the server read part of the message in '{step.label}' as commands",
+        )
+    return end, s.judge(end, step.expect_end) + extra
 
 
 def split_final_dot(body: bytes) -> tuple[bytes, bytes]:
