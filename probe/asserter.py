@@ -6,7 +6,8 @@ Pure functions over values: no I/O, no session. The runner hands in what it know
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
 from probe.protocol.enhanced import check_enhanced
@@ -79,11 +80,12 @@ def judge(
     expectation: Expectation | None = None,
 ) -> list[Finding]:
     """Every finding for one exchange (an empty list means a clean pass)."""
+    breaches = probe_breaches(exchange, facts)
     if exchange.reply is None:
-        return [Finding(Verdict.ERROR, exchange.error or "no reply")]
+        return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
-    findings = _syntax_findings(reply)
-    findings += _enhanced_findings(reply, exchange.command, facts)
+    syntax = _syntax_findings(reply)
+    findings = _enhanced_findings(reply, exchange.command, facts)
     if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
         findings += _code_findings(exchange, reply.code, table, profile, facts)
     if expectation is not None:
@@ -92,7 +94,51 @@ def judge(
             findings.append(Finding(Verdict.PASS, f"expectation not judged: {waived}", "RFC 5321"))
         else:
             findings += expectation_findings(reply, expectation)
-    return findings
+    if breaches:
+        # What the probe's own breach provokes is not the server's fault: reported, never
+        # counted (a malformed reply still is: no breach makes a reply's grammar optional).
+        findings = [_provoked(f) for f in findings]
+    return breaches + syntax + findings
+
+
+def _provoked(finding: Finding) -> Finding:
+    if finding.verdict not in (Verdict.FAIL, Verdict.WARN):
+        return finding
+    return replace(
+        finding,
+        verdict=Verdict.INFO,
+        message=f"provoked by the probe's own breach, not counted: {finding.message}",
+    )
+
+
+# ---- the probe's own breaches: what the client did outside the protocol ------------------------
+
+_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+
+
+def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
+    """What the probe itself did that the server did not offer or the RFC forbids a client: never
+    the server's fault (an INFO finding each)."""
+    command, offered = exchange.command, facts.extensions
+    found: list[tuple[str, str]] = []
+    if exchange.pipelined and "PIPELINING" not in offered:
+        found.append(("pipelined commands, and the server did not offer PIPELINING", "RFC 2920 §3"))
+    if over_limit(exchange):
+        limit = TEXT_LINE_LIMIT if command == "DATA-END" else COMMAND_LINE_LIMIT
+        section = "§4.5.3.1.6" if command == "DATA-END" else "§4.5.3.1.4"
+        found.append((f"sent a line over the {limit} octets the RFC allows", f"RFC 5321 {section}"))
+    if command == "DATA-END" and _EIGHT_BIT.search(exchange.sent) and "8BITMIME" not in offered:
+        found.append(("sent 8-bit message data, and the server did not offer 8BITMIME", "RFC 6152"))
+    keyword = _ADVERTISED_BY.get(command)
+    if keyword is not None and keyword not in offered:
+        found.append((f"sent {command}, and the server did not offer {keyword}", "RFC 5321 §2.2.1"))
+    if command == "MAIL" and facts.in_transaction:
+        found.append(
+            ("sent MAIL inside an open transaction, which a client MUST NOT do", "RFC 5321 §4.1.4")
+        )
+    return [
+        Finding(Verdict.INFO, f"the probe {what}", source, topic="probe") for what, source in found
+    ]
 
 
 def _waived(reply: Reply, facts: SessionFacts) -> str:
@@ -368,7 +414,7 @@ def expectation_findings(reply: Reply, expectation: Expectation) -> list[Finding
         problems.append("reply text does not match")
     if not problems:
         return []
-    verdict = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.INFO: Verdict.PASS}[
+    verdict = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.INFO: Verdict.INFO}[
         expectation.level
     ]
     return [

@@ -10,6 +10,7 @@ from probe.protocol.reply import Reply
 
 class Verdict(StrEnum):
     PASS = "pass"
+    INFO = "info"  # findings only: reported, never worse than pass (policy, the probe's own doing)
     WARN = "warn"
     FAIL = "fail"
     ERROR = "error"
@@ -24,6 +25,7 @@ _RANK = {
     Verdict.ERROR: 3,
     Verdict.WARN: 2,
     Verdict.PASS: 1,
+    Verdict.INFO: 1,
     Verdict.SKIP: 0,
     Verdict.NO_MAIL: 0,
     Verdict.NO_SERVICE: 0,
@@ -33,7 +35,8 @@ _RANK = {
 def worst(
     verdicts: list[Verdict] | tuple[Verdict, ...], default: Verdict = Verdict.PASS
 ) -> Verdict:
-    return max(verdicts, key=_RANK.__getitem__, default=default)
+    found = max(verdicts, key=_RANK.__getitem__, default=default)
+    return Verdict.PASS if found is Verdict.INFO else found
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class Exchange:
     reply: Reply | None = None
     error: str | None = None
     has_argument: bool = False  # RSET's MUST only binds without arguments
+    pipelined: bool = False  # sent in one write with other commands
 
 
 @dataclass(slots=True)
@@ -105,6 +109,7 @@ class StepResult:
     findings: list[Finding] = field(default_factory=list)
     why: str = ""  # the scenario's `why`, shown when an expectation was not met
     reason: str = ""  # for skip/error: why
+    applicable: bool = True  # False: skipped because the server does not offer what it needs
 
 
 @dataclass(slots=True)
@@ -123,7 +128,7 @@ class ServerResult:
     waited: float = 0.0  # seconds the session spent in quiet windows (waiting on timers)
 
     def counts(self) -> dict[str, int]:
-        out = {str(v): 0 for v in Verdict}
+        out = {str(v): 0 for v in Verdict if v is not Verdict.INFO}  # INFO: findings only
         for step in self.steps:
             out[str(step.verdict)] += 1
         return out

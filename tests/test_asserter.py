@@ -66,7 +66,7 @@ def test_a_class_the_command_cannot_return_fails_citing_rfc5321():
     verdict, findings = verdict_of("DATA", b"250 OK\r\n")
     assert verdict is Verdict.FAIL
     assert any("DATA can never answer 2xx" in f and "RFC 5321 §4.3.2" in f for f in findings)
-    assert verdict_of("MAIL", b"354 what\r\n")[0] is Verdict.FAIL
+    assert verdict_of("MAIL", b"354 what\r\n", facts=SessionFacts())[0] is Verdict.FAIL
 
 
 def test_a_legacy_only_code_warns_in_rfc5321_and_passes_in_permissive():

@@ -221,3 +221,69 @@ def test_a_reply_sent_before_a_reset_is_read_and_judged(cli, tmp_path: Path):
     assert end["command"] == "DATA-END"
     assert end["reply"] is not None and end["reply"]["code"] == 552, big
     assert big["verdict"] == "pass", big["findings"]
+
+
+# ---- 4. the probe's own breaches are not the server's fault ---------------------------------
+
+
+def infos(step_: dict) -> list[str]:
+    return [f["message"] for f in step_["findings"] if f["verdict"] == "info"]
+
+
+def test_pipelining_without_pipelining_offered_never_counts_against_the_server(cli, tmp_path: Path):
+    # The server offers no PIPELINING and refuses what arrives pipelined: its refusals were
+    # provoked by the probe, so they are reported but counted neither as failures nor as
+    # warnings, not even under --strict.
+    refusal = b"503 5.5.0 improper command pipelining\r\n"
+    behaviour = Behaviour(replies={"EHLO": ehlo("8BITMIME"), "MAIL": refusal, "RCPT": refusal})
+    steps = (
+        "  - ehlo: a.test\n  - pipeline:\n      - mail: {from: a@b.test, expect: 250}\n"
+        "      - rcpt: {to: c@d.test, expect: 250}\n  - quit\n"
+    )
+    result, session = play(cli, tmp_path, behaviour, steps, "--strict")
+    assert result.code == 0, session
+    mail = step(session, "mail <a@b.test>")
+    assert mail["verdict"] == "pass"
+    assert "the probe pipelined commands, and the server did not offer PIPELINING" in infos(mail)
+    assert any(m.startswith("provoked by the probe's own breach") for m in infos(mail))
+
+
+def test_a_step_that_requires_an_extension_is_skipped_as_not_applicable(cli, tmp_path: Path):
+    steps = (
+        "  - ehlo: a.test\n  - pipeline:\n      requires: PIPELINING\n      steps:\n"
+        "        - mail: a@b.test\n        - rcpt: c@d.test\n  - quit\n"
+    )
+    result, session = play(cli, tmp_path, Behaviour(replies={"EHLO": ehlo("8BITMIME")}), steps)
+    assert result.code == 0 and session["verdict"] == "pass", session
+    skipped = session["steps"][2]
+    assert skipped["verdict"] == "skip"
+    assert skipped["reason"] == "not applicable: the server did not advertise PIPELINING"
+
+
+def test_other_breaches_of_the_probe_are_labelled_and_not_counted(cli, tmp_path: Path):
+    behaviour = Behaviour(
+        replies={
+            "EHLO": ehlo("SIZE 1000000"),  # no 8BITMIME, no STARTTLS
+            "STARTTLS": b"502 5.5.1 not implemented\r\n",
+            "NOOP": b"500 5.5.2 line too long\r\n",
+        }
+    )
+    steps = (
+        "  - ehlo: a.test\n  - starttls: {expect: 220}\n"
+        f"  - noop: {'x' * 600}\n"
+        "  - mail: a@b.test\n  - mail: {from: e@f.test, name: second mail}\n"
+        '  - rcpt: c@d.test\n  - data: "Subject: caf\\xe9\\n\\nna\\xefve\\n"\n  - quit\n'
+    )
+    result, session = play(cli, tmp_path, behaviour, steps, "--strict")
+    assert result.code == 0, session
+    assert "the probe sent STARTTLS, and the server did not offer STARTTLS" in infos(
+        step(session, "starttls")
+    )
+    noop = next(s for s in session["steps"] if s["kind"] == "noop")
+    assert "the probe sent a line over the 512 octets the RFC allows" in infos(noop)
+    second = step(session, "second mail")
+    assert "the probe sent MAIL inside an open transaction, which a client MUST NOT do" in infos(
+        second
+    )
+    data = step(session, "data")
+    assert "the probe sent 8-bit message data, and the server did not offer 8BITMIME" in infos(data)

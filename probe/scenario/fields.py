@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Sequence
 
 import yaml
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from probe.scenario import variables
 from probe.scenario.grammar import LEVELS
@@ -22,6 +23,7 @@ from probe.scenario.yamlnodes import (
 )
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_EHLO_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # RFC 5321 §4.1.1.1 ehlo-keyword
 
 
 def suggestion(word: str, choices: Sequence[str]) -> str | None:
@@ -99,6 +101,24 @@ class Fields:
             self.problems.add(node, f"'{key}' must be a positive number, got {describe(node)}")
             return None
         return value
+
+    def keywords(self, node: Node, key: str) -> tuple[str, ...] | None:
+        """One EHLO keyword or a list of them (RFC 5321 §4.1.1.1: ALPHA / DIGIT, then also
+        hyphens), upper-cased; None (reported) otherwise."""
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        out: list[str] = []
+        for item in items:
+            word = str(item.value) if isinstance(item, ScalarNode) and not is_null(item) else ""
+            if not _EHLO_KEYWORD.fullmatch(word):
+                self.problems.add(
+                    item, f"'{key}' takes EHLO keywords such as PIPELINING, got {describe(item)}"
+                )
+                return None
+            out.append(word.upper())
+        if not out:
+            self.problems.add(node, f"'{key}' needs at least one EHLO keyword")
+            return None
+        return tuple(out)
 
     def level(self, node: Node, key: str = "level") -> Level | None:
         if isinstance(node, ScalarNode) and str(node.value).lower() in LEVELS:

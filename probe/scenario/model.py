@@ -104,6 +104,7 @@ class Step:
     stop_on_fail: bool = False
     timeout: float | None = None
     settle: float | None = None  # a quiet window before the command: replies in it are unasked
+    requires: tuple[str, ...] = ()  # EHLO keywords the step needs; not advertised -> skipped
     steps: tuple[Step, ...] = ()
     mechanism: str | None = None
     username: str | None = None

@@ -35,13 +35,24 @@ _COMMON: dict[str, Schema] = {
     "name": {**_TEXT, "description": "The step's label in reports"},
     "stop_on_fail": {"type": "boolean", "description": "Stop the scenario if this step fails"},
     "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds"},
+    "requires": {
+        "oneOf": [
+            {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
+            {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
+                "minItems": 1,
+            },
+        ],
+        "description": "EHLO keywords the server must advertise, else the step is skipped",
+    },
     "settle": {
         "type": "number",
         "exclusiveMinimum": 0,
         "description": "Seconds to wait before the command, reporting any reply that arrives",
     },
 }
-_PIPELINE_COMMON = ("name", "stop_on_fail", "timeout")
+_PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires")
 
 
 def _long(own: dict[str, Schema], common: tuple[str, ...] = tuple(_COMMON), **extra: Any) -> Schema:

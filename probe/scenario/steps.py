@@ -2,7 +2,7 @@
 
 A step is a bare word (`- rset`), a kind with its main argument (`- mail: a@b`), or a kind with a
 mapping (`- rcpt: {to: a@b, expect: 250}`). The common keys (expect, level, why, name,
-stop_on_fail, timeout, settle) may also sit beside the kind key:
+stop_on_fail, timeout, settle, requires) may also sit beside the kind key:
 
     - rcpt: postmaster@${domain}
       expect: 250
@@ -311,6 +311,9 @@ class StepReader:
             timeout = self.f.positive_number(fields["timeout"], "timeout")
         if "settle" in fields:
             settle = self.f.positive_number(fields["settle"], "settle")
+        requires: tuple[str, ...] = ()
+        if "requires" in fields:
+            requires = self.f.keywords(fields["requires"], "requires") or ()
 
         judge = Judge(spec.command) if spec.command else None
         arg = params = raw = body = verb = mechanism = username = password = None
@@ -365,6 +368,7 @@ class StepReader:
             stop_on_fail=stop_on_fail,
             timeout=timeout,
             settle=settle,
+            requires=requires,
             steps=members,
             mechanism=mechanism,
             username=username,

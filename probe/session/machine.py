@@ -195,7 +195,9 @@ class Session:
         if overall in (Verdict.FAIL, Verdict.ERROR) and first_bad is not None:
             reason = f"{first_bad.label}: {first_bad.reason}"
         unplayed = [
-            s for s in self.results if s.verdict is Verdict.SKIP and s.reason != EndKind.QUIT.value
+            s
+            for s in self.results
+            if s.verdict is Verdict.SKIP and s.reason != EndKind.QUIT.value and s.applicable
         ]
         greeting = self.model.facts.greeting_code
         if greeting == 554 and overall is not Verdict.FAIL:
@@ -245,6 +247,9 @@ class Session:
                 self._skip(step, self.model.ended.reason if self.model.ended else self._stopped)
             elif step.kind is not StepKind.CONNECT and self.model.ended:
                 self._skip(step, self.model.ended.reason)
+            elif missing := [k for k in step.requires if k not in self.model.facts.extensions]:
+                reason = f"not applicable: the server did not advertise {', '.join(missing)}"
+                self._skip(step, reason, applicable=False)
             elif self.model.mode is Mode.MESSAGE and not _is_message_data(step):
                 # The server reads everything as message text now: a command would be taken for
                 # part of the message, and its missing reply blamed on the server.
@@ -747,7 +752,9 @@ class Session:
             )
         )
 
-    def _skip(self, step: Step, reason: str, under_way: bool = False) -> None:
+    def _skip(
+        self, step: Step, reason: str, under_way: bool = False, applicable: bool = True
+    ) -> None:
         """A step not run, and why; `under_way`: cut off while running (an error, not a skip)."""
         self.results.append(
             StepResult(
@@ -757,6 +764,7 @@ class Session:
                 verdict=Verdict.ERROR if under_way else Verdict.SKIP,
                 findings=[Finding(Verdict.ERROR, reason)] if under_way else [],
                 reason=reason,
+                applicable=applicable,
             )
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from probe.results import Exchange, Finding, Verdict
+from probe.results import Exchange
 from probe.scenario.model import Step, StepKind
 from probe.session.handlers.data import message
 from probe.session.timeouts import Phase, phase_of
@@ -18,16 +18,6 @@ def play(step: Step, s: Session) -> Play[None]:
     lines = [s.line(member) for member in members]
     if any(line is None for line in lines):
         return
-    note: list[Finding] = []
-    if "PIPELINING" not in s.model.facts.extensions:
-        # The probe's own breach, never the server's fault: a warning at most.
-        note.append(
-            Finding(
-                Verdict.WARN,
-                "pipelined although the server did not advertise PIPELINING",
-                "RFC 2920 §3",
-            )
-        )
     unsolicited = yield from s.unsolicited("before the command was sent")
     started = s.now()
     batch = Exchange("PIPELINE", b"", started)
@@ -38,6 +28,7 @@ def play(step: Step, s: Session) -> Play[None]:
         assert line is not None
         exchange = Exchange(line.table, s.mask(line.shown), started)
         exchange.has_argument = line.has_argument
+        exchange.pipelined = True  # without PIPELINING offered, the probe's own breach
         if not sent:
             exchange.error = batch.error
         elif s.model.ended:
@@ -47,7 +38,7 @@ def play(step: Step, s: Session) -> Play[None]:
         exchanges = [exchange]
         findings = [s.judge(exchange, member.expect)]
         if index == 0:
-            findings[0] = note + unsolicited + findings[0]
+            findings[0] = unsolicited + findings[0]
         s.observe(exchange)
         if member.kind is StepKind.DATA and exchange.reply and exchange.reply.code == 354:
             end, end_findings = yield from message(member, s)
