@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
+from probe.protocol.ehlo import EHLO_PROBLEMS, parse_ehlo
 from probe.protocol.enhanced import check_enhanced
 from probe.protocol.reply import Reply, Severity
 from probe.results import Exchange, Finding, Verdict, worst
@@ -84,7 +85,7 @@ def judge(
     if exchange.reply is None:
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
-    syntax = _syntax_findings(reply)
+    syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
     findings = _enhanced_findings(reply, exchange.command, facts)
     if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
         findings += _code_findings(exchange, reply.code, table, profile, facts)
@@ -99,6 +100,20 @@ def judge(
         # counted (a malformed reply still is: no breach makes a reply's grammar optional).
         findings = [_provoked(f) for f in findings]
     return breaches + syntax + findings
+
+
+def _ehlo_findings(command: str, reply: Reply) -> list[Finding]:
+    """What the EHLO parser finds in a 250 reply: a fail where the grammar binds, else a warning
+    (probe.protocol.ehlo.EHLO_PROBLEMS)."""
+    if command != "EHLO" or reply.code != 250:
+        return []
+    findings = []
+    for problem in parse_ehlo(reply).problems:
+        must, source = EHLO_PROBLEMS[problem.kind]
+        findings.append(
+            Finding(Verdict.FAIL if must else Verdict.WARN, problem, source, topic="syntax")
+        )
+    return findings
 
 
 def _provoked(finding: Finding) -> Finding:
@@ -237,6 +252,32 @@ def _code_findings(
     findings += _fixed_findings(exchange, code, table, applicable)
     findings += _argument_findings(exchange, code, table)
     findings += _sequence_findings(exchange, code, table, facts)
+    findings += _duty_findings(exchange, code, table, facts)
+    return findings
+
+
+def _duty_findings(
+    exchange: Exchange, code: int, table: CodeTable, facts: SessionFacts
+) -> list[Finding]:
+    """A duty refused: RCPT TO:<postmaster> (§4.5.1), VRFY answered 500 or 502 (§3.5.3)."""
+    if facts.greeting_code == 554:
+        return []  # after a 554 greeting every refusal is the point (§3.1)
+    line = exchange.sent.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    findings = []
+    for duty in table.required:
+        if duty.command != exchange.command or code not in duty.codes:
+            continue
+        if duty.match is not None and not duty.match.search(line):
+            continue
+        if duty.requires and not facts.holds(duty.requires):
+            continue
+        findings.append(
+            Finding(
+                Verdict.FAIL if duty.must else Verdict.WARN,
+                f'{code} to {line}: "{duty.rule}"',
+                duty.source,
+            )
+        )
     return findings
 
 

@@ -308,3 +308,61 @@ def test_a_354_to_data_with_no_recipient_accepted_fails():
     for refusal in (b"503 5.5.1 need RCPT\r\n", b"554 5.5.1 no valid recipients\r\n"):
         verdict, findings = judged("DATA", refusal, b"DATA\r\n", recipients=0)
         assert verdict is Verdict.PASS, findings
+
+
+# ---- duties: postmaster without a domain (§4.5.1), VRFY (§3.5.3) ------------------------------
+
+
+@pytest.mark.parametrize("sent", [b"RCPT TO:<postmaster>\r\n", b"RCPT TO:<PostMaster>\r\n"])
+def test_refusing_rcpt_to_bare_postmaster_fails(sent):
+    verdict, findings = judged("RCPT", b"550 5.1.1 no such user\r\n", sent)
+    assert verdict is Verdict.FAIL
+    assert findings[-1].source == "RFC 5321 §4.5.1"
+    assert '"RCPT TO:<Postmaster>" (with no domain specification), MUST be supported' in (
+        findings[-1].message
+    )
+    # A temporary refusal is not a refusal of the duty; nor is a 503 with no transaction open.
+    assert judged("RCPT", b"451 4.3.0 try later\r\n", sent)[0] is Verdict.PASS
+    assert (
+        judged("RCPT", b"503 5.5.1 need MAIL\r\n", sent, in_transaction=False, recipients=0)[0]
+        is Verdict.PASS
+    )
+    assert judged("RCPT", b"550 no\r\n", b"RCPT TO:<someone@b.test>\r\n")[0] is Verdict.PASS
+
+
+@pytest.mark.parametrize("code", [b"500", b"502"])
+def test_vrfy_answered_500_or_502_is_a_warning(code):
+    verdict, findings = judged("VRFY", code + b" 5.5.1 not implemented\r\n", b"VRFY postmaster\r\n")
+    assert verdict is Verdict.WARN
+    assert findings[-1].source == "RFC 5321 §3.5.3"
+    assert "not in full compliance" in findings[-1].message
+    assert judged("VRFY", b"252 2.5.2 cannot verify\r\n", b"VRFY postmaster\r\n")[0] is (
+        Verdict.PASS
+    )
+
+
+# ---- EHLO reply grammar (RFC 5321 §4.1.1.1, RFC 1870 §4) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "verdict", "message", "source"),
+    [
+        (b"250-mx.test\r\n250-PIPE_LINING\r\n250 8BITMIME\r\n", Verdict.FAIL,
+         "'PIPE_LINING' is not an ehlo-keyword", "RFC 5321 §4.1.1.1 (ehlo-keyword)"),
+        (b"250-mx.test\r\n250 SIZE lots\r\n", Verdict.FAIL,
+         "SIZE parameter 'lots' is not a number", "RFC 1870 §4 (size-param = [1*DIGIT])"),
+        (b"250-mx.test\r\n250 PIPELINING yes\r\n", Verdict.WARN,
+         "PIPELINING takes no parameters", "the extension's RFC defines no parameters"),
+        (b"250-mx.test\r\n250-SIZE 100\r\n250 SIZE 200\r\n", Verdict.WARN,
+         "SIZE advertised again", "RFC 5321 §4.1.1.1"),
+    ],
+)  # fmt: skip
+def test_ehlo_grammar_problems_are_reported(lines, verdict, message, source):
+    got, findings = verdict_of("EHLO", lines)
+    assert got is verdict, findings
+    assert any(message in f and source in f for f in findings), findings
+
+
+def test_a_well_formed_ehlo_reply_has_no_grammar_findings():
+    got, findings = verdict_of("EHLO", b"250-mx.test Hello\r\n250-SIZE 1000\r\n250 8BITMIME\r\n")
+    assert got is Verdict.PASS and findings == [], findings

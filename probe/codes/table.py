@@ -77,6 +77,20 @@ class SequenceRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Duty:
+    """A duty the RFC puts on a server; `codes` to `command` (whose line matches `match`, if set)
+    refuse it."""
+
+    command: str
+    codes: frozenset[int]
+    must: bool  # must -> fail; should -> warn
+    source: str
+    rule: str
+    match: re.Pattern[str] | None = None
+    requires: str = ""  # a REQUIREMENTS name the session must show for the duty to apply
+
+
+@dataclass(frozen=True, slots=True)
 class NoArguments:
     """Commands that take no arguments, and what they SHOULD answer when given some."""
 
@@ -117,6 +131,7 @@ class CodeTable:
     documents: dict[str, str]  # "RFC 5321" / "seed:<file>" -> title
     no_arguments: NoArguments | None = None  # §4.3.2: DATA, RSET, QUIT with arguments
     sequence: tuple[SequenceRule, ...] = ()  # commands the server MUST refuse out of order
+    required: tuple[Duty, ...] = ()  # duties the RFC puts on a server (postmaster, VRFY)
 
     def __init__(
         self,
@@ -213,7 +228,7 @@ _SOURCE = re.compile(
 )
 _TOP_KEYS = frozenset(
     {"schema", "profiles", "tiers", "documents", "conditions", "universal", "fixed", "commands"}
-) | {"codes", "no_arguments", "sequence"}
+) | {"codes", "no_arguments", "sequence", "required"}
 _TIERS = {tier.value: tier for tier in Tier}
 _ROW_KEYS = frozenset({"code", "tier", "profiles", "when", "meaning", "sources", "note"})
 _SPEC_KEYS = frozenset({"about", "aliases", "note", "is_command", "rows"})
@@ -222,6 +237,7 @@ _FIXED_KEYS = frozenset(
 )
 _NO_ARGUMENTS_KEYS = frozenset({"commands", "codes", "source", "rule"})
 _SEQUENCE_KEYS = frozenset({"command", "requires", "source", "rule", "note"})
+_DUTY_KEYS = frozenset({"command", "match", "requires", "codes", "level", "source", "rule", "note"})
 REQUIREMENTS = ("transaction", "recipient")
 
 
@@ -367,7 +383,45 @@ def parse_table(data: Any) -> CodeTable:
     table = CodeTable(specs, rows, fixed, ctx.conditions, ctx.documents, codes)
     table.no_arguments = _no_arguments(data.get("no_arguments"), rows)
     table.sequence = _sequence(data.get("sequence", []), rows)
+    table.required = _required(data.get("required", []), rows)
     return table
+
+
+def _required(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> tuple[Duty, ...]:
+    if not isinstance(raw, list):
+        raise _fail("required", "expected a list")
+    duties = []
+    for i, item in enumerate(raw):
+        where = f"required[{i}]"
+        item = _mapping(item, where, _DUTY_KEYS, {"command", "codes", "level", "source", "rule"})
+        if item["command"] not in rows:
+            raise _fail(f"{where}.command", f"{item['command']!r} is not in the table")
+        if item["level"] not in ("must", "should"):
+            raise _fail(f"{where}.level", "expected must or should")
+        codes = item["codes"]
+        if not isinstance(codes, list) or not codes:
+            raise _fail(f"{where}.codes", "expected a non-empty list of codes")
+        if not _SOURCE.fullmatch(source := _text(item["source"], f"{where}.source")):
+            raise _fail(f"{where}.source", f"{source!r} is not 'RFC n §x.y'")
+        try:
+            match = re.compile(item["match"]) if "match" in item else None
+        except re.error as exc:
+            raise _fail(f"{where}.match", f"not a regular expression: {exc}") from None
+        requires = item.get("requires", "")
+        if requires and requires not in REQUIREMENTS:
+            raise _fail(f"{where}.requires", f"expected one of {', '.join(REQUIREMENTS)}")
+        duties.append(
+            Duty(
+                item["command"],
+                frozenset(_code(c, f"{where}.codes") for c in codes),
+                item["level"] == "must",
+                source,
+                _text(item["rule"], f"{where}.rule"),
+                match,
+                requires,
+            )
+        )
+    return tuple(duties)
 
 
 def _sequence(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> tuple[SequenceRule, ...]:

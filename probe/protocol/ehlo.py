@@ -30,6 +30,34 @@ _OLD_AUTH = re.compile(r"AUTH=", re.IGNORECASE)
 
 OLD_AUTH_KEY: Final = "AUTH="
 
+
+class EhloProblem(str):
+    """One problem of an EHLO reply: its one-line message, with `kind` (see EHLO_PROBLEMS)."""
+
+    kind: str
+
+    def __new__(cls, kind: str, message: str) -> EhloProblem:
+        problem = super().__new__(cls, message)
+        problem.kind = kind
+        return problem
+
+
+# kind -> (must-level?, source). The grammar of RFC 5321 §4.1.1.1 and RFC 1870 §4 binds (a
+# breach fails); what the extension definitions add beyond their grammar is a warning.
+EHLO_PROBLEMS: Final[dict[str, tuple[bool, str]]] = {
+    "domain": (True, "RFC 5321 §4.1.1.1 (ehlo-ok-rsp: Domain / address-literal)"),
+    "spaces": (True, "RFC 5321 §4.1.1.1 (ehlo-line: words separated by one SP)"),
+    "empty": (True, "RFC 5321 §4.1.1.1 (ehlo-line: ehlo-keyword)"),
+    "keyword": (True, "RFC 5321 §4.1.1.1 (ehlo-keyword)"),
+    "param": (True, "RFC 5321 §4.1.1.1 (ehlo-param: %d33-126)"),
+    "size": (True, "RFC 1870 §4 (size-param = [1*DIGIT])"),
+    "code": (False, "RFC 5321 §4.1.1.1"),
+    "repeated": (False, "RFC 5321 §4.1.1.1"),
+    "no-parameters": (False, "the extension's RFC defines no parameters"),
+    "no-mechanisms": (False, "RFC 4954 §3"),
+    "not-250": (False, "RFC 5321 §4.1.1.1"),
+}
+
 # Extensions whose definitions give them no parameters.
 NO_PARAMETERS: Final = frozenset(
     {
@@ -57,7 +85,7 @@ class Capabilities:
     domain: str
     greet: str
     extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    problems: tuple[str, ...] = ()
+    problems: tuple[EhloProblem, ...] = ()
 
     def has(self, keyword: str) -> bool:
         return keyword.upper() in self.extensions
@@ -87,52 +115,74 @@ class Capabilities:
         return tuple(seen)
 
 
-def _words(text: str, number: int, problems: list[str]) -> list[str]:
+def _words(text: str, number: int, problems: list[EhloProblem]) -> list[str]:
     """Split on spaces, reporting anything but single spaces between words."""
     words = [word for word in text.split(" ") if word]
     if text != " ".join(words):
-        problems.append(f"line {number}: words are not separated by single spaces: {text!r}")
+        problems.append(
+            EhloProblem(
+                "spaces", f"line {number}: words are not separated by single spaces: {text!r}"
+            )
+        )
     return words
 
 
-def _first_line(text: str, problems: list[str]) -> tuple[str, str]:
+def _first_line(text: str, problems: list[EhloProblem]) -> tuple[str, str]:
     domain, _, greet = text.partition(" ")
     if not domain:
-        problems.append(f"line 1 does not start with the server's domain: {text!r}")
+        problems.append(
+            EhloProblem("domain", f"line 1 does not start with the server's domain: {text!r}")
+        )
     elif not (_DOMAIN.fullmatch(domain) or _ADDRESS_LITERAL.fullmatch(domain)):
-        problems.append(f"line 1 starts with {domain!r}, not a domain or address literal")
+        problems.append(
+            EhloProblem("domain", f"line 1 starts with {domain!r}, not a domain or address literal")
+        )
     return domain, greet
 
 
-def _check_known(keyword: str, params: tuple[str, ...], number: int, problems: list[str]) -> None:
+def _check_known(
+    keyword: str, params: tuple[str, ...], number: int, problems: list[EhloProblem]
+) -> None:
     if keyword in NO_PARAMETERS and params:
-        problems.append(f"line {number}: {keyword} takes no parameters, got {' '.join(params)!r}")
+        problems.append(
+            EhloProblem(
+                "no-parameters",
+                f"line {number}: {keyword} takes no parameters, got {' '.join(params)!r}",
+            )
+        )
     elif keyword == "SIZE":
         if len(params) > 1:
-            problems.append(f"line {number}: SIZE takes one parameter, got {len(params)}")
+            problems.append(
+                EhloProblem("size", f"line {number}: SIZE takes one parameter, got {len(params)}")
+            )
         elif params and not (params[0].isascii() and params[0].isdigit()):
-            problems.append(f"line {number}: SIZE parameter {params[0]!r} is not a number")
+            problems.append(
+                EhloProblem("size", f"line {number}: SIZE parameter {params[0]!r} is not a number")
+            )
     elif keyword in ("AUTH", OLD_AUTH_KEY) and not params:
-        problems.append(f"line {number}: {keyword} lists no mechanisms")
+        problems.append(
+            EhloProblem("no-mechanisms", f"line {number}: {keyword} lists no mechanisms")
+        )
 
 
 def parse_ehlo(reply: Reply) -> Capabilities:
     """Capabilities from an EHLO reply. Never raises; a non-2xx reply gives no extensions."""
-    problems: list[str] = []
+    problems: list[EhloProblem] = []
     if not reply.lines:
-        return Capabilities("", "", {}, ("the reply has no lines",))
+        return Capabilities("", "", {}, (EhloProblem("not-250", "the reply has no lines"),))
     if reply.first_digit != 2:
         shown = "no code" if reply.code is None else f"code {reply.code}"
-        return Capabilities("", "", {}, (f"not a 250 EHLO reply ({shown}); no extensions",))
+        problem = EhloProblem("not-250", f"not a 250 EHLO reply ({shown}); no extensions")
+        return Capabilities("", "", {}, (problem,))
     if reply.code != 250:
-        problems.append(f"EHLO reply code is {reply.code}, not 250")
+        problems.append(EhloProblem("code", f"EHLO reply code is {reply.code}, not 250"))
     domain, greet = _first_line(reply.lines[0].text, problems)
     extensions: dict[str, tuple[str, ...]] = {}
     first_line_of: dict[str, int] = {}
     for number, line in enumerate(reply.lines[1:], start=2):
         words = _words(line.text, number, problems)
         if not words:
-            problems.append(f"line {number} is empty, with no ehlo-keyword")
+            problems.append(EhloProblem("empty", f"line {number} is empty, with no ehlo-keyword"))
             continue
         head, params = words[0], tuple(words[1:])
         if _OLD_AUTH.match(head):
@@ -142,19 +192,28 @@ def parse_ehlo(reply: Reply) -> Capabilities:
             keyword = head.upper()
         else:
             problems.append(
-                f"line {number}: {head!r} is not an ehlo-keyword "
-                "(a letter or digit, then letters, digits, hyphens)"
+                EhloProblem(
+                    "keyword",
+                    f"line {number}: {head!r} is not an ehlo-keyword "
+                    "(a letter or digit, then letters, digits, hyphens)",
+                )
             )
             continue
         bad = [param for param in params if not _PARAM.fullmatch(param)]
         if bad:
             problems.append(
-                f"line {number}: {keyword} parameter {bad[0]!r} has characters outside 33-126"
+                EhloProblem(
+                    "param",
+                    f"line {number}: {keyword} parameter {bad[0]!r} has characters outside 33-126",
+                )
             )
         if keyword in extensions:
             problems.append(
-                f"line {number}: {keyword} advertised again (first on line "
-                f"{first_line_of[keyword]}); the first is kept"
+                EhloProblem(
+                    "repeated",
+                    f"line {number}: {keyword} advertised again (first on line "
+                    f"{first_line_of[keyword]}); the first is kept",
+                )
             )
             continue
         _check_known(keyword, params, number, problems)
