@@ -287,3 +287,23 @@ def test_other_breaches_of_the_probe_are_labelled_and_not_counted(cli, tmp_path:
     )
     data = step(session, "data")
     assert "the probe sent 8-bit message data, and the server did not offer 8BITMIME" in infos(data)
+
+
+# ---- 10. addresses sent exactly as written ------------------------------------------------------
+
+
+def test_exact_sends_a_path_without_angle_brackets(cli, tmp_path: Path):
+    steps = (
+        "  - ehlo: a.test\n  - mail: {from: not-an-address, exact: true}\n  - rset\n"
+        "  - mail: a@b.test\n  - rcpt: {to: 'c@d.test', exact: true}\n"
+    )
+    behaviour = Behaviour(replies={"EHLO": EHLO})
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsteps:\n" + steps, encoding="utf-8")
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(path), server.target, "--no-report", "-v", timeout=30)
+        received = list(server.received)
+    assert b"MAIL FROM:not-an-address\r\n" in received
+    assert b"RCPT TO:c@d.test\r\n" in received
+    assert b"MAIL FROM:<a@b.test>\r\n" in received  # brackets still added without `exact`
+    assert "mail not-an-address" in result.stdout

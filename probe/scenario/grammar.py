@@ -51,10 +51,14 @@ KINDS: dict[StepKind, KindSpec] = {
         "domain", ("domain",), Arg.REQUIRED, command="HELO", one_line=("domain",)
     ),
     StepKind.MAIL: KindSpec(
-        "from", ("from", "params"), Arg.REQUIRED, command="MAIL", one_line=("from", "params")
+        "from",
+        ("from", "params", "exact"),
+        Arg.REQUIRED,
+        command="MAIL",
+        one_line=("from", "params"),
     ),
     StepKind.RCPT: KindSpec(
-        "to", ("to", "params"), Arg.REQUIRED, command="RCPT", one_line=("to", "params")
+        "to", ("to", "params", "exact"), Arg.REQUIRED, command="RCPT", one_line=("to", "params")
     ),
     StepKind.DATA: KindSpec("body", ("body", "raw", "expect_end"), Arg.REQUIRED, command="DATA"),
     StepKind.RSET: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="RSET", one_line=("arg",)),

@@ -105,6 +105,7 @@ class Step:
     timeout: float | None = None
     settle: float | None = None  # a quiet window before the command: replies in it are unasked
     requires: tuple[str, ...] = ()  # EHLO keywords the step needs; not advertised -> skipped
+    exact: bool = False  # mail/rcpt: the path as written, no angle brackets added
     steps: tuple[Step, ...] = ()
     mechanism: str | None = None
     username: str | None = None

@@ -52,6 +52,10 @@ _COMMON: dict[str, Schema] = {
         "description": "Seconds to wait before the command, reporting any reply that arrives",
     },
 }
+_EXACT: Schema = {
+    "type": "boolean",
+    "description": "Send the path exactly as written: no angle brackets added",
+}
 _PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires")
 
 
@@ -101,12 +105,22 @@ def _steps() -> dict[str, Schema]:
         ),
         "mail": _kind(
             "mail",
-            {"anyOf": [_TEXT, _long({"from": _TEXT, "params": _TEXT}, required=["from"])]},
+            {
+                "anyOf": [
+                    _TEXT,
+                    _long({"from": _TEXT, "params": _TEXT, "exact": _EXACT}, required=["from"]),
+                ]
+            },
             "MAIL FROM:<address> (brackets added when missing; empty: the null path <>)",
         ),
         "rcpt": _kind(
             "rcpt",
-            {"anyOf": [_TEXT, _long({"to": _TEXT, "params": _TEXT}, required=["to"])]},
+            {
+                "anyOf": [
+                    _TEXT,
+                    _long({"to": _TEXT, "params": _TEXT, "exact": _EXACT}, required=["to"]),
+                ]
+            },
             "RCPT TO:<address> (brackets added when missing)",
         ),
         "data": _kind(

@@ -73,7 +73,7 @@ def default_label(step: Step) -> str:
     kind = step.kind.value
     match step.kind:
         case StepKind.MAIL | StepKind.RCPT:
-            text = f"{kind} {bracketed(step.arg or '')}"
+            text = f"{kind} {step.arg if step.exact else bracketed(step.arg or '')}"
             return f"{text} {step.params}" if step.params else text
         case StepKind.SEND:
             if step.raw is not None:
@@ -280,6 +280,11 @@ class StepReader:
 
     # --- making the Step --------------------------------------------------------------------
 
+    def _exact(self, fields: dict[str, Node]) -> bool:
+        if "exact" not in fields:
+            return False
+        return bool(self.f.boolean(fields["exact"], "exact"))
+
     def _text(self, fields: dict[str, Node], spec: KindSpec, key: str) -> str | None:
         if key not in fields:
             return None
@@ -317,14 +322,17 @@ class StepReader:
 
         judge = Judge(spec.command) if spec.command else None
         arg = params = raw = body = verb = mechanism = username = password = None
+        exact = False
         members: tuple[Step, ...] = ()
         match kind:
             case StepKind.EHLO | StepKind.HELO:
                 arg = text("domain")
             case StepKind.MAIL:
                 arg, params = text("from"), text("params")
+                exact = self._exact(fields)
             case StepKind.RCPT:
                 arg, params = text("to"), text("params")
+                exact = self._exact(fields)
             case StepKind.DATA:
                 self._one_of(kind, fields, "body", "raw")
                 body, raw = text("body"), self._raw(fields, spec)
@@ -369,6 +377,7 @@ class StepReader:
             timeout=timeout,
             settle=settle,
             requires=requires,
+            exact=exact,
             steps=members,
             mechanism=mechanism,
             username=username,

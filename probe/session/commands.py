@@ -41,10 +41,10 @@ def command_for(step: Step) -> Line:
         verb = step.verb or (line.split(" ", 1)[0] if line else "")
         data = encode_command(line)
         return Line(data, canonical_command(verb), data, has_argument=" " in line.strip())
-    if kind is StepKind.MAIL:
-        verb, line = "MAIL", f"MAIL FROM:{bracketed(step.arg or '')}"
-    elif kind is StepKind.RCPT:
-        verb, line = "RCPT", f"RCPT TO:{bracketed(step.arg or '')}"
+    if kind in (StepKind.MAIL, StepKind.RCPT):
+        path = (step.arg or "") if step.exact else bracketed(step.arg or "")
+        verb = kind.value.upper()
+        line = f"{verb} {'FROM' if kind is StepKind.MAIL else 'TO'}:{path}"
     else:
         verb = kind.value.upper()
         line = verb + (f" {step.arg}" if step.arg and kind is not StepKind.DATA else "")
