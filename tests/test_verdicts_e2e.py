@@ -307,3 +307,44 @@ def test_exact_sends_a_path_without_angle_brackets(cli, tmp_path: Path):
     assert b"RCPT TO:c@d.test\r\n" in received
     assert b"MAIL FROM:<a@b.test>\r\n" in received  # brackets still added without `exact`
     assert "mail not-an-address" in result.stdout
+
+
+# ---- 1, 2, 6, 8 through the CLI: forms, arguments, duties, EHLO grammar ------------------------
+
+
+def test_fixed_replies_bind_only_their_form_and_arguments_get_the_should(cli, tmp_path: Path):
+    behaviour = Behaviour(
+        replies={"EHLO": EHLO, "NOOP": b"501 5.5.4 no parameters please\r\n"},
+        close_after=set(),
+    )
+    behaviour.quit = b"221 2.0.0 bye\r\n"
+    steps = "  - ehlo: a.test\n  - noop: hello\n  - rset: now\n  - quit\n"
+    result, session = play(cli, tmp_path, behaviour, steps)
+    assert result.code == 0, session  # warnings only: every one a SHOULD
+    noop = step(session, "noop hello")
+    assert noop["verdict"] == "warn" and "the parameter SHOULD be ignored" in noop["reason"]
+    rset = step(session, "rset now")
+    assert rset["verdict"] == "warn"
+    assert rset["reason"].startswith("RSET with arguments was accepted (250); it SHOULD get 501")
+    assert rset["findings"][-1]["source"] == "RFC 5321 §4.3.2"
+
+
+def test_refusing_postmaster_fails_and_vrfy_502_warns(cli, tmp_path: Path):
+    behaviour = Behaviour(
+        replies={"EHLO": EHLO, "RCPT": b"550 5.1.1 no such user\r\n", "VRFY": b"502 5.5.1 no\r\n"}
+    )
+    steps = "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: postmaster\n  - vrfy: postmaster\n"
+    result, session = play(cli, tmp_path, behaviour, steps)
+    assert result.code == 1
+    rcpt = step(session, "rcpt <postmaster>")
+    assert rcpt["verdict"] == "fail" and fails(rcpt)[0]["source"] == "RFC 5321 §4.5.1"
+    vrfy = step(session, "vrfy postmaster")
+    assert vrfy["verdict"] == "warn" and "not in full compliance" in vrfy["reason"]
+
+
+def test_an_ehlo_reply_breaking_its_grammar_fails(cli, tmp_path: Path):
+    bad = b"250-mx.test\r\n250-SIZE lots\r\n250 PIPE_LINING\r\n"
+    result, session = play(cli, tmp_path, Behaviour(replies={"EHLO": bad}), "  - ehlo: a.test\n")
+    assert result.code == 1
+    sources = {f["source"] for f in fails(step(session, "ehlo a.test"))}
+    assert sources == {"RFC 5321 §4.1.1.1 (ehlo-keyword)", "RFC 1870 §4 (size-param = [1*DIGIT])"}
