@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 from pathlib import Path
 
 import pytest
@@ -184,7 +183,7 @@ steps:
     assert with_text.expect is not None and with_text.expect.text is not None
     assert with_text.expect.text.pattern == "ESMTP"
     assert text_only.expect is not None and text_only.expect.codes == ()
-    assert text_only.expect.text == re.compile(r"^mx\.")
+    assert text_only.expect.text is not None and text_only.expect.text.pattern == r"^mx\."
     assert inner.expect is not None
     assert (inner.expect.level, inner.expect.why) == (Level.INFO, "inner")
     assert single.expect is not None

@@ -9,12 +9,12 @@ secret replaced by `****`, so reports built from them never show one.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.model import BoundScenario, Expectation, Position, Scenario, Step, StepKind
+from probe.scenario.patterns import PatternError, compile_pattern, escape
 from probe.scenario.variables import Ref, expand, references
 from probe.scenario.yamlnodes import sorted_problems
 from probe.secrets import MASK
@@ -171,12 +171,12 @@ class _Binder:
     def expectation(self, exp: Expectation | None, where: Position) -> Expectation | None:
         if exp is None or exp.text is None:
             return exp
-        pattern = self.expand(exp.text.pattern, exp.position or where, re.escape)
+        pattern = self.expand(exp.text.pattern, exp.position or where, escape)
         if pattern is None or pattern == exp.text.pattern:
             return exp
         try:
-            return replace(exp, text=re.compile(pattern))
-        except re.error as error:
+            return replace(exp, text=compile_pattern(pattern))
+        except PatternError as error:
             self.problem(
                 exp.position or where,
                 f"after expanding variables, the regex in 'text' is invalid: {error}",

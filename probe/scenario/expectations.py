@@ -17,6 +17,7 @@ from probe.scenario import variables
 from probe.scenario.fields import Fields, did_you_mean
 from probe.scenario.grammar import EXPECT_KEYS
 from probe.scenario.model import CodePattern, Expectation, Level
+from probe.scenario.patterns import Pattern, PatternError, compile_pattern
 from probe.scenario.yamlnodes import INT_TAG, STR_TAG, describe, is_null, items
 
 CODE_RE = re.compile(r"[2-5](?:[0-9][0-9xX]|[xX][xX])\Z")
@@ -44,14 +45,13 @@ def allowed_classes(command: str) -> tuple[str, frozenset[int]] | None:
 
 
 def regex_template_check(pattern: str) -> str | None:
-    """Compile a regex template with each reference replaced by a placeholder; the error or None."""
+    """Compile a pattern template with each reference replaced by a placeholder; the error or
+    None."""
     masked = variables.expand(pattern, lambda ref: "x")
     try:
-        re.compile(masked)
-        re.compile(pattern)
-    except re.error as exc:
-        where = f" at position {exc.pos + 1}" if exc.pos is not None else ""
-        return f"{exc.msg}{where}"
+        compile_pattern(masked)
+    except PatternError as exc:
+        return str(exc)
     return None
 
 
@@ -65,7 +65,7 @@ class ExpectReader:
     ) -> Expectation | None:
         """One `expect`-like value; None (reported) when it is invalid."""
         codes: list[tuple[CodePattern, Node]] | None = []
-        text: re.Pattern[str] | None = None
+        text: Pattern | None = None
         ok = True
         if isinstance(node, MappingNode):
             code_node: Node | None = None
@@ -146,7 +146,7 @@ class ExpectReader:
         )
         return None
 
-    def _regex(self, node: Node) -> re.Pattern[str] | None:
+    def _regex(self, node: Node) -> Pattern | None:
         pattern = self.f.text(node, "text")
         if pattern is None:
             return None
@@ -154,7 +154,7 @@ class ExpectReader:
         if error is not None:
             self.problems.add(node, f"bad regex in 'text': {error}")
             return None
-        return re.compile(pattern)
+        return Pattern(pattern, None) if "${" in pattern else compile_pattern(pattern)
 
     def _possible(self, codes: list[tuple[CodePattern, Node]], key: str, judge: Judge) -> bool:
         known = allowed_classes(judge.command)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from probe.scenario.patterns import Pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,7 @@ class CodePattern:
 @dataclass(frozen=True, slots=True)
 class Expectation:
     codes: tuple[CodePattern, ...] = ()  # empty: any code
-    text: re.Pattern[str] | None = None  # searched in the reply's joined text lines
+    text: Pattern | None = None  # searched in the reply's joined text lines (RE2, linear time)
     level: Level = Level.MUST
     why: str = ""
     position: Position | None = None
