@@ -248,13 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---- commands --------------------------------------------------------------------------------
 
 
-def _load_scenarios(paths: list[Path]) -> list[Any]:
+def _load_scenarios(paths: list[Path], check: Any = None) -> list[Any]:
     from probe.scenario import ScenarioError, load_path
 
     scenarios, problems = [], []
     for path in paths:
         try:
-            scenarios += load_path(path)
+            scenarios += load_path(path, check)
         except ScenarioError as exc:
             problems += exc.problems
     if problems:
@@ -430,10 +430,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    # Loading is validating: syntax, keys, types, variables, expectations. Nothing is bound, so
-    # ${env:...} secrets need not be present to check a file.
+    # Loading and binding, as `run` does before it connects: syntax, keys, types, variables,
+    # expectations, expansion. Values not given (--var, ${env:...} secrets) stand in as
+    # placeholders, so a file can be checked without them.
+    from probe.scenario import bind
+
     overrides = _vars(args.var)
-    for scenario in _load_scenarios(args.scenarios):
+
+    def check(scenario: Any) -> None:
+        values = {k: v for k, v in overrides.items() if k in scenario.variables}
+        bind(scenario, values, os.environ, placeholders=True)
+
+    for scenario in _load_scenarios(args.scenarios, check):
         missing = [
             n for n, v in scenario.variables.items() if v.default is None and n not in overrides
         ]

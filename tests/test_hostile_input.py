@@ -48,3 +48,22 @@ def test_a_pattern_re2_cannot_run_is_refused_before_anything_is_sent(cli, tmp_pa
     assert len(lines) == 1 and "backreferences cannot be matched in linear time" in lines[0]
     assert lines[0].startswith(f"{scenario}:3:41: bad regex in 'text'")
     assert connections == 0
+
+
+def test_an_expansion_bomb_is_refused_by_validate_and_run_alike(cli, tmp_path: Path):
+    # Nine levels of ten references in under a kilobyte: ten gigabytes if expanded.
+    lines = ["name: bomb", "vars:", '  v0: "0123456789"']
+    for level in range(1, 10):
+        lines.append(f"  v{level}: '" + f"${{v{level - 1}}}" * 10 + "'")
+    lines += ["steps:", "  - ehlo: ${v9}"]
+    scenario = tmp_path / "bomb.yaml"
+    scenario.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert scenario.stat().st_size < 1024
+    # v7 is the first to pass the cap (10^8 characters); nothing bigger is ever built.
+    expected = f"{scenario}:10:3: expands to more than 16 MiB (variables nested too deep?)"
+    for command in (["validate", str(scenario)], ["run", str(scenario), "127.0.0.1:9"]):
+        started = time.monotonic()
+        result = cli(*command, timeout=30)
+        assert time.monotonic() - started < 10
+        assert result.code == 2, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == [expected]

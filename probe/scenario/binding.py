@@ -60,6 +60,12 @@ def needed_variables(scenario: Scenario) -> set[str]:
     return needed
 
 
+# Expansion caps: nested references multiply (nine levels of ten `${v}` in a 692-byte file make
+# ten gigabytes), so sizes are counted before any string is joined, per value and in total.
+MAX_EXPANDED_VALUE = 16 * 1024 * 1024  # one expanded value or step field, in characters
+MAX_EXPANDED_TOTAL = 64 * 1024 * 1024  # everything a binding expands
+
+
 @dataclass
 class _Binder:
     scenario: Scenario
@@ -69,6 +75,10 @@ class _Binder:
     values: dict[str, str | None] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
     reporting: bool = True
+    # `validate`: values not given (no --var, no environment variable) stand in as "x", so that
+    # everything `run` would expand is expanded and checked, with nothing to be supplied.
+    placeholders: bool = False
+    expanded: int = 0  # characters expanded so far (MAX_EXPANDED_TOTAL)
     _resolving: set[str] = field(default_factory=set)
 
     def problem(self, where: Position | None, message: str) -> None:
@@ -92,8 +102,11 @@ class _Binder:
         elif var is None or name in self._resolving:
             value = None  # undeclared or cyclic: the loader rejects both; stay safe anyway
         elif var.default is None:
-            value = None
-            self.problem(var.position, f"variable '{name}' has no value; give --var {name}=VALUE")
+            value = "x" if self.placeholders else None
+            if value is None:
+                self.problem(
+                    var.position, f"variable '{name}' has no value; give --var {name}=VALUE"
+                )
         else:
             self._resolving.add(name)
             value = self.expand(var.default, var.position)
@@ -105,6 +118,8 @@ class _Binder:
         if not ref.env:
             return self.resolve(ref.name)
         value = self.environ.get(ref.name)
+        if value is None and self.placeholders:
+            return "x"
         if value is None:
             self.problem(where, f"environment variable '{ref.name}' is not set (used by {ref})")
             return None
@@ -119,17 +134,39 @@ class _Binder:
         if template is None:
             return None
         missing = False
+        size = len(template)
 
         def one(ref: Ref) -> str:
-            nonlocal missing
-            value = self.lookup(ref, where)
+            nonlocal missing, size
+            value = None if missing else self.lookup(ref, where)
             if value is None:
+                missing = True
+                return ""
+            size += len(value)
+            if size > MAX_EXPANDED_VALUE:  # checked before the text is joined
                 missing = True
                 return ""
             return quote(value)
 
         text = expand(template, one)
-        return None if missing else text
+        if size > MAX_EXPANDED_VALUE:
+            self.problem(
+                where,
+                f"expands to more than {MAX_EXPANDED_VALUE // (1024 * 1024)} MiB (variables "
+                "nested too deep?)",
+            )
+            return None
+        if missing:
+            return None
+        self.expanded += len(text)
+        if self.expanded > MAX_EXPANDED_TOTAL:
+            self.problem(
+                where,
+                f"the scenario expands to more than {MAX_EXPANDED_TOTAL // (1024 * 1024)} MiB "
+                "in total",
+            )
+            return None
+        return text
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -206,9 +243,14 @@ class _Binder:
 
 
 def bind(
-    scenario: Scenario, overrides: Mapping[str, str], environ: Mapping[str, str]
+    scenario: Scenario,
+    overrides: Mapping[str, str],
+    environ: Mapping[str, str],
+    placeholders: bool = False,
 ) -> BoundScenario:
-    binder = _Binder(scenario, overrides, environ)
+    """The scenario with every `${...}` expanded; ScenarioError lists every problem.
+    `placeholders` (for `validate`): values not given stand in as "x" instead of failing."""
+    binder = _Binder(scenario, overrides, environ, placeholders=placeholders)
     declared = list(scenario.variables)
     for name in overrides:
         if name not in scenario.variables:

@@ -19,7 +19,7 @@ file, line and column.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -55,19 +55,21 @@ def load_scenario(path: Path) -> Scenario:
     return scenario
 
 
-def load_path(path: Path) -> list[Scenario]:
+def load_path(path: Path, check: Callable[[Scenario], object] | None = None) -> list[Scenario]:
     """A file, or a folder of *.yaml / *.yml files (sorted by name); ScenarioError on any problem,
-    including a missing path or a folder with no scenarios."""
+    including a missing path or a folder with no scenarios. `check` runs on each scenario that
+    loaded (validate binds it), and its ScenarioError problems are reported with the others."""
     path = Path(path)
     try:
         if not path.is_dir():
             if not path.exists():
                 raise ScenarioError([ScenarioProblem(str(path), "no such file or folder")])
-            return [load_scenario(path)]
-        files = sorted(
-            (p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()),
-            key=lambda p: p.name,
-        )
+            files = [path]
+        else:
+            files = sorted(
+                (p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()),
+                key=lambda p: p.name,
+            )
     except (OSError, ValueError) as exc:
         raise ScenarioError(
             [ScenarioProblem(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}")]
@@ -82,6 +84,8 @@ def load_path(path: Path) -> list[Scenario]:
     for file in files:
         try:
             scenario = load_scenario(file)
+            if check is not None:
+                check(scenario)
         except ScenarioError as exc:
             problems.extend(exc.problems)
             continue
@@ -101,14 +105,19 @@ def load_path(path: Path) -> list[Scenario]:
 
 
 def bind(
-    scenario: Scenario, overrides: Mapping[str, str], environ: Mapping[str, str]
+    scenario: Scenario,
+    overrides: Mapping[str, str],
+    environ: Mapping[str, str],
+    placeholders: bool = False,
 ) -> BoundScenario:
-    """Expand every ${name} and ${env:NAME}; ScenarioError if a variable has no value.
+    """Expand every ${name} and ${env:NAME}; ScenarioError if a variable has no value or an
+    expansion is too large.
 
     `overrides` (from --var) must name declared variables and are taken literally. `secrets`
     holds every value read from the environment and each auth password (with its base64 forms).
+    `placeholders` (validate): values not given stand in as "x".
     """
-    return binding.bind(scenario, overrides, environ)
+    return binding.bind(scenario, overrides, environ, placeholders)
 
 
 # --- one file ------------------------------------------------------------------------------
