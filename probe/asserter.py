@@ -142,6 +142,14 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
         limit = TEXT_LINE_LIMIT if command == "DATA-END" else COMMAND_LINE_LIMIT
         section = "§4.5.3.1.6" if command == "DATA-END" else "§4.5.3.1.4"
         found.append((f"sent a line over the {limit} octets the RFC allows", f"RFC 5321 {section}"))
+    if (
+        command in ("MAIL", "RCPT")
+        and _EIGHT_BIT.search(exchange.sent)
+        and ("SMTPUTF8" not in offered)
+    ):
+        found.append(
+            ("sent a non-ASCII address, and the server did not offer SMTPUTF8", "RFC 6531")
+        )
     if command == "DATA-END" and _EIGHT_BIT.search(exchange.sent) and "8BITMIME" not in offered:
         found.append(("sent 8-bit message data, and the server did not offer 8BITMIME", "RFC 6152"))
     keyword = _ADVERTISED_BY.get(command)

@@ -188,11 +188,17 @@ def _port(text: str) -> int:
 
 
 def _vars(pairs: list[str]) -> dict[str, str]:
+    from probe.wire import no_wire_form
+
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--var {pair!r}: expected KEY=VALUE")
+        unsendable = no_wire_form(value)
+        if unsendable is not None:
+            shown = pair.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            raise UsageError(f"--var {shown}: the value {unsendable}; it cannot be sent")
         out[key.strip()] = value
     return out
 

@@ -366,3 +366,12 @@ def test_ehlo_grammar_problems_are_reported(lines, verdict, message, source):
 def test_a_well_formed_ehlo_reply_has_no_grammar_findings():
     got, findings = verdict_of("EHLO", b"250-mx.test Hello\r\n250-SIZE 1000\r\n250 8BITMIME\r\n")
     assert got is Verdict.PASS and findings == [], findings
+
+
+def test_a_non_ascii_address_without_smtputf8_is_the_probes_breach():
+    exchange = Exchange(
+        "MAIL", "MAIL FROM:<café@b.test>\r\n".encode(), 0.0, reply=reply(b"553 no\r\n")
+    )
+    findings = judge(exchange, TABLE, "rfc5321", SessionFacts())
+    assert findings[0].verdict is Verdict.INFO and "did not offer SMTPUTF8" in findings[0].message
+    assert step_verdict(findings, strict=True) is Verdict.PASS  # its refusal is not counted

@@ -67,3 +67,88 @@ def test_an_expansion_bomb_is_refused_by_validate_and_run_alike(cli, tmp_path: P
         assert time.monotonic() - started < 10
         assert result.code == 2, result.stdout + result.stderr
         assert result.stderr.strip().splitlines() == [expected]
+
+
+# ---- text that has no wire form: refused before anything is sent -------------------------
+
+
+def _refused_before_sending(cli, tmp_path: Path, scenario_text: str, *args: str, env=None):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(scenario_text, encoding="utf-8")
+    with ScriptedServer(Behaviour()) as server:
+        result = cli("run", str(scenario), server.target, *args, timeout=30, env=env)
+        connections = server.connections
+    assert result.code == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert connections == 0, "nothing may be sent for refused input"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return scenario, lines[0]
+
+
+def test_a_lone_surrogate_in_the_file_is_refused_with_its_position(cli, tmp_path: Path):
+    scenario, line = _refused_before_sending(
+        cli, tmp_path, 'name: s\nsteps:\n  - ehlo: "a\\uD800b"\n'
+    )
+    assert line == (
+        f"{scenario}:3:11: 'domain' holds U+D800, a lone surrogate with no UTF-8 form "
+        "(offset 1): it cannot be sent"
+    )
+
+
+def test_a_var_that_is_not_utf8_is_refused_naming_the_var(cli, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: s\nvars:\n  d:\nsteps:\n  - ehlo: ${d}\n", encoding="utf-8")
+    with ScriptedServer(Behaviour()) as server:
+        proc = subprocess.run(
+            [sys.executable.encode(), b"-m", b"probe", b"run", str(scenario).encode(),
+             server.target.encode(), b"--var", b"d=caf\xe9"],
+            capture_output=True, cwd=tmp_path, env={**os.environ}, timeout=30,
+        )  # fmt: skip
+        connections = server.connections
+    assert proc.returncode == 2 and connections == 0
+    assert proc.stderr.decode().strip() == (
+        "smtp-probe: --var d=caf\\xe9: the value is not valid UTF-8 (byte 0xE9 at offset 3); "
+        "it cannot be sent"
+    )
+
+
+def test_an_environment_variable_that_is_not_utf8_is_refused_naming_it(cli, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: s\nsteps:\n  - ehlo: a.test\n"
+        "  - auth: {mechanism: PLAIN, username: u, password: '${env:PW}'}\n",
+        encoding="utf-8",
+    )
+    env = {k.encode(): v.encode() for k, v in os.environ.items()} | {b"PW": b"p\xe9ss"}
+    with ScriptedServer(Behaviour()) as server:
+        proc = subprocess.run(
+            [sys.executable, "-m", "probe", "run", str(scenario), server.target, "--no-report"],
+            capture_output=True, cwd=tmp_path, env=env, timeout=30,
+        )  # fmt: skip
+        connections = server.connections
+    assert proc.returncode == 2 and connections == 0
+    assert proc.stderr.decode().strip() == (
+        f"{scenario}:4:5: environment variable 'PW' is not valid UTF-8 (byte 0xE9 at offset 1): "
+        "it cannot be sent"
+    )
+
+
+def test_a_long_scenario_name_gives_a_short_safe_report_file_name(cli, tmp_path: Path):
+    name = "a/b " * 100  # 400 characters, with path separators
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f'name: "{name}"\nsteps:\n  - ehlo: a.test\n  - quit\n', encoding="utf-8")
+    with ScriptedServer(Behaviour()) as server:
+        result = cli("run", str(scenario), server.target, "--report-dir", "reports", timeout=30)
+    assert result.code == 0, result.stdout + result.stderr
+    reports = list((tmp_path / "reports").iterdir())
+    assert len(reports) == 1 and len(reports[0].name) < 120
+    assert "/" not in reports[0].name[len("smtp-probe-") :]

@@ -18,6 +18,7 @@ from probe.scenario.patterns import PatternError, compile_pattern, escape
 from probe.scenario.variables import Ref, expand, references
 from probe.scenario.yamlnodes import sorted_problems
 from probe.secrets import MASK
+from probe.wire import no_wire_form
 
 
 def step_templates(step: Step) -> list[str]:
@@ -122,6 +123,12 @@ class _Binder:
             return "x"
         if value is None:
             self.problem(where, f"environment variable '{ref.name}' is not set (used by {ref})")
+            return None
+        unsendable = no_wire_form(value)
+        if unsendable is not None:
+            self.problem(
+                where, f"environment variable '{ref.name}' {unsendable}: it cannot be sent"
+            )
             return None
         if value:
             self.secrets.add(value)

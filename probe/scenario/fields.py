@@ -21,6 +21,7 @@ from probe.scenario.yamlnodes import (
     describe,
     is_null,
 )
+from probe.wire import no_wire_form
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _EHLO_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # RFC 5321 §4.1.1.1 ehlo-keyword
@@ -62,6 +63,10 @@ class Fields:
             self.problems.add(node, f"'{key}' must be text, got {describe(node)}")
             return None
         value = str(node.value)
+        unsendable = no_wire_form(value)
+        if unsendable is not None:
+            self.problems.add(node, f"'{key}' {unsendable}: it cannot be sent")
+            return None
         if one_line and ("\n" in value or "\r" in value):
             self.problems.add(
                 node,
