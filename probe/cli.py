@@ -269,16 +269,24 @@ def _load_scenarios(paths: list[Path], check: Any = None) -> list[Any]:
 
 
 def _targets(args: argparse.Namespace) -> list[Any]:
+    from probe.inputfile import InputFileError, read_bounded, shown
     from probe.targets import TargetError, parse_target
 
     texts = [(t, "") for t in args.targets]
     if getattr(args, "targets_file", None) is not None:
         path = args.targets_file
+        limit = 1024 * 1024
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            why = getattr(exc, "strerror", None) or exc
-            raise UsageError(f"{path}: cannot read targets: {why}") from None
+            data = read_bounded(path, limit)
+            if len(data) > limit:
+                raise InputFileError(f"is over {limit // 1024} KiB; a targets file is one per line")
+            lines = data.decode("utf-8").splitlines()
+        except InputFileError as exc:
+            raise UsageError(f"{shown(path)}: cannot read targets: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"{shown(path)}: cannot read targets: not UTF-8 ({exc.reason})"
+            ) from None
         for number, line in enumerate(lines, 1):
             text = line.split("#", 1)[0].strip()
             if text:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from probe.inputfile import shown
+
 
 @dataclass(frozen=True, slots=True)
 class ScenarioProblem:
@@ -13,9 +15,10 @@ class ScenarioProblem:
     column: int | None = None
 
     def __str__(self) -> str:
+        file = shown(self.file)  # a newline or TAB in a file name must not break the line
         if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column or 1}: {self.message}"
+            return f"{file}: {self.message}"
+        return f"{file}:{self.line}:{self.column or 1}: {self.message}"
 
 
 class ScenarioError(Exception):

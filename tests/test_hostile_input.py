@@ -152,3 +152,33 @@ def test_a_long_scenario_name_gives_a_short_safe_report_file_name(cli, tmp_path:
     reports = list((tmp_path / "reports").iterdir())
     assert len(reports) == 1 and len(reports[0].name) < 120
     assert "/" not in reports[0].name[len("smtp-probe-") :]
+
+
+# ---- special files and names: a clear line, never a hang --------------------------------------
+
+
+def test_special_files_give_one_clear_line_each_and_never_hang(cli, tmp_path: Path):
+    import os
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    loop_a, loop_b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    odd = tmp_path / "new\nline\tname.yaml"
+    odd.write_text("name: odd\nsteps: [noop\n", encoding="utf-8")
+    started = time.monotonic()
+    result = cli("validate", str(fifo), str(loop_a), "/dev/zero", str(odd), timeout=20)
+    assert time.monotonic() - started < 10
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"{fifo}: is a FIFO (named pipe), not a regular file"
+    assert lines[1] == f"{loop_a}: a loop of symbolic links"
+    assert lines[2] == "/dev/zero: is a character device, not a regular file"
+    assert lines[3].startswith(f"{tmp_path}/new\\nline\\tname.yaml:")  # escaped, one line
+    assert len(lines) == 4
+    targets = cli("run", "--targets", str(fifo), str(odd), timeout=20)
+    assert targets.code == 2
+    assert targets.stderr.strip() == (
+        f"smtp-probe: {fifo}: cannot read targets: is a FIFO (named pipe), not a regular file"
+    )

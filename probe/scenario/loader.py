@@ -62,7 +62,7 @@ def load_path(path: Path, check: Callable[[Scenario], object] | None = None) -> 
     path = Path(path)
     try:
         if not path.is_dir():
-            if not path.exists():
+            if not path.exists() and not path.is_symlink():
                 raise ScenarioError([ScenarioProblem(str(path), "no such file or folder")])
             files = [path]
         else:

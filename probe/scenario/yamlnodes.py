@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from probe.inputfile import InputFileError, read_bounded
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.model import Position
 
@@ -111,23 +112,19 @@ def sorted_problems(problems: list[ScenarioProblem]) -> list[ScenarioProblem]:
 def read_text(path: Path, problems: Problems) -> str | None:
     """The file's text (UTF-8, BOM dropped), or None with a problem added."""
     try:
-        if path.is_dir():
-            problems.add(None, "is a folder; give a scenario file (or use it as a folder of them)")
-            return None
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            problems.add(None, _too_big(size))
-            return None
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)  # the file may have grown since stat()
-    except FileNotFoundError:
-        problems.add(None, "no such file")
-        return None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        problems.add(None, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+        data = read_bounded(path, MAX_BYTES)
+    except InputFileError as exc:
+        why = str(exc)
+        if why.startswith("is a folder"):
+            why = "is a folder; give a scenario file (or use it as a folder of them)"
+        problems.add(None, why)
         return None
     if len(data) > MAX_BYTES:
-        problems.add(None, _too_big(len(data)))
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = len(data)
+        problems.add(None, _too_big(max(size, len(data))))
         return None
     return decode_text(data, problems)
 

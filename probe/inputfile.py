@@ -1,0 +1,79 @@
+"""Reading a file the user named (a scenario, a --targets list): only a regular file, never more
+than a limit, and never a wait. A FIFO with no writer would block an open() for ever, a device
+can be endless, a symbolic-link loop is not "no such file": each gets its own one-line reason."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+
+class InputFileError(Exception):
+    """Why the file cannot be read (one phrase, without the file name)."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file (more than `limit` means: too large)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise InputFileError(_reason(exc)) from None
+    except ValueError:  # a NUL in the name
+        raise InputFileError("the name holds a NUL byte") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise InputFileError(f"is {kind}, not a regular file")
+        if os.fstat(fd).st_size > limit:
+            return b"x" * (limit + 1)  # the caller reports the size from stat
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise InputFileError(_reason(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno == errno.ELOOP:
+        return "a loop of symbolic links"
+    if exc.errno == errno.EISDIR:
+        return "is a folder, not a regular file"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def shown(path: Path | str) -> str:
+    """A file name for a one-line message: control characters escaped (\\n, \\t, \\xHH)."""
+    out = []
+    for char in str(path):
+        if char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif ord(char) < 0x20 or ord(char) == 0x7F or 0xDC80 <= ord(char) <= 0xDCFF:
+            out.append(f"\\x{ord(char) & 0xFF:02x}")
+        else:
+            out.append(char)
+    return "".join(out)
