@@ -182,3 +182,24 @@ def test_special_files_give_one_clear_line_each_and_never_hang(cli, tmp_path: Pa
     assert targets.stderr.strip() == (
         f"smtp-probe: {fifo}: cannot read targets: is a FIFO (named pipe), not a regular file"
     )
+
+
+# ---- messages a person can read -----------------------------------------------------------------
+
+
+def test_a_tab_in_a_reply_is_shown_escaped_and_tls_failures_name_the_reason():
+    import ssl
+
+    from probe.protocol.reader import ReplyReader
+    from probe.session.drivers.common import tls_error
+
+    reader = ReplyReader()
+    reader.receive_data(b"250 a\tb\r\n")
+    reply = reader.next_event()
+    assert reply.display_lines == ["250 a\\tb"]  # type: ignore[union-attr]
+    assert tls_error(ConnectionResetError()) == (
+        "the server reset the connection during the handshake"
+    )
+    assert tls_error(ssl.SSLEOFError()) == "the server closed the connection during the handshake"
+    wrong = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    assert tls_error(wrong) == "[SSL: WRONG_VERSION_NUMBER] wrong version number"

@@ -112,8 +112,10 @@ def printable(raw: bytes, limit: int | None = None) -> str:
 def _printable(raw: bytes) -> str:
     out = []
     for byte in raw:
-        if byte == 0x09 or 0x20 <= byte <= 0x7E:
+        if 0x20 <= byte <= 0x7E:
             out.append(chr(byte))
+        elif byte == 0x09:
+            out.append("\\t")  # legal in a reply, but a raw TAB shifts what a report shows
         else:
             out.append(f"\\x{byte:02x}")
     return "".join(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 
 CHUNK = 4096  # bytes per read: the reply parser's memory bound assumes reads of this size
@@ -23,7 +24,20 @@ def connect_error(exc: OSError) -> str:
 
 
 def tls_error(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+    """A TLS failure in words: the alert or library reason, or what the OS said, not the name
+    of an exception class."""
+    if isinstance(exc, (ssl.SSLEOFError, EOFError)):
+        return "the server closed the connection during the handshake"
+    if isinstance(exc, ssl.SSLError):
+        text = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(exc))
+        return text or exc.reason or "TLS error"
+    if isinstance(exc, ConnectionResetError):
+        return "the server reset the connection during the handshake"
+    if isinstance(exc, (BrokenPipeError, ConnectionAbortedError)):
+        return "the connection broke during the handshake"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or f"the handshake failed ({type(exc).__name__})"
 
 
 def hostport(host: str, port: int) -> str:
