@@ -24,6 +24,9 @@ from probe.scenario.yamlnodes import (
 from probe.wire import no_wire_form
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+# YAML 1.2's core-schema float (PyYAML follows YAML 1.1, where `1e3` is text; editors and the
+# JSON Schema say it is a number).
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _EHLO_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # RFC 5321 §4.1.1.1 ehlo-keyword
 
 
@@ -102,6 +105,12 @@ class Fields:
                     value = float(_CONSTRUCTOR.construct_yaml_float(node))
             except (ValueError, OverflowError, yaml.YAMLError):
                 value = None
+        elif (
+            isinstance(node, ScalarNode)
+            and node.style is None  # plain, not quoted: YAML 1.2 reads `1e3` as a number
+            and _YAML12_FLOAT.fullmatch(str(node.value))
+        ):
+            value = float(str(node.value))
         if value is None or not math.isfinite(value) or value <= 0:
             self.problems.add(node, f"'{key}' must be a positive number, got {describe(node)}")
             return None
