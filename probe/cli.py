@@ -203,6 +203,20 @@ def _vars(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+PROBLEMS_SHOWN = 50  # problem lines printed at most; the rest are counted
+LINE_MAX = 300  # characters of one problem line, at most
+
+
+def print_problems(problems: Sequence[object]) -> None:
+    """One line per problem, each cut at LINE_MAX characters, the first PROBLEMS_SHOWN of them:
+    a file with a thousand typos gets a readable answer, not a megabyte."""
+    for problem in problems[:PROBLEMS_SHOWN]:
+        line = str(problem)
+        print(line if len(line) <= LINE_MAX else line[: LINE_MAX - 1] + "…", file=sys.stderr)
+    if len(problems) > PROBLEMS_SHOWN:
+        print(f"… and {len(problems) - PROBLEMS_SHOWN} more problems", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from probe.errors import ScenarioError  # small: no YAML, no asyncio
 
@@ -231,8 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"smtp-probe: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ScenarioError as exc:  # one line per problem: file:line:column: message
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+        print_problems(exc.problems)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("smtp-probe: interrupted", file=sys.stderr)
@@ -383,8 +396,7 @@ def _play(
     try:
         plans, plan = asyncio.run(main())
     except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+        print_problems(exc.problems)
         return EXIT_USAGE
     if dry_run:
         for target_plan in plans:

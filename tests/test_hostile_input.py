@@ -203,3 +203,17 @@ def test_a_tab_in_a_reply_is_shown_escaped_and_tls_failures_name_the_reason():
     assert tls_error(ssl.SSLEOFError()) == "the server closed the connection during the handshake"
     wrong = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
     assert tls_error(wrong) == "[SSL: WRONG_VERSION_NUMBER] wrong version number"
+
+
+def test_a_file_with_many_names_and_typos_validates_fast_with_a_short_answer(cli, tmp_path: Path):
+    lines = ["name: many", "vars:"] + [f"  v{i}: x{i}" for i in range(14000)] + ["steps:"]
+    lines += [f"  - noop: ${{u{i}}}" for i in range(1000)]
+    scenario = tmp_path / "many.yaml"
+    scenario.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = time.monotonic()
+    result = cli("validate", str(scenario), timeout=60)
+    took = time.monotonic() - started
+    assert result.code == 2
+    assert len(result.stderr.encode()) < 10_000
+    assert result.stderr.strip().splitlines()[-1] == "… and 950 more problems"
+    assert took < 10  # the bound is in bench terms about 1 s; this only guards against seconds

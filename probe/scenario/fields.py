@@ -30,11 +30,36 @@ _YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0
 _EHLO_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # RFC 5321 §4.1.1.1 ehlo-keyword
 
 
+# Candidates compared for one suggestion, at most: difflib costs grow with each, and a file with
+# thousands of names and hundreds of typos must still validate in well under a second.
+SUGGESTION_CANDIDATES = 200
+
+
+class Suggester:
+    """Close matches among many names: indexed by length once, so each look-up compares at most
+    SUGGESTION_CANDIDATES names (a close match has a similar length)."""
+
+    def __init__(self, choices: Sequence[str]) -> None:
+        self.choices = list(choices)
+        self.by_length: dict[int, list[str]] = {}
+        for choice in self.choices:
+            self.by_length.setdefault(len(choice), []).append(choice)
+
+    def best(self, word: str) -> str | None:
+        candidates = self.choices
+        if len(candidates) > SUGGESTION_CANDIDATES:
+            near: list[str] = []
+            for delta in (0, -1, 1, -2, 2):
+                near += self.by_length.get(len(word) + delta, [])[:SUGGESTION_CANDIDATES]
+            candidates = near[:SUGGESTION_CANDIDATES]
+        close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+        if not close:
+            close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+
 def suggestion(word: str, choices: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
-        close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
+    return Suggester(choices).best(word)
 
 
 def did_you_mean(word: str, choices: Sequence[str], listing: str = "") -> str:

@@ -26,7 +26,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from probe.scenario import binding
 from probe.scenario.errors import ScenarioError, ScenarioProblem
-from probe.scenario.fields import Fields, did_you_mean, suggestion
+from probe.scenario.fields import Fields, Suggester, did_you_mean
 from probe.scenario.grammar import EXTENSION_PREFIX, TOP_KEYS
 from probe.scenario.model import BoundScenario, Scenario, Step, Variable
 from probe.scenario.steps import StepReader
@@ -225,16 +225,21 @@ def _variables(node: Node, fields: Fields) -> dict[str, Variable]:
     return out
 
 
+LISTED = 10  # names listed in one message, at most
+
+
 def _check_references(fields: Fields, variables: dict[str, Variable]) -> None:
     problems = fields.problems
     declared = list(variables)
-    listing = (
-        f" (scenario declares: {', '.join(declared)})" if declared else " (scenario has no 'vars')"
-    )
+    shown = ", ".join(declared[:LISTED])
+    if len(declared) > LISTED:
+        shown += f", … ({len(declared) - LISTED} more)"
+    listing = f" (scenario declares: {shown})" if declared else " (scenario has no 'vars')"
+    suggester = Suggester(declared)
     for node, ref in fields.templates:
         if ref.env or ref.name in variables:
             continue
-        best = suggestion(ref.name, declared)
+        best = suggester.best(ref.name)
         hint = f"; did you mean '{best}'?" if best else listing
         problems.add(
             problems.position_in(node, ref.offset), f"undefined variable '{ref.name}'{hint}"
