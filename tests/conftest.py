@@ -53,3 +53,32 @@ def aiosmtpd_server() -> Iterator[str]:
 
     with demo_server() as (host, port):
         yield f"{host}:{port}"
+
+
+# Private Postfix and Exim instances for a test module (module scope: each module that asks gets
+# its own, stopped when the module is done, so two never run at once). Skipped where the server
+# cannot run here; with SMTP_PROBE_REQUIRE_SERVERS=1 (CI) that is a failure instead.
+
+
+@pytest.fixture(scope="module")
+def postfix_target() -> Iterator[str]:
+    from postfix_server import PostfixError, postfix_server, require_postfix
+
+    require_postfix()
+    try:
+        with postfix_server() as server:
+            yield server.target
+    except PostfixError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def exim_target() -> Iterator[str]:
+    from exim_server import EximError, exim_server, require_exim
+
+    require_exim()
+    try:
+        with exim_server() as server:
+            yield server.target
+    except EximError as exc:
+        pytest.fail(str(exc), pytrace=False)

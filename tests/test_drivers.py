@@ -34,7 +34,7 @@ import json
 import re
 import ssl
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -43,8 +43,7 @@ from typing import Any
 import pytest
 from certs import write_tls_pair
 from exim_server import DOMAIN as EXIM_DOMAIN
-from exim_server import EximError, exim_server, require_exim
-from postfix_server import DOMAIN, PostfixError, postfix_server, require_postfix
+from postfix_server import DOMAIN
 from servers import (
     Behaviour,
     ScriptedServer,
@@ -194,30 +193,6 @@ FIXTURES = {"aiosmtpd": "aiosmtpd_server", "postfix": "postfix_target", "exim": 
 
 
 # ---- 1. the bundled scenarios against real servers -------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postfix_target() -> Iterator[str]:
-    """A private Postfix (tests/postfix_server.py), started as tests/test_golden.py starts it:
-    module-scoped, skipped where Postfix cannot run (failed with SMTP_PROBE_REQUIRE_SERVERS=1)."""
-    require_postfix()
-    try:
-        with postfix_server() as server:
-            yield server.target
-    except PostfixError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def exim_target() -> Iterator[str]:
-    """A private Exim (tests/exim_server.py), started as tests/test_golden.py starts it:
-    module-scoped, skipped where Exim cannot run (failed with SMTP_PROBE_REQUIRE_SERVERS=1)."""
-    require_exim()
-    try:
-        with exim_server() as server:
-            yield server.target
-    except EximError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def _bind_bundled(path: Path) -> BoundScenario:

@@ -9,13 +9,10 @@ against the real servers of the suite: Debian 12's Postfix 3.7 with its default
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from exim_server import EximError, exim_server, require_exim
-from postfix_server import DOMAIN, PostfixError, postfix_server, require_postfix
+from postfix_server import DOMAIN
 from servers import Behaviour, ScriptedServer, ehlo
 
 SMUGGLE = """\
@@ -96,26 +93,6 @@ def test_a_server_that_waits_for_crlf_dot_crlf_passes(cli, tmp_path: Path):
 
 def test_aiosmtpd_waits_for_the_real_end_of_data(cli, tmp_path: Path, aiosmtpd_server: str):
     clean(*run(cli, tmp_path, aiosmtpd_server))
-
-
-@pytest.fixture(scope="module")
-def postfix_target() -> Iterator[str]:
-    require_postfix()
-    try:
-        with postfix_server() as server:
-            yield server.target
-    except PostfixError as exc:
-        pytest.fail(f"could not start Postfix: {exc}")
-
-
-@pytest.fixture(scope="module")
-def exim_target() -> Iterator[str]:
-    require_exim()
-    try:
-        with exim_server() as server:
-            yield server.target
-    except EximError as exc:
-        pytest.fail(f"could not start Exim: {exc}")
 
 
 def test_postfix_3_7_by_default_ends_the_data_at_lf_dot_lf(cli, tmp_path: Path, postfix_target):

@@ -28,16 +28,15 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from exim_server import DOMAIN as EXIM_DOMAIN
-from exim_server import EximError, exim_server, exim_version, require_exim
+from exim_server import exim_version
 from golden_support import compare, dump, normalise_result
-from postfix_server import DOMAIN, PostfixError, postfix_server, require_postfix
+from postfix_server import DOMAIN
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -56,33 +55,6 @@ CLI_TIMEOUT = 120  # seconds for one run; a session takes about a second (the 0.
 
 def golden_path(scenario: Path, server: str) -> Path:
     return GOLDEN / f"{scenario.stem}-{server}.json"
-
-
-@pytest.fixture(scope="module")
-def postfix_target() -> Iterator[str]:
-    """A private Postfix (tests/postfix_server.py), as tests/test_postfix.py starts it.
-
-    Module-scoped: it stops when this file's tests are done, so it never runs beside the
-    session-wide instance of test_postfix.py.
-    """
-    require_postfix()
-    try:
-        with postfix_server() as server:
-            yield server.target
-    except PostfixError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def exim_target() -> Iterator[str]:
-    """A private Exim (tests/exim_server.py), as tests/test_exim.py starts it, once for this
-    module: skipped where Exim cannot run (failed with SMTP_PROBE_REQUIRE_SERVERS=1)."""
-    require_exim()
-    try:
-        with exim_server() as server:
-            yield server.target
-    except EximError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def _aliases(server: str) -> dict[str, str]:
