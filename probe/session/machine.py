@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from probe.asserter import judge, step_verdict
+from probe.asserter import judge
 from probe.codes import CodeTable, load_table
 from probe.protocol.encode import EscapeError
 from probe.protocol.reader import (
@@ -32,12 +32,9 @@ from probe.protocol.reader import (
     Closed,
     NeedData,
     ReplyReader,
-    build_reply,
-    line_problems,
-    parse_line,
 )
-from probe.protocol.reply import Reply, ReplyLine, printable
-from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict, headline, worst
+from probe.protocol.reply import Reply, printable
+from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict
 from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
 from probe.session.actions import (
     Action,
@@ -54,7 +51,9 @@ from probe.session.actions import (
     TimedOut,
     TLSUp,
 )
-from probe.session.commands import MASK, Line, command_for, secret_bytes
+from probe.session.commands import Line, command_for, secret_bytes
+from probe.session.masking import Masker
+from probe.session.record import StepLog
 from probe.session.state import DEADLINE_REACHED, INTERRUPTED, EndKind, Mode, ServerModel
 from probe.session.timeouts import Phase, Timeouts, phase_of
 
@@ -138,7 +137,7 @@ class Session:
         self.table = table or load_table()
         self.clock = clock
         self.model = ServerModel()
-        self.results: list[StepResult] = []
+        self.log = StepLog(options.strict)
         self.peer: str | None = None
         self.connected = False  # commands can be sent
         self._open = False  # the driver holds a connection (to be closed at the end)
@@ -146,7 +145,7 @@ class Session:
         self.started_at = ""
         self._reader = self._new_reader()
         self._lost: str | None = None  # why the connection broke, when the server broke it
-        self._secrets = secret_bytes(bound.secrets)
+        self.masker = Masker(secret_bytes(bound.secrets))
         self._pending: list[Finding] = []  # unsolicited replies, for the next judgement
         self._unasked: list[Exchange] = []  # unsolicited replies, for the next step recorded
         self._round_trips: list[float] = []
@@ -185,38 +184,20 @@ class Session:
             self._skip(step, reason, under_way=index == 0 and reason == INTERRUPTED)
         self._done = len(self._steps)
 
+    @property
+    def results(self) -> list[StepResult]:
+        return self.log.results
+
     def result(self, target_text: str) -> ServerResult:
-        verdicts = [s.verdict for s in self.results]
-        overall = worst(verdicts)
-        if overall is Verdict.WARN or overall is Verdict.SKIP:
-            overall = Verdict.PASS
-        reason = ""
-        first_bad = next((s for s in self.results if s.verdict is overall), None)
-        if overall in (Verdict.FAIL, Verdict.ERROR) and first_bad is not None:
-            reason = f"{first_bad.label}: {first_bad.reason}"
-        unplayed = [
-            s
-            for s in self.results
-            if s.verdict is Verdict.SKIP and s.reason != EndKind.QUIT.value and s.applicable
-        ]
-        greeting = self.model.facts.greeting_code
-        if greeting == 554 and overall is not Verdict.FAIL:
-            # RFC 5321 §3.1: a 554 greeting refuses service; with 503s and a 221 after it, that is
-            # a correct refusal, not a failure, and nothing could be probed.
-            first = self.results[0].exchanges[0].reply if self.results[0].exchanges else None
-            text = first.display_lines[0] if first is not None else "554"
-            overall, reason = Verdict.NO_SERVICE, f"no service (554): {text}"
-        elif overall is Verdict.PASS and unplayed:
-            # The server ended the session early (a 421, a close): what was judged passed, but
-            # the scenario was not played through, so the server was not fully probed.
-            overall = Verdict.ERROR
-            reason = f"{len(unplayed)} step(s) not run: {unplayed[0].reason}"
+        first = self.results[0] if self.results else None
+        greeting = first.exchanges[0].reply if first is not None and first.exchanges else None
+        verdict, reason = self.log.overall(greeting if first and first.kind == "connect" else None)
         return ServerResult(
             scenario=self.bound.scenario.name,
             scenario_path=self.bound.scenario.path,
             target=target_text,
             address=self.peer,
-            verdict=overall,
+            verdict=verdict,
             steps=self.results,
             started_at=self.started_at,
             duration=(self.clock() - self._t0) if self._t0 else 0.0,
@@ -672,7 +653,7 @@ class Session:
     def _closed_after_previous(self) -> None:
         """The server closed the connection after its last reply, with no 421 and not after QUIT
         (RFC 5321 §3.8): a finding on the step that got that reply; the session ends."""
-        previous = self._last_judged()
+        previous = self.log.last_judged()
         command, reply = self._last_read if self._last_read else ("the greeting", None)
         code = reply.code if reply is not None else None
         if code in (500, 502):
@@ -696,22 +677,13 @@ class Session:
         self.model.end(EndKind.SERVER_CLOSED, f"the server closed the connection after '{label}'")
         self._amend_previous([finding])
 
-    def _last_judged(self) -> StepResult | None:
-        return next((r for r in reversed(self.results) if r.verdict is not Verdict.SKIP), None)
-
     def _amend_previous(self, findings: list[Finding]) -> None:
         """Add what was seen after a step's reply (and before anything else was sent) to that
         step: findings, and the unsolicited replies in its transcript."""
-        previous = self._last_judged()
-        if previous is None:
+        if self.log.amend_last(findings, self._unasked):
+            self._unasked = []
+        else:
             self._pending += findings
-            return
-        previous.findings += findings
-        previous.exchanges += self._unasked
-        self._unasked = []
-        previous.verdict = step_verdict(previous.findings, self.options.strict)
-        top = headline(previous.findings, self.options.strict)
-        previous.reason = top.message if top is not None else ""
 
     def take_unasked_reply(self) -> Reply | None:
         """The first unsolicited reply not yet reported with a step, to be credited after all."""
@@ -729,64 +701,21 @@ class Session:
             self.model.observe(exchange.command, exchange.reply)
 
     def record(self, step: Step, exchanges: list[Exchange], findings: list[list[Finding]]) -> None:
-        flat = [f for group in findings for f in group]
         if self._unasked:
             exchanges = sorted([*exchanges, *self._unasked], key=lambda e: e.started)
             self._unasked = []
-        verdict = step_verdict(flat, self.options.strict)
-        top = headline(flat, self.options.strict)
-        reason = top.message if top is not None else ""
-        why = step.expect.why if step.expect else ""
-        if step.expect_end and not why:
-            why = step.expect_end.why
-        self.results.append(
-            StepResult(
-                label=step.label,
-                kind=step.kind.value,
-                position=str(step.position) if step.position else "",
-                verdict=verdict,
-                exchanges=exchanges,
-                findings=flat,
-                why=why,
-                reason=reason,
-            )
-        )
+        self.log.record(step, exchanges, [f for group in findings for f in group])
 
     def _skip(
         self, step: Step, reason: str, under_way: bool = False, applicable: bool = True
     ) -> None:
-        """A step not run, and why; `under_way`: cut off while running (an error, not a skip)."""
-        self.results.append(
-            StepResult(
-                label=step.label,
-                kind=step.kind.value,
-                position=str(step.position) if step.position else "",
-                verdict=Verdict.ERROR if under_way else Verdict.SKIP,
-                findings=[Finding(Verdict.ERROR, reason)] if under_way else [],
-                reason=reason,
-                applicable=applicable,
-            )
-        )
-
-    # ---- secrets -------------------------------------------------------------------------------
+        self.log.skip(step, reason, under_way, applicable)
 
     def mask(self, data: bytes) -> bytes:
-        for secret in self._secrets:
-            data = data.replace(secret, MASK)
-        return data
+        return self.masker.bytes(data)
 
     def _mask_reply(self, reply: Reply) -> Reply:
-        """A server may echo a secret (a hostile one will): mask it, then judge the masked reply,
-        since findings quote cut-off text that the report's redactor could not recognise."""
-        if not any(secret in line.raw for line in reply.lines for secret in self._secrets):
-            return reply
-        lines: list[ReplyLine] = []
-        problems = []
-        for number, line in enumerate(reply.lines, 1):
-            masked = parse_line(self.mask(line.raw), line.ending)
-            problems += line_problems(masked, number, lines[0].code if lines else None)
-            lines.append(masked)
-        return build_reply(lines, problems)
+        return self.masker.reply(reply)
 
     def _new_reader(self) -> ReplyReader:
         return ReplyReader(self.options.max_reply_bytes, self.options.max_reply_lines)
