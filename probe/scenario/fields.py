@@ -137,7 +137,16 @@ class Fields:
         ):
             value = float(str(node.value))
         if value is None or not math.isfinite(value) or value <= 0:
-            self.problems.add(node, f"'{key}' must be a positive number, got {describe(node)}")
+            hint = ""
+            if (
+                isinstance(node, ScalarNode)
+                and node.style in ("'", '"')
+                and _YAML12_FLOAT.fullmatch(str(node.value))
+            ):
+                hint = "; quoted, it is text: write the number without quotes"
+            self.problems.add(
+                node, f"'{key}' must be a positive number, got {describe(node)}{hint}"
+            )
             return None
         return value
 
