@@ -113,10 +113,13 @@ _LOOKALIKES: Final = (
 )
 
 
-def end_lookalike(data: bytes) -> tuple[str, int] | None:
-    """The first sequence in `data` that is not <CRLF>.<CRLF> but could be taken for the end of
-    mail data, and its offset; None if there is none."""
-    found = [(m.start(), name) for pattern, name in _LOOKALIKES if (m := pattern.search(data))]
+def end_lookalike(data: bytes, end: int | None = None) -> tuple[str, int] | None:
+    """The first sequence in `data` (up to `end`) that is not <CRLF>.<CRLF> but could be taken for
+    the end of mail data, and its offset; None if there is none."""
+    stop = len(data) if end is None else end
+    found = [
+        (m.start(), name) for pattern, name in _LOOKALIKES if (m := pattern.search(data, 0, stop))
+    ]
     if not found:
         return None
     offset, name = min(found)

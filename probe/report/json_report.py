@@ -80,12 +80,21 @@ def _reply(exchange: Exchange, redact: Redactor) -> dict[str, Any] | None:
 def _exchange(exchange: Exchange, redact: Redactor) -> dict[str, Any]:
     return {
         "command": exchange.command,
-        "sent": redact(exchange.sent.decode("utf-8", "replace")),
+        "sent": redact(_bounded(exchange.sent).decode("utf-8", "replace")),
         "started_ms": round(exchange.started * 1000, 1),
         "elapsed_ms": round(exchange.elapsed * 1000, 1),
         "reply": _reply(exchange, redact),
         "error": exchange.error,
     }
+
+
+SENT_KEPT = 64 * 1024  # bytes of one exchange's data kept in the report (a message can be large)
+
+
+def _bounded(sent: bytes) -> bytes:
+    if len(sent) <= SENT_KEPT:
+        return sent
+    return sent[:SENT_KEPT] + f"… ({len(sent) - SENT_KEPT} more bytes not kept)".encode()
 
 
 def render(run: RunResult, redact: Redactor) -> str:

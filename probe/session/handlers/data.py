@@ -53,10 +53,9 @@ def play(step: Step, s: Session) -> Play[None]:
 def message(step: Step, s: Session) -> Play[tuple[Exchange, list[Finding]]]:
     """After a 354: send the message data and judge the reply to the final dot."""
     body = message_for(step)
-    head, tail = split_final_dot(body)
-    lookalike = end_lookalike(head) if tail and PROPER_END not in head else None
-    if lookalike is None:
-        head, tail = body, b""  # nothing to mistake for the end: one write
+    lookalike = _lookalike(body)
+    # Nothing to mistake for the end: one write (and no copy of a large message).
+    head, tail = split_final_dot(body) if lookalike is not None else (body, b"")
     end = Exchange("DATA-END", s.mask(body), s.now())
     extra: list[Finding] = []
     smuggled = False
@@ -104,6 +103,17 @@ def message(step: Step, s: Session) -> Play[tuple[Exchange, list[Finding]]]:
             f"out of sync: the server read part of the message in '{step.label}' as commands",
         )
     return end, s.judge(end, step.expect_end) + extra
+
+
+def _lookalike(body: bytes) -> tuple[str, int] | None:
+    """The end-of-data lookalike before the final dot, when the message ends properly and holds
+    no proper end earlier (raw data may: then it goes out as written, in one write)."""
+    if not body.endswith(b"\r\n" + FINAL_DOT):
+        return None
+    end = len(body) - len(FINAL_DOT)  # searched in place: a large message is not copied
+    if body.find(PROPER_END, 0, end) != -1:
+        return None
+    return end_lookalike(body, end)
 
 
 def split_final_dot(body: bytes) -> tuple[bytes, bytes]:
