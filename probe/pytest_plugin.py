@@ -192,7 +192,9 @@ class ScenarioFile(pytest.File):
             return self.path.relative_to(start)
         return self.path
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> Any:
         from probe.scenario import ScenarioError
 
         if isinstance(excinfo.value, ScenarioError):
@@ -233,7 +235,8 @@ class ScenarioItem(pytest.Item):
         self.add_report_section("call", "smtp-probe", report)
         for result in run.results:
             prefix = f"{result.scenario} -> {result.target}"
-            for warning in result.details.get("warnings") or ():
+            warnings_seen = result.details.get("warnings")
+            for warning in warnings_seen if isinstance(warnings_seen, list | tuple) else ():
                 _warn(f"{prefix}: {redact(str(warning))}", result.scenario_path, 1)
             for step in result.steps:
                 for finding in step.findings:

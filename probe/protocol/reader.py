@@ -368,7 +368,7 @@ class ReplyReader:
             if event is not None:
                 return event
 
-    def _at_eof(self) -> Reply | Closed:
+    def _at_eof(self) -> Reply | Closed | CapExceeded:
         """EOF and no line end left: finish a reply cut off in its last line, else close."""
         tail = bytes(self._buf[self._pos :])
         if tail:

@@ -125,8 +125,8 @@ class DnsClient:
             return self._failed(Failure.NXDOMAIN, name, rdtype, "no such domain (NXDOMAIN)")
         except dns.resolver.NoAnswer as exc:
             canonical = _canonical_of(exc, name)
-            alias = f" ({name} is an alias of {canonical})" if canonical else ""
-            message = f"no {rdtype} records{alias}"
+            aliased = f" ({name} is an alias of {canonical})" if canonical else ""
+            message = f"no {rdtype} records{aliased}"
             return self._failed(Failure.NODATA, name, rdtype, message, canonical)
         except dns.resolver.NoNameservers as exc:
             return self._no_nameservers(exc, name, rdtype)

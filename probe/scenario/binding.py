@@ -187,8 +187,8 @@ class _Binder:
                 and ("\r" in value or "\n" in value)
                 and step.kind is not StepKind.DATA
             ):
-                verb = "hold" if key.endswith("s") else "holds"
-                self.problem(where, f"after expanding variables, the {key} {verb} a line break")
+                holds = "hold" if key.endswith("s") else "holds"
+                self.problem(where, f"after expanding variables, the {key} {holds} a line break")
         username = self.expand(step.username, where)
         password = self.expand(step.password, where)
         if step.kind is StepKind.AUTH and password:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import re2
+import re2  # type: ignore[import-untyped]
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are reported by us, with the file position, not on stderr

@@ -67,7 +67,7 @@ class Problems:
         on one line (plain, or quoted without escapes); otherwise the scalar's start."""
         start = self.position(node)
         value = node.value if isinstance(node, ScalarNode) else None
-        if isinstance(value, str) and node.style == "|":
+        if isinstance(value, str) and getattr(node, "style", None) == "|":
             return self._in_literal_block(node, value, offset) or start
         if not isinstance(value, str) or "\n" in value or "\r" in value:
             return start
@@ -174,11 +174,12 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader whose aliases are nodes of their own, placed where the alias is written (they
     share the anchored node's contents), so a problem found through `*name` points at it."""
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             node = copy.copy(super().compose_node(parent, index))
-            node.start_mark, node.end_mark = event.start_mark, event.end_mark
+            if node is not None:
+                node.start_mark, node.end_mark = event.start_mark, event.end_mark
             return node
         return super().compose_node(parent, index)
 

@@ -123,8 +123,14 @@ def execute_blocking(plan: Plan, options: RunOptions) -> RunResult:
                 results.append(_interrupted(job, []))
                 continue
             sessions: list[Session] = []
+
+            def one(
+                candidate: Candidate, job: Job = job, s: list[Session] = sessions
+            ) -> ServerResult:
+                return play(job, candidate, s)
+
             try:
-                results.append(_with_fallback(job, lambda c, job=job, s=sessions: play(job, c, s)))
+                results.append(_with_fallback(job, one))
             except _Interrupted:
                 interrupted = True
                 done = sessions[-1].results if sessions else []
@@ -190,15 +196,15 @@ def _signals_raise() -> Iterator[list[bool]]:
             signalled[0] = True
             raise _Interrupted
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
     try:
         yield signalled
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        for number, old in previous.items():
+            signal.signal(number, old)
 
 
 async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
@@ -278,6 +284,7 @@ def _unprobed(job: Job) -> ServerResult:
     """A target with nothing to connect to: a null MX domain, or a DNS failure."""
     plan = job.plan
     verdict = Verdict.NO_MAIL if plan.kind is PlanKind.NULL_MX else Verdict.ERROR
+    why = plan.reason or ""
     return ServerResult(
         scenario=job.bound.scenario.name,
         scenario_path=job.bound.scenario.path,
@@ -285,10 +292,10 @@ def _unprobed(job: Job) -> ServerResult:
         address=None,
         verdict=verdict,
         steps=[
-            StepResult(s.label, s.kind.value, str(s.position), Verdict.SKIP, reason=plan.reason)
+            StepResult(s.label, s.kind.value, str(s.position), Verdict.SKIP, reason=why)
             for s in job.bound.steps
         ],
-        reason=plan.reason,
+        reason=why,
         details=plan_details(plan),
     )
 
