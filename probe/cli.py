@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 PROFILES = ("rfc5321", "standards", "permissive")  # kept in step with probe.codes.PROFILES
@@ -28,14 +29,47 @@ def _version() -> str:
     return f"smtp-probe {__version__}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line and a hint, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see: {self.prog} --help)\n")
+
+
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option of the parser and its subcommands that takes a value."""
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= _value_options(child)
+        elif action.option_strings and action.nargs is None and action.const is None:
+            # A value follows (flags such as --strict have nargs=0).
+            found.update(o for o in action.option_strings if o.startswith("--"))
+    return found
+
+
+def _negative_values(argv: Sequence[str], options: set[str]) -> list[str]:
+    """`--timeout -1` as `--timeout=-1`: with -4 and -6 among the options, argparse would take a
+    negative number for an option and say "expected one argument" instead of what is wrong."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in options and re.fullmatch(r"-\d[\d.eE+-]*", token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="smtp-probe",
         description="Play scripted SMTP sessions against mail servers and judge every reply "
         "against the reply codes the SMTP documents allow.",
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices  # type: ignore[attr-defined]
 
     run = sub.add_parser("run", help="play a scenario (file or folder) against targets")
     run.add_argument("scenario", type=Path, help="scenario file, or a folder of them")
@@ -226,7 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(_negative_values(raw, _value_options(parser)))
+    if extra:
+        # Unknown options belong to the command they were given to: its usage, not the top's.
+        command = getattr(parser, "commands", {}).get(getattr(args, "command", None), parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -1,0 +1,41 @@
+"""Command-line mistakes get one line and a hint, from the command they were made in."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import BASIC
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["run", str(BASIC), "127.0.0.1:9", "--timeout", "-1"],
+            "smtp-probe run: argument --timeout: must be between 0 and 86400 seconds: '-1' "
+            "(see: smtp-probe run --help)",
+        ),
+        (
+            ["run", str(BASIC), "--bogus"],
+            "smtp-probe run: unrecognized arguments: --bogus (see: smtp-probe run --help)",
+        ),
+        (["--bogus"], "smtp-probe: unrecognized arguments: --bogus (see: smtp-probe --help)"),
+        (
+            ["run", str(BASIC), "127.0.0.1:9", "--concurrency", "-3"],
+            "smtp-probe run: argument --concurrency: not a positive whole number: '-3' "
+            "(see: smtp-probe run --help)",
+        ),
+    ],
+    ids=["negative-timeout", "unknown-run-option", "unknown-top-option", "negative-count"],
+)
+def test_a_usage_error_is_one_line_with_a_hint(cli, args, line):
+    result = cli(*args, timeout=30)
+    assert result.code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [line]
+
+
+def test_minus_4_is_still_the_ipv4_flag(cli):
+    result = cli("run", str(BASIC), "127.0.0.1:9", "-4", "--dry-run", "--var", "domain=x",
+                 timeout=30)  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "nothing was sent" in result.stdout
