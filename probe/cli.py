@@ -29,6 +29,16 @@ def _version() -> str:
     return f"smtp-probe {__version__}"
 
 
+RUN_EXAMPLES = """examples:
+  smtp-probe run scenarios/basic.yaml mx.example.org --var domain=example.org
+  smtp-probe run scenarios/ example.org --all-mx --format json
+  smtp-probe run scenarios/syntax.yaml 127.0.0.1:2525 --strict --timeouts rfc
+
+The bundled scenarios are in scenarios/ of the source tree (share/smtp-probe/scenarios where the
+package is installed); `smtp-probe validate FILE` checks one without sending anything.
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with errors as one line and a hint, not a usage dump."""
 
@@ -71,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.commands = sub.choices  # type: ignore[attr-defined]
 
-    run = sub.add_parser("run", help="play a scenario (file or folder) against targets")
+    run = sub.add_parser(
+        "run",
+        help="play a scenario (file or folder) against targets",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=RUN_EXAMPLES,
+    )
     run.add_argument("scenario", type=Path, help="scenario file, or a folder of them")
     run.add_argument(
         "targets", nargs="*", metavar="TARGET", help="DOMAIN, HOST[:PORT], IP[:PORT], [IPv6]:PORT"
@@ -100,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check scenario files without sending anything")
     validate.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
-    validate.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    validate.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a variable's value, as run takes it (repeatable; others stand in as placeholders)",
+    )
 
     codes = sub.add_parser("codes", help="show the reply-code table with its sources")
     codes.add_argument("verb", nargs="?", metavar="COMMAND", help="e.g. RCPT, DATA, greeting")
@@ -129,7 +150,9 @@ def _add_dns_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME:IP",
         help="use IP for NAME, as curl does (repeatable)",
     )
-    p.add_argument("--dns-timeout", type=seconds, default=5.0, metavar="S")
+    p.add_argument(
+        "--dns-timeout", type=seconds, default=5.0, metavar="S", help="per DNS query (default 5 s)"
+    )
     p.add_argument("--seed", type=int, help="shuffle equal MX preferences reproducibly")
     family = p.add_mutually_exclusive_group()
     family.add_argument("-4", dest="ipv4", action="store_true", help="IPv4 addresses only")
@@ -137,7 +160,12 @@ def _add_dns_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_judging_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=PROFILES, default="rfc5321", help="documents that count")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="rfc5321",
+        help="documents that count (default rfc5321)",
+    )
     p.add_argument("--strict", action="store_true", help="treat warnings as failures")
     p.add_argument(
         "--timeouts",
@@ -153,15 +181,33 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="one reply timeout for every phase (overrides --timeouts; a step's timeout: wins)",
     )
-    p.add_argument("--connect-timeout", type=seconds, default=10.0, metavar="S")
+    p.add_argument(
+        "--connect-timeout",
+        type=seconds,
+        default=10.0,
+        metavar="S",
+        help="TCP connect timeout (default 10 s)",
+    )
     p.add_argument(
         "--deadline",
         type=seconds,
         metavar="S",
         help="whole-session limit (s); default 300, or 3600 with --timeouts rfc",
     )
-    p.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024, metavar="N")
-    p.add_argument("--max-reply-lines", type=_positive_int, default=1000, metavar="N")
+    p.add_argument(
+        "--max-reply-bytes",
+        type=_positive_int,
+        default=64 * 1024,
+        metavar="N",
+        help="a longer reply ends the session with an error (default 65536)",
+    )
+    p.add_argument(
+        "--max-reply-lines",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="a reply with more lines ends the session with an error (default 1000)",
+    )
     p.add_argument("--tls-verify", action="store_true", help="verify certificates on STARTTLS")
     p.add_argument(
         "--settle",
@@ -174,16 +220,36 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR")
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="stdout format (default text)"
+    )
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="where the JSON report is written (default ./reports)",
+    )
     p.add_argument("--no-report", action="store_true", help="do not write the JSON report file")
     p.add_argument("-v", "--verbose", action="store_true", help="show passing steps too")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a scenario variable (repeatable; default: the scenario's vars:)",
+    )
     p.add_argument("--port", type=_port, default=25, help="default port (25)")
-    p.add_argument("--concurrency", type=_positive_int, default=8, metavar="N")
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="sessions at once (default 8)",
+    )
     _add_output_options(p)
     _add_judging_options(p)
 

@@ -39,3 +39,27 @@ def test_minus_4_is_still_the_ipv4_flag(cli):
                  timeout=30)  # fmt: skip
     assert result.code == 0, result.stderr
     assert "nothing was sent" in result.stdout
+
+
+def test_every_option_has_help_and_names_its_default():
+    import argparse
+
+    from probe.cli import build_parser
+
+    parser = build_parser()
+    for name, command in parser.commands.items():  # type: ignore[attr-defined]
+        for action in command._actions:
+            if not action.option_strings or "-h" in action.option_strings:
+                continue
+            assert action.help, (name, action.option_strings)
+            if action.default not in (None, False, [], argparse.SUPPRESS):
+                assert "default" in action.help, (name, action.option_strings, action.help)
+
+
+def test_run_help_ends_with_examples_and_where_the_scenarios_are(cli):
+    result = cli("run", "--help", timeout=30)
+    assert result.code == 0
+    tail = result.stdout.strip().splitlines()[-7:]
+    assert tail[0] == "examples:"
+    assert sum(line.startswith("  smtp-probe run ") for line in tail) == 3
+    assert "bundled scenarios" in result.stdout
