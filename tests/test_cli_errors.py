@@ -63,3 +63,17 @@ def test_run_help_ends_with_examples_and_where_the_scenarios_are(cli):
     assert tail[0] == "examples:"
     assert sum(line.startswith("  smtp-probe run ") for line in tail) == 3
     assert "bundled scenarios" in result.stdout
+
+
+def test_localhost_reaches_a_loopback_server_without_asking_dns(cli, aiosmtpd_server: str):
+    # RFC 6761 §6.3: localhost is loopback; no DNS server is configured or asked here.
+    port = aiosmtpd_server.rsplit(":", 1)[1]
+    result = cli("run", str(BASIC), f"localhost:{port}", "--var", "domain=example.test",
+                 "--no-report", "--nameserver", "127.0.0.1:9", "--dns-timeout", "0.5",
+                 timeout=60)  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"PASS  basic -> localhost:{port} (127.0.0.1:{port})")
+    plan = cli("resolve", "localhost", "--nameserver", "127.0.0.1:9", "--dns-timeout", "0.5",
+               timeout=30)  # fmt: skip
+    assert plan.code == 0, plan.stdout + plan.stderr
+    assert "127.0.0.1" in plan.stdout and "no MX lookup" in plan.stdout

@@ -130,9 +130,10 @@ async def plan_target(
         plan = TargetPlan(target, PlanKind.DIRECT, target.host, target.port)
         plan.notes.append(f"--resolve {target.host}: connecting directly, no MX lookup")
         return _with_direct_host(plan, await _host(target.host, None, config, cache))
-    if target.explicit_port:
+    if target.explicit_port or _is_localhost(target.host):
         plan = TargetPlan(target, PlanKind.DIRECT, target.host, target.port)
-        plan.notes.append(f"{target.hostport}: a port was given, so no MX lookup")
+        why = "a port was given" if target.explicit_port else "a localhost name (RFC 6761)"
+        plan.notes.append(f"{target.hostport}: {why}, so no MX lookup")
         return _with_direct_host(plan, await _host(target.host, None, config, cache))
     return await _plan_mx(target, config, cache)
 
@@ -293,9 +294,14 @@ async def _host(
         host.failure = "ip-literal"
         return host
     override = config.override_for(name)
+    if override is None and _is_localhost(name):
+        # RFC 6761 §6.3: localhost names are loopback, never asked of DNS (which would answer
+        # NXDOMAIN, or worse, an address elsewhere).
+        override = ["127.0.0.1", "::1"]
     if override is not None:
         host.addresses = [a for a in override if config.allows(a)]
-        host.notes.append(f"addresses from --resolve {name}")
+        source = "--resolve" if config.override_for(name) is not None else "RFC 6761 (loopback)"
+        host.notes.append(f"addresses from {source} {name}")
         if not host.addresses:
             host.notes.append(
                 f"skipped: no --resolve address of the family {config.family_flag} allows"
@@ -351,6 +357,11 @@ def _first_temporary(hosts: list[MxHost]) -> str | None:
 def _host_reason(host: MxHost) -> str:
     notes = [n.removeprefix("skipped: ") for n in host.notes if n.startswith("skipped: ")]
     return "; ".join(notes) or f"{host.name} has no usable address"
+
+
+def _is_localhost(name: str) -> bool:
+    lowered = name.lower().rstrip(".")
+    return lowered == "localhost" or lowered.endswith(".localhost")
 
 
 def _is_ip_literal(name: str) -> bool:
