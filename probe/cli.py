@@ -87,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=RUN_EXAMPLES,
     )
-    run.add_argument("scenario", type=Path, help="scenario file, or a folder of them")
+    run.add_argument(
+        "scenario",
+        type=Path,
+        help="scenario file, a folder of them, or a bundled scenario's name (smtp-probe list)",
+    )
     run.add_argument(
         "targets", nargs="*", metavar="TARGET", help="DOMAIN, HOST[:PORT], IP[:PORT], [IPv6]:PORT"
     )
@@ -109,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--port", type=_port, default=25, help="default port (25)")
     _add_dns_options(resolve)
 
+    sub.add_parser("list", help="the bundled scenarios, with what each checks")
     demo = sub.add_parser("demo", help="start a local aiosmtpd server and run basic.yaml on it")
     _add_output_options(demo)
     _add_judging_options(demo)
@@ -340,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run": _cmd_run,
             "resolve": _cmd_resolve,
             "demo": _cmd_demo,
+            "list": _cmd_list,
             "validate": _cmd_validate,
             "codes": _cmd_codes,
             "explain": _cmd_explain,
@@ -373,10 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load_scenarios(paths: list[Path], check: Any = None) -> list[Any]:
+    from probe.bundled import find_bundled
     from probe.scenario import ScenarioError, load_path
 
     scenarios, problems = [], []
     for path in paths:
+        if not path.exists() and not path.is_symlink():
+            # A bare name (`basic`) is a bundled scenario when no such file is here.
+            path = find_bundled(str(path)) or path
         try:
             scenarios += load_path(path, check)
         except ScenarioError as exc:
@@ -540,7 +550,8 @@ def _check_report_dir(directory: Path) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from probe.demo import DemoUnavailable, demo_server, find_bundled
+    from probe.bundled import find_bundled
+    from probe.demo import DemoUnavailable, demo_server
     from probe.targets import parse_target
 
     scenario_path = find_bundled("basic.yaml")
@@ -558,6 +569,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             return _play(args, scenarios, [target], {"domain": "example.test"}, config)
     except DemoUnavailable as exc:
         raise UsageError(str(exc)) from None
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from probe.bundled import bundled
+
+    scenarios = _load_scenarios(bundled()) if bundled() else []
+    if not scenarios:
+        raise UsageError("no bundled scenarios found in this installation")
+    width = max(len(s.name) for s in scenarios)
+    for scenario in scenarios:
+        print(f"{scenario.name:<{width}}  {scenario.description}")
+    print(f"\n(in {Path(scenarios[0].path).parent}; run one by name: smtp-probe run basic TARGET)")
+    return EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -6,25 +6,14 @@ aiosmtpd is an optional dependency (the `demo` extra) and is imported only here.
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
 
 class DemoUnavailable(Exception):
     """The demo server cannot start; the message says what to install or fix."""
-
-
-def find_bundled(name: str) -> Path | None:
-    """A bundled scenario: beside the package in a checkout, or where the wheel installed it."""
-    candidates = [
-        Path(__file__).resolve().parent.parent / "scenarios" / name,
-        Path(sys.prefix) / "share" / "smtp-probe" / "scenarios" / name,
-    ]
-    return next((c for c in candidates if c.is_file()), None)
 
 
 def free_port(host: str = LOOPBACK) -> int:
