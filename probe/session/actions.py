@@ -86,5 +86,11 @@ class TLSUp:
 
 Event = Connected | Done | Data | TimedOut | Failed | TLSUp
 
+
+def hostport(host: str, port: int) -> str:
+    """HOST:PORT as reports show an address: an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 DONE = Done()
 TIMED_OUT = TimedOut()

@@ -42,7 +42,6 @@ from probe.session.actions import (
     Connect,
     Connected,
     Data,
-    Done,
     Event,
     Failed,
     Receive,
@@ -50,6 +49,7 @@ from probe.session.actions import (
     StartTLS,
     TimedOut,
     TLSUp,
+    hostport,
 )
 from probe.session.commands import Line, command_for, secret_bytes
 from probe.session.masking import Masker
@@ -304,7 +304,7 @@ class Session:
         self._reader = self._new_reader()
         self._lost = None
         self._last_read = None
-        hostport = _hostport(self.host, self.port)
+        where = hostport(self.host, self.port)
         if self.past_deadline:
             return DEADLINE_REACHED
         started = self.clock()
@@ -316,10 +316,10 @@ class Session:
             self._round_trips.append(self.clock() - started)
             return None
         if isinstance(event, Failed):
-            return f"connect to {hostport} failed: {event.reason}"
+            return f"connect to {where} failed: {event.reason}"
         if self.past_deadline:
             return DEADLINE_REACHED
-        return f"connect to {hostport} timed out after {until - started:.1f} s"
+        return f"connect to {where} timed out after {until - started:.1f} s"
 
     def close(self, abort: bool = False) -> Play[None]:
         """Close the connection (the driver bounds a polite close; `abort` resets at once)."""
@@ -740,8 +740,4 @@ def _short(reply: Reply) -> str:
     return lines[0] + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
 
 
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-__all__ = ["Done", "Play", "ReadFailure", "RunOptions", "Session"]
+__all__ = ["Play", "ReadFailure", "RunOptions", "Session"]

@@ -28,8 +28,9 @@ from probe.session.actions import (
     Send,
     StartTLS,
     TLSUp,
+    hostport,
 )
-from probe.session.drivers.common import CHUNK, client_context, connect_error, hostport, tls_error
+from probe.session.drivers.common import CHUNK, client_context, connect_error, tls_error
 from probe.session.machine import Session
 from probe.session.state import DEADLINE_REACHED
 

@@ -28,8 +28,9 @@ from probe.session.actions import (
     Send,
     StartTLS,
     TLSUp,
+    hostport,
 )
-from probe.session.drivers.common import CHUNK, client_context, connect_error, hostport, tls_error
+from probe.session.drivers.common import CHUNK, client_context, connect_error, tls_error
 from probe.session.machine import Session
 
 SPIN_LIMIT = 0.001  # seconds: waits up to this long poll in a loop instead of sleeping
