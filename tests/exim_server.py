@@ -49,8 +49,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from certs import write_tls_pair
+from postfix_server import require_server
 
 HOST = "127.0.0.1"
 DOMAIN = "example.test"  # a domain the instance receives mail for (RFC 2606 .test)
@@ -180,18 +180,9 @@ def exim_version() -> str | None:
     return None if binary is None else _exim_bv(binary)[0]
 
 
-def servers_required() -> bool:
-    return os.environ.get("SMTP_PROBE_REQUIRE_SERVERS") == "1"
-
-
 def require_exim() -> None:
     """Skip the calling test (or fail it, when SMTP_PROBE_REQUIRE_SERVERS=1) without Exim."""
-    reason = exim_unavailable()
-    if reason is None:
-        return
-    if servers_required():
-        pytest.fail(f"SMTP_PROBE_REQUIRE_SERVERS=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    require_server(exim_unavailable())
 
 
 class EximServer:

@@ -73,14 +73,19 @@ def servers_required() -> bool:
     return os.environ.get("SMTP_PROBE_REQUIRE_SERVERS") == "1"
 
 
-def require_postfix() -> None:
-    """Skip the calling test (or fail it, when SMTP_PROBE_REQUIRE_SERVERS=1) without Postfix."""
-    reason = postfix_unavailable()
+def require_server(reason: str | None) -> None:
+    """Skip the calling test because a server cannot run here (`reason`), or fail it when
+    SMTP_PROBE_REQUIRE_SERVERS=1 (CI installs them all); nothing when `reason` is None."""
     if reason is None:
         return
     if servers_required():
         pytest.fail(f"SMTP_PROBE_REQUIRE_SERVERS=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require_postfix() -> None:
+    """Skip the calling test (or fail it, when SMTP_PROBE_REQUIRE_SERVERS=1) without Postfix."""
+    require_server(postfix_unavailable())
 
 
 class PostfixServer:

@@ -56,6 +56,7 @@ from servers import (
     sequence,
     slow,
 )
+from test_hostile import SHORT, TLS
 
 from probe.codes import CodeTable, load_table
 from probe.protocol.reply import ReplyLine
@@ -219,26 +220,9 @@ def test_bundled_scenario_same_through_both_drivers(
 
 # ---- 2. hostile servers ----------------------------------------------------------------------
 
-# The scenarios and replies of tests/test_hostile.py and tests/test_hostile_more.py.
-SHORT = """\
-name: short
-steps:
-  - connect
-  - ehlo: probe.test
-  - mail: a@probe.test
-  - rcpt: b@probe.test
-  - noop
-  - quit
-"""
-TLS = """\
-name: tls
-steps:
-  - connect
-  - ehlo: probe.test
-  - starttls
-  - ehlo: probe.test
-  - quit
-"""
+# The scenarios and replies of tests/test_hostile.py and tests/test_hostile_more.py (SHORT and TLS
+# are imported from there).
+
 SETTLE_MAIL = SHORT.replace("  - mail: a@probe.test\n", "  - mail: a@probe.test\n    settle: 0.3\n")
 LONG = "name: long\nsteps:\n  - connect\n  - ehlo: probe.test\n" + "  - noop\n" * 18
 LATE = "name: late\nsteps:\n  - connect\n  - ehlo: probe.test\n  - noop\n  - rset\n  - quit\n"

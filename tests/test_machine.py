@@ -473,3 +473,26 @@ def test_the_phases_cover_rfc_5321_section_4_5_3_2():
     assert set(Timeouts("short").limit(phase) for phase in Phase) == {30.0}
     assert Timeouts("rfc", override=5).limit(Phase.DATA_END) == 5
     assert Timeouts("rfc", override=5).limit(Phase.DATA_END, step_timeout=9) == 9
+
+
+def test_a_close_is_judged_alike_whether_it_beats_the_next_command_or_not(tmp_path: Path):
+    # The server closes right after its 500; here the close reaches the probe only after NOOP
+    # went out (the race the poll before a command can lose). The verdict is the same as when the
+    # poll sees it: a finding on the step that got the 500, the rest skipped.
+    clock = Clock()
+    bound = scenario(tmp_path, "  - ehlo: a.test\n  - send: XYZZY\n  - noop\n  - quit\n")
+
+    class LateClose(FakeServer):
+        def _answer(self, data: bytes) -> None:
+            if data.startswith(b"NOOP"):
+                self.closed = True  # the FIN arrives with, not before, the next command
+                return
+            super()._answer(data)
+
+    server = LateClose(clock, replies={"XYZZY": b"500 5.5.2 what?\r\n"})
+    result = drive(machine(bound, clock), server)
+    xyzzy, noop, quit_ = result.steps[2:]
+    assert xyzzy.verdict == "fail"
+    assert "commands that are not understood is in violation" in xyzzy.reason
+    assert noop.verdict == quit_.verdict == "skip"
+    assert noop.reason == "the server closed the connection after 'send XYZZY'"

@@ -63,6 +63,7 @@ Play = Generator[Action, Event, T]
 SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
 CLOSE_SOURCE = "RFC 5321 §3.8"
 BEFORE_COMMAND = "before the command was sent"
+CLOSED_BEFORE_REPLY = "connection closed by the server before any reply"
 UNSOLICITED = "UNSOLICITED"  # the command of an exchange holding a reply nobody asked for
 UNASKED_SHOWN = 10  # unsolicited replies kept in one step's transcript
 SHUTDOWN = 421
@@ -409,6 +410,14 @@ class Session:
             exchange.error = f"not sent: {self.model.ended.reason}"
         elif (yield from self.send(exchange, line.data, Phase.COMMAND, step.timeout)):
             yield from self.read_into(exchange, phase_of(line.table), step.timeout)
+            if first and exchange.error == CLOSED_BEFORE_REPLY and self._last_read is not None:
+                # The close came after the last reply whether or not it beat this command to
+                # the poll above: judge it the same way either way (a race must not decide).
+                self.model.ended = None
+                self._closed_after_previous()
+                self._amend_previous(unsolicited)
+                assert self.model.ended is not None
+                raise NotSent(self.model.ended.reason)
         self._pending += unsolicited
         return exchange
 
@@ -515,7 +524,7 @@ class Session:
                         f"({len(event.partial)} bytes of an unfinished reply)",
                         closed=True,
                     )
-                return ReadFailure("connection closed by the server before any reply", True)
+                return ReadFailure(CLOSED_BEFORE_REPLY, True)
             if not self.connected:
                 return ReadFailure(self._lost or "connection is closed", closed=True)
             if self.clock() >= until:
