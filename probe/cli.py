@@ -103,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="read targets from FILE, one a line, # comments",
     )
     run.add_argument(
-        "--dry-run", action="store_true", help="print the resolution plan and send nothing"
+        "--dry-run",
+        action="store_true",
+        help="print where each session would go and the steps it would play (variables bound); "
+        "send nothing",
     )
     _add_run_options(run)
     _add_dns_options(run)
@@ -131,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     codes = sub.add_parser("codes", help="show the reply-code table with its sources")
     codes.add_argument("verb", nargs="?", metavar="COMMAND", help="e.g. RCPT, DATA, greeting")
 
-    explain = sub.add_parser("explain", help="what a reply code means and who may send it")
+    explain = sub.add_parser(
+        "explain",
+        help="what a reply code (550) or an enhanced status code (5.7.1) means, and its sources",
+    )
     explain.add_argument("code", metavar="CODE")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
@@ -231,9 +237,10 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--report-dir",
         type=Path,
-        default=Path("reports"),
+        default=None,
         metavar="DIR",
-        help="where the JSON report is written (default ./reports)",
+        help="write the JSON report into DIR (default: ./reports when the current folder is a "
+        "checkout of smtp-probe; elsewhere no file is written)",
     )
     p.add_argument("--no-report", action="store_true", help="do not write the JSON report file")
     p.add_argument("-v", "--verbose", action="store_true", help="show passing steps too")
@@ -499,8 +506,9 @@ def _play(
     )
     all_mx = getattr(args, "all_mx", False)
     dry_run = getattr(args, "dry_run", False)
-    if not args.no_report and not dry_run:
-        _check_report_dir(args.report_dir)
+    report_dir = None if args.no_report else (args.report_dir or default_report_dir(Path.cwd()))
+    if report_dir is not None and not dry_run:
+        _check_report_dir(report_dir)
 
     async def main() -> Any:
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
@@ -516,6 +524,9 @@ def _play(
     if dry_run:
         for target_plan in plans:
             sys.stdout.write(render_plan(target_plan, all_mx=all_mx).rstrip("\n") + "\n")
+        from probe.report import dryrun
+
+        sys.stdout.write(dryrun.render(plan, Redactor(plan.secrets)))
         names = ", ".join(s.name for s in scenarios)
         print(f"dry run: would play {names} in {len(plan.jobs)} session(s); nothing was sent")
         return EXIT_OK
@@ -527,15 +538,25 @@ def _play(
     else:
         sys.stdout.write(text.render(run, redact, verbose=args.verbose))
     sys.stdout.flush()
-    if not args.no_report:
+    if report_dir is not None:
         name = report_name(run.started_at, scenarios[0].name if len(scenarios) == 1 else "run")
         try:
-            path = write_atomic(args.report_dir, name, report_json)
+            path = write_atomic(report_dir, name, report_json)
         except ReportWriteError as exc:
             print(f"smtp-probe: {exc}", file=sys.stderr)
             return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
         print(f"report: {path}", file=sys.stderr)
     return run.exit_code
+
+
+def default_report_dir(cwd: Path) -> Path | None:
+    """./reports in a checkout of smtp-probe (its pyproject.toml names the project); None
+    elsewhere, so that running the tool in any folder leaves no files behind."""
+    try:
+        pyproject = (cwd / "pyproject.toml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return Path("reports") if re.search(r'(?m)^name = "smtp-probe"$', pyproject) else None
 
 
 def _check_report_dir(directory: Path) -> None:
@@ -580,8 +601,31 @@ def _cmd_list(args: argparse.Namespace) -> int:
     width = max(len(s.name) for s in scenarios)
     for scenario in scenarios:
         print(f"{scenario.name:<{width}}  {scenario.description}")
+        for need in _needs(scenario):
+            print(f"{'':<{width}}    {need}")
     print(f"\n(in {Path(scenarios[0].path).parent}; run one by name: smtp-probe run basic TARGET)")
     return EXIT_OK
+
+
+def _needs(scenario: Any) -> list[str]:
+    """What a scenario asks of the user (variables without defaults) and of the server (the EHLO
+    keywords its steps require; where missing, those steps are skipped as not applicable)."""
+    needs = []
+    missing = [name for name, var in scenario.variables.items() if var.default is None]
+    if missing:
+        given = " ".join(f"--var {name}=..." for name in missing)
+        note = " (a host-name target gives domain)" if "domain" in missing else ""
+        needs.append(f"needs: {given}{note}")
+    keywords = sorted(
+        {k for step in scenario.steps for k in (*step.requires, *_member_requires(step))}
+    )
+    if keywords:
+        needs.append(f"uses: {', '.join(keywords)} (steps skip where not advertised)")
+    return needs
+
+
+def _member_requires(step: Any) -> list[str]:
+    return [k for member in step.steps for k in member.requires]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -620,9 +664,16 @@ def _cmd_codes(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from probe.codes import load_table, render_explain
+    from probe.codes.enhanced import looks_enhanced, render_enhanced
 
+    if looks_enhanced(args.code):
+        sys.stdout.write(render_enhanced(args.code))
+        return EXIT_OK
     if not (args.code.isdigit() and len(args.code) == 3):
-        raise UsageError(f"explain: {args.code!r} is not a three-digit reply code")
+        raise UsageError(
+            f"explain: {args.code!r} is neither a three-digit reply code (550) nor an enhanced "
+            "status code (5.7.1)"
+        )
     sys.stdout.write(render_explain(load_table(), int(args.code)))
     return EXIT_OK
 

@@ -26,7 +26,15 @@ def _step(report: dict, label_start: str) -> dict:
 
 
 def test_basic_scenario_passes_against_aiosmtpd(cli, aiosmtpd_server, tmp_path: Path):
-    result = cli("run", str(BASIC), aiosmtpd_server, "--var", "domain=example.test")
+    result = cli(
+        "run",
+        str(BASIC),
+        aiosmtpd_server,
+        "--var",
+        "domain=example.test",
+        "--report-dir",
+        "reports",
+    )
     assert result.code == 0, result.stdout + result.stderr
     assert result.stdout.startswith("PASS")
     reports = list((tmp_path / "reports").glob("smtp-probe-*.json"))
@@ -169,7 +177,15 @@ def test_auth_password_never_reaches_output_or_report(cli, tmp_path: Path):
         "  - quit\n"
     )
     with ScriptedServer(behaviour) as server:
-        result = cli("run", str(scenario), server.target, "-v", env={"PROBE_PASS": secret})
+        result = cli(
+            "run",
+            str(scenario),
+            server.target,
+            "-v",
+            "--report-dir",
+            "reports",
+            env={"PROBE_PASS": secret},
+        )
         sent = b"".join(server.received)
     assert result.code == 0, result.stdout + result.stderr
     assert b"AUTH PLAIN" in sent  # it really was sent

@@ -45,7 +45,15 @@ def test_a_server_echoing_the_credentials_never_gets_them_printed(cli, tmp_path:
     scenario = tmp_path / "auth.yaml"
     scenario.write_text(AUTH_SCENARIO)
     with ScriptedServer(behaviour) as server:
-        result = cli("run", str(scenario), server.target, "-v", env={"PROBE_PASS": SECRET})
+        result = cli(
+            "run",
+            str(scenario),
+            server.target,
+            "-v",
+            "--report-dir",
+            "reports",
+            env={"PROBE_PASS": SECRET},
+        )
     report = json.dumps(_report(tmp_path))
     # Not the secret, not its base64, not the PLAIN blob, and not a cut-off piece of either.
     for text in (result.stdout, result.stderr, report):
@@ -91,7 +99,9 @@ def test_plaintext_injected_after_the_starttls_220_is_a_failure(cli, tmp_path: P
         "  - ehlo: probe.test\n  - quit\n"
     )
     with ScriptedServer(behaviour) as server:
-        result = cli("run", str(scenario), server.target, "--timeout", "5")
+        result = cli(
+            "run", str(scenario), server.target, "--timeout", "5", "--report-dir", "reports"
+        )
     assert result.code == 1, result.stdout + result.stderr
     steps = _report(tmp_path)["results"][0]["steps"]
     starttls = next(s for s in steps if s["kind"] == "starttls")
@@ -111,7 +121,9 @@ def test_half_a_reply_left_pending_ends_the_session_as_out_of_sync(cli, tmp_path
         "name: late\nsteps:\n  - connect\n  - ehlo: probe.test\n  - noop\n  - rset\n  - quit\n"
     )
     with ScriptedServer(behaviour) as server:
-        result = cli("run", str(scenario), server.target, "--timeout", "2")
+        result = cli(
+            "run", str(scenario), server.target, "--timeout", "2", "--report-dir", "reports"
+        )
     assert result.code == 1, result.stdout + result.stderr
     steps = _report(tmp_path)["results"][0]["steps"]
     # The half reply came after NOOP's reply: NOOP fails for it, and nothing more is sent (RSET

@@ -50,3 +50,37 @@ def test_a_full_disk_is_a_clear_error_and_the_report_is_still_printed(tmp_path: 
     assert proc.stdout.startswith("PASS") and BASIC.stem in proc.stdout
     listing = next(line for line in proc.stderr.splitlines() if line.startswith("listing:"))
     assert listing.split()[1:] == ["fill"]
+
+
+# Where the JSON report goes by default: ./reports in a checkout of smtp-probe, nowhere else.
+
+
+def test_outside_a_checkout_a_run_writes_no_files(cli, aiosmtpd_server: str, tmp_path: Path):
+    result = cli("run", "basic", aiosmtpd_server, "--var", "domain=example.test")
+    assert result.code == 0, result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert "report:" not in result.stderr
+
+
+def test_in_a_checkout_the_report_goes_to_reports(cli, aiosmtpd_server: str, tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    result = cli("run", "basic", aiosmtpd_server, "--var", "domain=example.test")
+    assert result.code == 0, result.stdout + result.stderr
+    reports = list((tmp_path / "reports").glob("smtp-probe-*-basic.json"))
+    assert len(reports) == 1, list(tmp_path.rglob("*"))
+    assert f"report: reports/{reports[0].name}" in result.stderr
+
+
+def test_another_projects_pyproject_is_not_a_checkout(cli, aiosmtpd_server: str, tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "something-else"\n')
+    result = cli("run", "basic", aiosmtpd_server, "--var", "domain=example.test")
+    assert result.code == 0, result.stdout + result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_report_dir_writes_anywhere(cli, aiosmtpd_server: str, tmp_path: Path):
+    result = cli(
+        "run", "basic", aiosmtpd_server, "--var", "domain=example.test", "--report-dir", "out"
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    assert len(list((tmp_path / "out").glob("smtp-probe-*.json"))) == 1

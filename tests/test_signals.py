@@ -172,7 +172,10 @@ def test_a_second_signal_during_the_cleanup_does_not_lose_the_report(start, tmp_
 
 def test_a_run_leaves_its_report_and_no_temporary_file(cli, tmp_path: Path):
     with ScriptedServer(Behaviour(replies={"EHLO": ehlo("PIPELINING")})) as server:
-        result = cli("run", str(BASIC), server.target, "--var", "domain=example.test", timeout=30)
+        result = cli(
+            "run", str(BASIC), server.target, "--var", "domain=example.test",
+            "--report-dir", "reports", timeout=30,
+        )  # fmt: skip
     assert result.code in (0, 1), result.stdout + result.stderr
     report = the_report(tmp_path)  # exactly one file in reports/: no .tmp-* beside it
     assert report["exit_code"] == result.code

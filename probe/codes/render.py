@@ -33,7 +33,19 @@ def render_codes(table: CodeTable, command: str | None = None) -> str:
         for name in used:
             legend += _wrap(f"{name}: {table.conditions[name]}", "  ", "    ")
         blocks.append("\n".join(legend))
+    cited = {s for name in names for row in table.entries(name) for s in row.sources}
+    if pages := _pages(table, cited):
+        blocks.append(pages)
     return "\n\n".join(blocks) + "\n"
+
+
+def _pages(table: CodeTable, sources: set[str]) -> str:
+    """What the non-RFC sources named above are (vendor and reference pages, by their names)."""
+    names = sorted(s for s in sources if not s.startswith("RFC ") and s in table.documents)
+    lines = ["Pages cited above (vendor and reference lists, not standards):"] if names else []
+    for name in names:
+        lines += _wrap(f"{name}: {table.documents[name]}", "  ", "    ")
+    return "\n".join(lines)
 
 
 def render_explain(table: CodeTable, code: int) -> str:
@@ -70,6 +82,11 @@ def render_explain(table: CodeTable, code: int) -> str:
         lines.append(f"    {order[tier]} tier, passes in {profiles}{condition}:")
         for sources, names in by_sources.items():
             lines += _wrap(f"{' '.join(names)}: {_sources(sources)}", "      ", "        ")
+    cited = set(info.defined_in) | {
+        s for name in info.commands for row in table.allowances(name, code) for s in row.sources
+    }
+    if pages := _pages(table, cited):
+        lines.append(pages)
     return "\n".join(lines) + "\n"
 
 

@@ -42,7 +42,7 @@ class Allowance:
     tier: Tier
     profiles: frozenset[str]  # the profiles (from PROFILES) in which this code passes
     meaning: str
-    sources: tuple[str, ...]  # e.g. ("RFC 5321 §4.3.2", "seed:003_b63e2b74c4d91c33.txt")
+    sources: tuple[str, ...]  # e.g. ("RFC 5321 §4.3.2", "RJK reply codes")
     when: tuple[str, ...] = ()  # condition names (CodeTable.conditions), all must hold; () = always
     note: str = ""
 
@@ -128,7 +128,7 @@ class CodeTable:
 
     commands: tuple[str, ...]  # canonical names in table order: "CONNECT", ..., "UNKNOWN"
     conditions: dict[str, str]  # condition name -> description with source
-    documents: dict[str, str]  # "RFC 5321" / "seed:<file>" -> title
+    documents: dict[str, str]  # "RFC 5321" / "RJK reply codes" -> title
     no_arguments: NoArguments | None = None  # §4.3.2: DATA, RSET, QUIT with arguments
     sequence: tuple[SequenceRule, ...] = ()  # commands the server MUST refuse out of order
     required: tuple[Duty, ...] = ()  # duties the RFC puts on a server (postmaster, VRFY)
@@ -221,11 +221,9 @@ def load_table() -> CodeTable:
 
 # --- checking and building ----------------------------------------------------------------------
 
-# "RFC 5321", "RFC 5321 §4.3.2", "RFC 5321 App. F.6" or "seed:003_b63e2b74c4d91c33.txt"
-_SOURCE = re.compile(
-    r"(?P<doc>RFC \d+)(?: (?:§\d+(?:\.\d+)*|App\. [A-Z](?:\.\d+)*))?"
-    r"|(?P<seed>seed:\d{3}_[0-9a-f]{16}\.txt)"
-)
+# "RFC 5321", "RFC 5321 §4.3.2", "RFC 5321 App. F.6", or a vendor page by the name `documents`
+# gives it ("RJK reply codes").
+_SOURCE = re.compile(r"(?P<doc>RFC \d+)(?: (?:§\d+(?:\.\d+)*|App\. [A-Z](?:\.\d+)*))?")
 _TOP_KEYS = frozenset(
     {"schema", "profiles", "tiers", "documents", "conditions", "universal", "fixed", "commands"}
 ) | {"codes", "no_arguments", "sequence", "required"}
@@ -286,10 +284,12 @@ def _sources(value: Any, where: str, documents: dict[str, str]) -> tuple[str, ..
     if not sources:
         raise _fail(where, "a row needs at least one source")
     for source in sources:
+        if source in documents and not source.startswith("RFC "):
+            continue  # a vendor page, by its name
         match = _SOURCE.fullmatch(source)
         if match is None:
-            raise _fail(where, f"{source!r} is not 'RFC n [§x.y]' or 'seed:<file>'")
-        if (match["doc"] or match["seed"]) not in documents:
+            raise _fail(where, f"{source!r} is neither 'RFC n [§x.y]' nor a name in `documents`")
+        if match["doc"] not in documents:
             raise _fail(where, f"{source!r} cites a document missing from `documents`")
     return sources
 

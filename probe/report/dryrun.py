@@ -1,0 +1,65 @@
+"""`run --dry-run`: the steps each session would play, with variables bound, and nothing sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from probe.protocol.reply import printable
+from probe.scenario.model import Step, StepKind
+from probe.session.commands import Line, auth_lines, command_for, message_for
+from probe.session.orchestrate import Job, Plan
+
+
+def render(plan: Plan, redact: Callable[[str], str]) -> str:
+    lines: list[str] = []
+    for job in plan.jobs:
+        where = ", ".join(c.hostport for c in job.candidates) or "nowhere (nothing to probe)"
+        lines.append(f"{job.bound.scenario.name} -> {job.target.text}: would connect to {where}")
+        lines += _steps(job, redact)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _steps(job: Job, redact: Callable[[str], str]) -> list[str]:
+    out: list[str] = []
+    steps = job.bound.steps
+    if not steps or steps[0].kind is not StepKind.CONNECT:
+        out.append("  (connect)              judge the greeting")
+    for number, step in enumerate(steps, 1):
+        notes = _notes(step)
+        out.append(f"  {number:>2}. {step.label}" + (f"   [{notes}]" if notes else ""))
+        out += [f"        C: {redact(text)}" for text in _sent(step)]
+    return out
+
+
+def _notes(step: Step) -> str:
+    notes = []
+    if step.expect is not None:
+        notes.append(f"expect {step.expect.describe()} ({step.expect.level})")
+    if step.expect_end is not None:
+        notes.append(f"after the data: {step.expect_end.describe()} ({step.expect_end.level})")
+    if step.requires:
+        notes.append(f"only if EHLO offers {' '.join(step.requires)}")
+    if step.settle is not None:
+        notes.append(f"settle {step.settle:g} s")
+    return "; ".join(notes)
+
+
+def _shown(line: Line) -> str:
+    data = line.shown[:-2] if line.shown.endswith(b"\r\n") else line.shown
+    return printable(data)
+
+
+def _sent(step: Step) -> list[str]:
+    """What the step would send, as reports show it (secrets masked)."""
+    kind = step.kind
+    if kind is StepKind.CONNECT:
+        return []
+    if kind is StepKind.AUTH:
+        return [_shown(line) for line in auth_lines(step)]
+    if kind is StepKind.PIPELINE:
+        return [text for member in step.steps for text in _sent(member)]
+    if kind is StepKind.DATA:
+        return ["DATA", f"<message data, {len(message_for(step))} bytes, after a 354>"]
+    if kind is StepKind.STARTTLS:
+        return ["STARTTLS", "<TLS handshake, after a 220>"]
+    return [_shown(command_for(step))]
