@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_dns_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-mx", action="store_true", help="probe every MX host, not just the first")
     p.add_argument(
+        "--no-mx",
+        action="store_true",
+        help="take every NAME as a host: no MX lookup, its addresses from the system resolver "
+        "(/etc/hosts, then DNS), as NAME:PORT does",
+    )
+    p.add_argument(
         "--nameserver",
         action="append",
         default=[],
@@ -448,6 +454,7 @@ def _resolver_config(args: argparse.Namespace) -> Any:
             ipv4=args.ipv4,
             ipv6=args.ipv6,
             seed=args.seed,
+            mx=not args.no_mx,
         )
     except ResolveConfigError as exc:
         raise UsageError(str(exc)) from None

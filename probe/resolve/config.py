@@ -27,6 +27,7 @@ class ResolverConfig:
     timeout: the whole time allowed for one DNS lookup (dnspython's lifetime), in seconds.
     families: the address families used, {4}, {6} or {4, 6} (`-4` / `-6`).
     seed: makes the shuffling of equal MX preferences reproducible; None shuffles randomly.
+    mx: False (`--no-mx`) takes every name target as a host, connected to directly.
     """
 
     nameservers: list[tuple[str, int]] | None = None
@@ -34,6 +35,7 @@ class ResolverConfig:
     timeout: float = DEFAULT_TIMEOUT
     families: frozenset[int] = BOTH_FAMILIES
     seed: int | None = None
+    mx: bool = True
 
     def __post_init__(self) -> None:
         self.families = frozenset(self.families)
@@ -84,6 +86,7 @@ class ResolverConfig:
         ipv4: bool = False,
         ipv6: bool = False,
         seed: int | None = None,
+        mx: bool = True,
     ) -> ResolverConfig:
         """From command-line strings: `--nameserver IP[:PORT]`, `--resolve NAME:IP`, -4, -6."""
         servers = [parse_nameserver(text) for text in nameservers]
@@ -97,6 +100,7 @@ class ResolverConfig:
             timeout=timeout,
             families=families_from_flags(ipv4, ipv6),
             seed=seed,
+            mx=mx,
         )
 
 

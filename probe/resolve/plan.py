@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from probe.resolve.config import ResolverConfig
 from probe.resolve.lookup import DnsCache, DnsError, Failure, Lookup, MxRecord
+from probe.resolve.system import system_addresses
 from probe.targets import Target
 
 DEFAULT_CONCURRENCY = 16
@@ -130,12 +131,33 @@ async def plan_target(
         plan = TargetPlan(target, PlanKind.DIRECT, target.host, target.port)
         plan.notes.append(f"--resolve {target.host}: connecting directly, no MX lookup")
         return _with_direct_host(plan, await _host(target.host, None, config, cache))
-    if target.explicit_port or _is_localhost(target.host):
+    if target.explicit_port or _is_localhost(target.host) or not config.mx:
         plan = TargetPlan(target, PlanKind.DIRECT, target.host, target.port)
-        why = "a port was given" if target.explicit_port else "a localhost name (RFC 6761)"
+        why = (
+            "a port was given"
+            if target.explicit_port
+            else "a localhost name (RFC 6761)"
+            if _is_localhost(target.host)
+            else "--no-mx"
+        )
         plan.notes.append(f"{target.hostport}: {why}, so no MX lookup")
+        if config.nameservers is None and not _is_localhost(target.host):
+            return _with_direct_host(plan, await _system_host(target.host, config))
         return _with_direct_host(plan, await _host(target.host, None, config, cache))
     return await _plan_mx(target, config, cache)
+
+
+async def _system_host(name: str, config: ResolverConfig) -> MxHost:
+    """A host target's addresses as every other program gets them (/etc/hosts, then DNS)."""
+    host = MxHost(name, None)
+    addresses, failure, reason = await system_addresses(name, config)
+    if failure is not None:
+        host.notes.append(f"skipped: {reason}")
+        host.failure = failure
+        return host
+    host.addresses = addresses
+    host.notes.append("addresses from the system resolver (getaddrinfo: /etc/hosts, then DNS)")
+    return host
 
 
 async def plan_targets(
@@ -185,6 +207,9 @@ async def _plan_mx(target: Target, config: ResolverConfig, cache: DnsCache) -> T
             f"{domain} is an alias (CNAME) of {found.canonical}; "
             f"its MX records are used ({_RFC_MX})"
         )
+    if found.error is not None and found.error.code is Failure.NXDOMAIN:
+        hint = f"; if {domain} is a host (say, in /etc/hosts), give {domain}:PORT or --no-mx"
+        return _error(plan, found.error.code.value, found.error.message + hint)
     if found.error is not None and found.error.code is not Failure.NODATA:
         return _error(plan, found.error.code.value, found.error.message)
     if found.error is not None:  # no MX records: the implicit MX
