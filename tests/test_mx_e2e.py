@@ -146,8 +146,10 @@ def test_nxdomain_is_an_error_with_the_dns_reason(cli, dns):
     assert "NXDOMAIN" in result.stdout or "does not exist" in result.stdout
     assert "Traceback" not in result.stderr
     # A name DNS does not know may be a host the machine knows (/etc/hosts): say how to ask so.
-    assert f"if {z.NXDOMAIN} is a host (say, in /etc/hosts), give {z.NXDOMAIN}:PORT or --no-mx" \
+    assert (
+        f"if {z.NXDOMAIN} is a host (say, in /etc/hosts), give {z.NXDOMAIN}:PORT or --no-mx"
         in result.stdout
+    )
 
 
 def test_dry_run_prints_the_plan_and_sends_nothing(cli, dns, smtp_on):
