@@ -567,14 +567,18 @@ def default_report_dir(cwd: Path) -> Path | None:
 
 
 def _check_report_dir(directory: Path) -> None:
-    """Fail before sending anything when the report could not be written."""
-    target = directory if directory.exists() else directory.parent
-    while not target.exists() and target != target.parent:
-        target = target.parent
+    """Fail before sending anything when the report could not be written: make the folder and
+    write a file in it, since permission bits do not tell (root, read-only mounts, /proc)."""
+    import tempfile
+
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"--report-dir {directory}: not a directory")
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise UsageError(f"--report-dir {directory}: not writable")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".tmp-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--report-dir {directory}: not writable ({exc.strerror})") from None
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
