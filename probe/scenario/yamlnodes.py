@@ -170,11 +170,32 @@ def text_place(text: str, offset: int) -> tuple[int, int]:
 # --- composing -----------------------------------------------------------------------------------
 
 
+# Explicit tags a scenario may carry: YAML's own core types. Any other (`!include`, `!!binary`,
+# `!!python/...`) would be dropped silently by the loader and its value used as plain text.
+_CORE = "tag:yaml.org,2002:"
+ALLOWED_TAGS = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq"))
+
+
+class _TagError(yaml.MarkedYAMLError):
+    """A tag the scenario format does not define."""
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose aliases are nodes of their own, placed where the alias is written (they
     share the anchored node's contents), so a problem found through `*name` points at it."""
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = self.peek_event()
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!") and tag not in ALLOWED_TAGS:
+            shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+            include = "include" in tag
+            hint = " (a message body from a file: data: {file: msg.eml})" if include else ""
+            raise _TagError(
+                problem=f"unknown YAML tag '{shown}'{hint}; scenario files take only YAML core "
+                "tags (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq)",
+                problem_mark=event.start_mark,
+            )
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             node = copy.copy(super().compose_node(parent, index))
@@ -198,6 +219,11 @@ def compose(text: str, problems: Problems) -> Node | None:
         except RecursionError:
             if not tabs:
                 problems.add(None, "YAML nesting is too deep")
+            return None
+        except _TagError as exc:
+            if not tabs:
+                mark = exc.problem_mark
+                problems.add((mark.line + 1, mark.column + 1), exc.problem or "unknown YAML tag")
             return None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
