@@ -355,7 +355,8 @@ def test_malformed_references() -> None:
         "s.yaml:5:11: '${' is not closed by '}' (write $${ for a literal '${')",
         "s.yaml:6:12: bad variable reference '${x y}'; names are letters, digits, '_' and '-' "
         "(write $${ for a literal '${')",
-        "s.yaml:7:11: bad environment reference '${env:1X}'; write ${env:NAME}",
+        "s.yaml:7:11: bad environment reference '${env:1X}'; write ${env:NAME} or "
+        "${env:NAME:-default}",
     ]
 
 

@@ -357,26 +357,34 @@ def test_unneeded_variables_may_stay_empty(tmp_path: Path) -> None:
     assert bind(scenario, {}, {}).values == {"a": "x"}
 
 
-def test_environment_values_are_secrets(tmp_path: Path) -> None:
+def test_secret_values_are_masked_and_env_values_are_not(tmp_path: Path) -> None:
     scenario = load(
         tmp_path,
         """\
 vars:
-  token: ${env:TOKEN}
+  token: ${secret:TOKEN}
+  domain: ${env:MAIL_DOMAIN}
+  helo: ${env:HELO_NAME:-probe.test}
 steps:
-  - send: "XAUTH ${token}"
+  - ehlo: ${helo}
+  - send: "XAUTH ${token} ${domain}"
   - auth: {mechanism: PLAIN, username: user, password: "${env:SMTP_PASS}"}
 """,
     )
-    bound = bind(scenario, {}, {"TOKEN": "t0k3n", "SMTP_PASS": "hunter2", "OTHER": "x"})
-    send, auth = bound.steps
-    assert send.arg == "XAUTH t0k3n"
-    assert send.label == "send XAUTH ****"
-    assert auth.password == "hunter2"
+    environ = {"TOKEN": "t0k3n", "SMTP_PASS": "hunter2", "MAIL_DOMAIN": "mx.example.test"}
+    bound = bind(scenario, {}, environ)
+    ehlo, send, auth = bound.steps
+    assert ehlo.arg == "probe.test"  # the default, HELO_NAME being unset
+    assert send.arg == "XAUTH t0k3n mx.example.test"
+    assert send.label == "send XAUTH **** mx.example.test"  # the domain is shown as it is
+    assert auth.password == "hunter2"  # an AUTH password is a secret however it is written
     assert "hunter2" not in auth.label
     plain = base64.b64encode(b"\0user\0hunter2").decode()
     assert {"t0k3n", "hunter2", plain, base64.b64encode(b"hunter2").decode()} <= bound.secrets
-    assert "x" not in bound.secrets
+    assert not {"mx.example.test", "probe.test"} & bound.secrets
+    # An empty value takes the default too, as the shell's ${NAME:-default} does.
+    assert bind(scenario, {}, {**environ, "HELO_NAME": ""}).steps[0].arg == "probe.test"
+    assert bind(scenario, {}, {**environ, "HELO_NAME": "h.test"}).steps[0].arg == "h.test"
 
 
 def test_a_plain_auth_password_is_still_a_secret(tmp_path: Path) -> None:

@@ -119,6 +119,8 @@ class _Binder:
         if not ref.env:
             return self.resolve(ref.name)
         value = self.environ.get(ref.name)
+        if not value and ref.default is not None:
+            value = ref.default  # as the shell's ${NAME:-default}: unset or empty
         if value is None and self.placeholders:
             return "x"
         if value is None:
@@ -130,7 +132,7 @@ class _Binder:
                 where, f"environment variable '{ref.name}' {unsendable}: it cannot be sent"
             )
             return None
-        if value:
+        if value and ref.secret:
             self.secrets.add(value)
         return value
 

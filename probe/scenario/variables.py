@@ -1,8 +1,10 @@
 """`${name}` templates: parsing, references, cycles and expansion.
 
 Syntax: `${name}` is a scenario variable (letters, digits, '_' and '-', not starting with a digit
-or '-'), `${env:NAME}` an environment variable read at bind time, `$${` a literal `${`. Any other
-`$` is literal.
+or '-'); `${env:NAME}` an environment variable read at bind time, shown as it is in reports, and
+`${env:NAME:-default}` the same with a default for when it is unset (or empty, as in the shell);
+`${secret:NAME}` an environment variable that is a secret: masked wherever it would be shown, in
+every encoded form; `$${` a literal `${`. Any other `$` is literal.
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 @dataclass(frozen=True, slots=True)
 class Ref:
     name: str
-    env: bool
+    env: bool  # from the environment (`env:` or `secret:`), not a scenario variable
     offset: int  # where `${` starts in the template
+    secret: bool = False  # `secret:`: masked in everything shown
+    default: str | None = None  # `env:NAME:-default`
 
     def __str__(self) -> str:
-        return f"${{env:{self.name}}}" if self.env else f"${{{self.name}}}"
+        if not self.env:
+            return f"${{{self.name}}}"
+        if self.secret:
+            return f"${{secret:{self.name}}}"
+        tail = f":-{self.default}" if self.default is not None else ""
+        return f"${{env:{self.name}{tail}}}"
 
 
 Part = str | Ref
@@ -78,11 +87,20 @@ def parse(text: str) -> tuple[list[Part], list[TemplateProblem]]:
 
 def _ref(inner: str, offset: int) -> Ref | TemplateProblem:
     if inner.startswith("env:"):
-        name = inner[4:]
+        name, sep, default = inner[4:].partition(":-")
         if ENV_RE.match(name):
-            return Ref(name, True, offset)
+            return Ref(name, True, offset, default=default if sep else None)
         return TemplateProblem(
-            offset, f"bad environment reference '${{{inner}}}'; write ${{env:NAME}}"
+            offset,
+            f"bad environment reference '${{{inner}}}'; write ${{env:NAME}} or "
+            "${env:NAME:-default}",
+        )
+    if inner.startswith("secret:"):
+        name = inner[7:]
+        if ENV_RE.match(name):
+            return Ref(name, True, offset, secret=True)
+        return TemplateProblem(
+            offset, f"bad secret reference '${{{inner}}}'; write ${{secret:NAME}}"
         )
     if NAME_RE.match(inner):
         return Ref(inner, False, offset)
