@@ -25,7 +25,8 @@ def _ref(name: str) -> Schema:
 
 _TEXT: Schema = {
     "type": ["string", "number", "boolean"],
-    "description": "Text; may use ${name}, ${env:NAME}; $${ is a literal ${",
+    "description": "Text; may use ${name}, ${env:NAME}, ${env:NAME:-default}, ${secret:NAME}; "
+    "$${ is a literal ${",
 }
 
 _COMMON: dict[str, Schema] = {
@@ -188,7 +189,7 @@ def _steps() -> dict[str, Schema]:
                 {
                     "mechanism": {"enum": ["PLAIN", "LOGIN"]},
                     "username": _TEXT,
-                    "password": {**_TEXT, "description": "A secret: use ${env:NAME}"},
+                    "password": {**_TEXT, "description": "A secret: use ${secret:NAME}"},
                 },
                 required=["mechanism", "username", "password"],
             ),
