@@ -150,7 +150,7 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
         found.append(
             ("sent a non-ASCII address, and the server did not offer SMTPUTF8", "RFC 6531")
         )
-    if command == "DATA-END" and _EIGHT_BIT.search(exchange.sent) and "8BITMIME" not in offered:
+    if command == "DATA-END" and exchange.eight_bit and "8BITMIME" not in offered:
         found.append(("sent 8-bit message data, and the server did not offer 8BITMIME", "RFC 6152"))
     keyword = _ADVERTISED_BY.get(command)
     if keyword is not None and keyword not in offered:
@@ -386,6 +386,8 @@ def over_limit(exchange: Exchange) -> bool:
     """Whether the probe sent a line over RFC 5321's limits: a command line over 512 octets with
     its CRLF (§4.5.3.1.4), a message text line over 1000 (§4.5.3.1.6)."""
     sent = exchange.sent
+    if exchange.command == "DATA-END" and exchange.streamed is not None:
+        return exchange.streamed.longest_line + 2 > TEXT_LINE_LIMIT
     if exchange.command == "DATA-END":
         return any(len(line) + 2 > TEXT_LINE_LIMIT for line in sent.split(b"\r\n"))
     first = sent.split(b"\r\n", 1)[0]

@@ -23,8 +23,9 @@ _KINDS = (
 )
 
 
-def read_bounded(path: Path, limit: int) -> bytes:
-    """At most `limit` + 1 bytes of a regular file (more than `limit` means: too large)."""
+def open_regular(path: Path | str) -> int:
+    """A file descriptor of a regular file, opened for reading without waiting (blocking again
+    once it is known to be a regular file); InputFileError otherwise."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
@@ -37,9 +38,28 @@ def read_bounded(path: Path, limit: int) -> bytes:
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
             raise InputFileError(f"is {kind}, not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def regular_file_problem(path: Path | str) -> str | None:
+    """Why `path` cannot be read as a regular file, or None when it can."""
+    try:
+        os.close(open_regular(path))
+    except InputFileError as exc:
+        return str(exc)
+    return None
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file (more than `limit` means: too large)."""
+    fd = open_regular(path)
+    try:
         if os.fstat(fd).st_size > limit:
             return b"x" * (limit + 1)  # the caller reports the size from stat
-        os.set_blocking(fd, True)
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, min(65536, limit + 1 - size))

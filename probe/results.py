@@ -81,6 +81,17 @@ def headline(findings: list[Finding], strict: bool = False) -> Finding | None:
     return min(ranked)[3] if ranked else None
 
 
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A message streamed from a file: `Exchange.sent` keeps only its start, this the rest of
+    what judging and reports need."""
+
+    file: str  # the file's name as the scenario gave it
+    size: int  # octets sent, dot-stuffing and the final dot included
+    longest_line: int  # octets, without its CRLF
+    eight_bit: bool
+
+
 @dataclass(slots=True)
 class Exchange:
     """One command (or the greeting) and the reply it got, as seen on the wire.
@@ -97,6 +108,18 @@ class Exchange:
     error: str | None = None
     has_argument: bool = False  # RSET's MUST only binds without arguments
     pipelined: bool = False  # sent in one write with other commands
+    streamed: Streamed | None = None  # message data sent in chunks from a file
+
+    @property
+    def size(self) -> int:
+        """Octets sent (a streamed message keeps only its start in `sent`)."""
+        return self.streamed.size if self.streamed is not None else len(self.sent)
+
+    @property
+    def eight_bit(self) -> bool:
+        if self.streamed is not None:
+            return self.streamed.eight_bit
+        return any(byte >= 0x80 for byte in self.sent)
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from servers import Behaviour, ScriptedServer, ehlo
 
 
@@ -39,3 +40,106 @@ def test_env_values_are_shown_and_secrets_are_masked(cli, tmp_path: Path):
     assert "s3cr3t-t0ken" not in result.stdout + result.stderr
     greeting = steps[0]["reply"]["lines"][0]
     assert greeting == "220 mx.example.test ESMTP"  # not "mx.**** ESMTP"
+
+
+class _Capture:
+    """An aiosmtpd handler that keeps every message's data as it arrived."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append(envelope.original_content)
+        return "250 OK"
+
+
+@pytest.fixture
+def capturing_server():
+    from aiosmtpd.controller import Controller
+
+    from probe.demo import free_port
+
+    handler = _Capture()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"127.0.0.1:{port}", handler
+    finally:
+        controller.stop()
+
+
+def _message_scenario(tmp_path: Path, data: str) -> Path:
+    return _write(
+        tmp_path,
+        "name: file body\nsteps:\n  - ehlo: client.example.test\n  - mail: probe@example.test\n"
+        f"  - rcpt: postmaster@example.test\n  - data: {data}\n  - quit\n",
+    )
+
+
+def test_a_message_file_arrives_byte_for_byte(cli, tmp_path: Path, capturing_server):
+    target, handler = capturing_server
+    # CRLF line ends, a line that starts with a dot, a lone "." line, 8-bit text: all must arrive
+    # exactly as in the file (dot-stuffed on the wire, unstuffed by the server).
+    message = (
+        b"Subject: from a file\r\n\r\n.starts with a dot\r\n.\r\n${not_a_variable}\r\n"
+        b"caf\xc3\xa9\r\n"
+    )
+    (tmp_path / "msgs").mkdir()
+    (tmp_path / "msgs" / "msg.eml").write_bytes(message)
+    scenario = _message_scenario(tmp_path, "{file: msgs/msg.eml}")
+    result = cli("run", str(scenario), target, "-v")
+    assert result.code == 0, result.stdout + result.stderr
+    assert handler.messages == [message]
+    assert "bare" not in result.stdout  # CRLF only: nothing to say about line ends
+
+
+def test_bare_lf_in_a_message_file_is_sent_as_crlf_and_said(cli, tmp_path: Path, capturing_server):
+    target, handler = capturing_server
+    (tmp_path / "unix.eml").write_bytes(b"Subject: unix\n\nline one\nline two\n")
+    scenario = _message_scenario(tmp_path, "{file: unix.eml}")
+    result = cli("run", str(scenario), target, "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    assert handler.messages == [b"Subject: unix\r\n\r\nline one\r\nline two\r\n"]
+    data = next(s for s in json.loads(result.stdout)["results"][0]["steps"] if s["kind"] == "data")
+    notes = [f["message"] for f in data["findings"] if f["verdict"] == "info"]
+    assert notes == [
+        "the message file unix.eml has 4 bare LF line end(s); they were sent as CRLF, as SMTP "
+        "requires"
+    ]
+    assert data["verdict"] == "pass"
+
+
+def test_expand_fills_variables_in_a_message_file(cli, tmp_path: Path, capturing_server):
+    target, handler = capturing_server
+    (tmp_path / "t.eml").write_text("Subject: for ${who}\r\n\r\nhello ${who}\r\n")
+    scenario = _write(
+        tmp_path,
+        "name: expand\nvars:\n  who: ops@example.test\nsteps:\n  - ehlo: c.example.test\n"
+        "  - mail: probe@example.test\n  - rcpt: postmaster@example.test\n"
+        "  - data: {file: t.eml, expand: true}\n  - quit\n",
+    )
+    result = cli("run", str(scenario), target)
+    assert result.code == 0, result.stdout + result.stderr
+    assert handler.messages == [b"Subject: for ops@example.test\r\n\r\nhello ops@example.test\r\n"]
+
+
+def test_a_missing_message_file_is_refused_before_connecting(cli, tmp_path: Path):
+    scenario = _message_scenario(tmp_path, "{file: nowhere.eml}")
+    with ScriptedServer(Behaviour()) as server:
+        result = cli("run", str(scenario), server.target)
+        assert server.received == []
+    assert result.code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"{scenario}:6:18: message file {tmp_path / 'nowhere.eml'}: no such file"
+    )
+
+
+def test_an_undefined_variable_in_an_expanded_file_is_refused(cli, tmp_path: Path):
+    (tmp_path / "t.eml").write_text("hello ${nobody}\n")
+    scenario = _message_scenario(tmp_path, "{file: t.eml, expand: true}")
+    result = cli("validate", str(scenario))
+    assert result.code == 2
+    assert (
+        "message file" in result.stderr and "uses undefined variables: ${nobody}" in result.stderr
+    )

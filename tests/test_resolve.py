@@ -204,7 +204,10 @@ def test_mx_naming_a_cname_warns_and_follows_it(dns):
 def test_nxdomain_is_an_error_with_the_dns_reason(dns):
     p = plan(z.NXDOMAIN, config(dns))
     assert p.kind is PlanKind.ERROR and p.code == "nxdomain" and not p.temporary
-    assert p.reason == "nx.test: no such domain (NXDOMAIN)"
+    assert p.reason == (
+        "nx.test: no such domain (NXDOMAIN)"
+        "; if nx.test is a host (say, in /etc/hosts), give nx.test:PORT or --no-mx"
+    )
 
 
 def test_servfail_is_a_temporary_error_naming_the_server(dns):
@@ -375,7 +378,8 @@ def test_render_plan_shows_hosts_preferences_addresses_and_what_would_be_probed(
     assert "2. [::1]:25" in implicit and "implicit MX 0" in implicit
     error = render_plan(plan(z.NXDOMAIN, config(dns)))
     assert error.splitlines() == [
-        "nx.test: error: nx.test: no such domain (NXDOMAIN)",
+        "nx.test: error: nx.test: no such domain (NXDOMAIN)"
+        "; if nx.test is a host (say, in /etc/hosts), give nx.test:PORT or --no-mx",
         "  nothing would be probed",
     ]
 

@@ -285,9 +285,9 @@ def test_data_and_send_forms() -> None:
         "  - rcpt: 'a@b\\r\\n'\n"
         '  - rcpt: "a@b\\r\\nDATA"\n'
     ) == [
-        "s.yaml:2:26: data takes 'body' or 'raw', not both",
-        "s.yaml:3:11: 'data' needs 'body' or 'raw'",
-        "s.yaml:4:26: send takes 'line' or 'raw', not both",
+        "s.yaml:2:26: data takes one of 'body', 'raw', 'file', not both 'body' and 'raw'",
+        "s.yaml:3:11: 'data' needs 'body' or 'raw' or 'file'",
+        "s.yaml:4:26: send takes one of 'line', 'raw', not both 'line' and 'raw'",
         "s.yaml:5:11: 'send' needs 'line' or 'raw'",
         "s.yaml:6:19: bad escape '\\q' in 'raw'; raw text knows \\r \\n \\t \\0 \\\\ and \\xHH",
         "s.yaml:7:28: 'as' must be a command verb such as MAIL, got '!!'",

@@ -55,6 +55,67 @@ def encode_data(body: str | bytes) -> bytes:
     return data + END_OF_DATA
 
 
+_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+
+
+class DataEncoder:
+    """`encode_data`, a chunk at a time: a message file of any size goes out in bounded memory,
+    byte for byte what `encode_data` would send for the whole. It also counts what a report
+    needs: bare LF and bare CR line ends (sent as CRLF), the longest line, 8-bit bytes.
+
+    A CR at the end of a chunk is held back until the next one tells whether an LF follows.
+    """
+
+    def __init__(self) -> None:
+        self._held_cr = False
+        self._at_line_start = True
+        self._line = 0  # octets of the current line so far
+        self.size = 0  # octets produced
+        self.bare_lf = 0
+        self.bare_cr = 0
+        self.longest_line = 0
+        self.eight_bit = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = (b"\r" if self._held_cr else b"") + chunk
+        self._held_cr = data.endswith(b"\r")
+        if self._held_cr:
+            data = data[:-1]
+        return self._encode(data)
+
+    def close(self) -> bytes:
+        """The rest: a held CR (a line end), a final CRLF if missing, then the final dot."""
+        out = self._encode(b"\r" if self._held_cr else b"")
+        self._held_cr = False
+        if not self._at_line_start:
+            out += self._encode(b"\r\n")
+        self.size += len(END_OF_DATA)
+        return out + END_OF_DATA
+
+    def _encode(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        crlf = data.count(b"\r\n")
+        self.bare_lf += data.count(b"\n") - crlf
+        self.bare_cr += data.count(b"\r") - crlf
+        self.eight_bit = self.eight_bit or _EIGHT_BIT.search(data) is not None
+        data = _ANY_LINE_END.sub(b"\r\n", data)
+        if self._at_line_start and data.startswith(b"."):
+            data = b"." + data
+        data = data.replace(b"\n.", b"\n..")
+        lines = data.split(b"\r\n")
+        if len(lines) == 1:
+            self._line += len(lines[0])
+            self.longest_line = max(self.longest_line, self._line)
+        else:
+            longest = max(self._line + len(lines[0]), *(len(line) for line in lines[1:]))
+            self.longest_line = max(self.longest_line, longest)
+            self._line = len(lines[-1])
+        self._at_line_start = data.endswith(b"\r\n")
+        self.size += len(data)
+        return data
+
+
 def decode_escapes(text: str) -> bytes:
     """Raw-mode bytes from a scenario string: \\r \\n \\t \\0 \\\\ \\xHH; other characters as UTF-8.
     Raises EscapeError (with the offset) on a bad escape.

@@ -80,7 +80,8 @@ def _reply(exchange: Exchange, redact: Redactor) -> dict[str, Any] | None:
 def _exchange(exchange: Exchange, redact: Redactor) -> dict[str, Any]:
     return {
         "command": exchange.command,
-        "sent": redact(_bounded(exchange.sent).decode("utf-8", "replace")),
+        "sent": redact(_bounded(exchange.sent, exchange.size).decode("utf-8", "replace")),
+        "sent_bytes": exchange.size,
         "started_ms": round(exchange.started * 1000, 1),
         "elapsed_ms": round(exchange.elapsed * 1000, 1),
         "reply": _reply(exchange, redact),
@@ -91,10 +92,10 @@ def _exchange(exchange: Exchange, redact: Redactor) -> dict[str, Any]:
 SENT_KEPT = 64 * 1024  # bytes of one exchange's data kept in the report (a message can be large)
 
 
-def _bounded(sent: bytes) -> bytes:
-    if len(sent) <= SENT_KEPT:
+def _bounded(sent: bytes, size: int) -> bytes:
+    if size <= SENT_KEPT:
         return sent
-    return sent[:SENT_KEPT] + f"… ({len(sent) - SENT_KEPT} more bytes not kept)".encode()
+    return sent[:SENT_KEPT] + f"… ({size - SENT_KEPT} more bytes not kept)".encode()
 
 
 def render(run: RunResult, redact: Redactor) -> str:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
+from probe.inputfile import InputFileError, read_bounded, shown
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.model import BoundScenario, Expectation, Position, Scenario, Step, StepKind
 from probe.scenario.patterns import PatternError, compile_pattern, escape
@@ -206,7 +208,9 @@ class _Binder:
             arg=arg,
             params=params,
             raw=self.expand(step.raw, where, lambda v: v.replace("\\", "\\\\")),
-            body=self.expand(step.body, where),
+            body=self.file_body(step)
+            if step.file and step.expand
+            else self.expand(step.body, where),
             username=username,
             password=password,
             verb=verb,
@@ -214,6 +218,45 @@ class _Binder:
             expect_end=self.expectation(step.expect_end, where),
             steps=tuple(self.step(member) for member in step.steps),
         )
+
+    def file_body(self, step: Step) -> str | None:
+        """A message file with `expand: true`: read whole (so bounded like any value), UTF-8,
+        every `${...}` expanded. Without `expand` the file is streamed as it is when played."""
+        where, path = step.position, step.file or ""
+        shown_path = shown(path)
+        try:
+            data = read_bounded(Path(path), MAX_EXPANDED_VALUE)
+        except InputFileError as exc:
+            self.problem(where, f"message file {shown_path}: {exc}")
+            return None
+        if len(data) > MAX_EXPANDED_VALUE:
+            limit = MAX_EXPANDED_VALUE // (1024 * 1024)
+            self.problem(
+                where,
+                f"message file {shown_path} is over {limit} MiB, too large for 'expand: true' "
+                "(without it the file is streamed as it is, whatever its size)",
+            )
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.problem(
+                where,
+                f"message file {shown_path} is not UTF-8 (byte 0x{data[exc.start]:02X} at offset "
+                f"{exc.start}), so its variables cannot be expanded; drop 'expand: true' to send "
+                "it as it is",
+            )
+            return None
+        undefined = sorted(
+            {r.name for r in references(text) if not r.env}
+            - set(self.scenario.variables)
+            - set(self.overrides)
+        )
+        if undefined:
+            names = ", ".join(f"${{{n}}}" for n in undefined[:5])
+            self.problem(where, f"message file {shown_path} uses undefined variables: {names}")
+            return None
+        return self.expand(text, where)
 
     def expectation(self, exp: Expectation | None, where: Position) -> Expectation | None:
         if exp is None or exp.text is None:

@@ -60,7 +60,9 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.RCPT: KindSpec(
         "to", ("to", "params", "exact"), Arg.REQUIRED, command="RCPT", one_line=("to", "params")
     ),
-    StepKind.DATA: KindSpec("body", ("body", "raw", "expect_end"), Arg.REQUIRED, command="DATA"),
+    StepKind.DATA: KindSpec(
+        "body", ("body", "raw", "file", "expand", "expect_end"), Arg.REQUIRED, command="DATA"
+    ),
     StepKind.RSET: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="RSET", one_line=("arg",)),
     StepKind.VRFY: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="VRFY", one_line=("arg",)),
     StepKind.EXPN: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="EXPN", one_line=("arg",)),

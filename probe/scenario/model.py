@@ -109,6 +109,8 @@ class Step:
     settle: float | None = None  # a quiet window before the command: replies in it are unasked
     requires: tuple[str, ...] = ()  # EHLO keywords the step needs; not advertised -> skipped
     exact: bool = False  # mail/rcpt: the path as written, no angle brackets added
+    file: str | None = None  # data: the message from this file (absolute path), streamed
+    expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
     steps: tuple[Step, ...] = ()
     mechanism: str | None = None
     username: str | None = None

@@ -133,9 +133,24 @@ def _steps() -> dict[str, Schema]:
                         {
                             "body": _TEXT,
                             "raw": {**_TEXT, "description": "Sent exactly after 354; escapes"},
+                            "file": {
+                                "type": "string",
+                                "description": "The message from this file (relative to the "
+                                "scenario), streamed as it is: bare LF/CR sent as CRLF, "
+                                "dot-stuffed; variables not expanded unless expand: true",
+                            },
+                            "expand": {
+                                "type": "boolean",
+                                "description": "Expand ${...} inside the file (read whole; "
+                                "at most 16 MiB)",
+                            },
                             "expect_end": _ref("expectation"),
                         },
-                        oneOf=[{"required": ["body"]}, {"required": ["raw"]}],
+                        oneOf=[
+                            {"required": ["body"]},
+                            {"required": ["raw"]},
+                            {"required": ["file"]},
+                        ],
                     ),
                 ]
             },

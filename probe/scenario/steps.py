@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from probe.inputfile import regular_file_problem, shown
 from probe.scenario.expectations import ExpectReader, Judge
 from probe.scenario.fields import Fields, did_you_mean, suggestion
 from probe.scenario.grammar import (
@@ -242,7 +244,7 @@ class StepReader:
                 else:
                     fields[key] = node
             if spec.arg is Arg.REQUIRED and spec.main not in fields:
-                alternatives = [k for k in spec.keys if k in ("body", "raw", "line")]
+                alternatives = [k for k in spec.keys if k in ("body", "raw", "file", "line")]
                 if not any(k in fields for k in alternatives):
                     wanted = " or ".join(f"'{k}'" for k in alternatives) or f"'{spec.main}'"
                     self.problems.add(value, f"'{name}' needs {wanted}")
@@ -321,8 +323,8 @@ class StepReader:
             requires = self.f.keywords(fields["requires"], "requires") or ()
 
         judge = Judge(spec.command) if spec.command else None
-        arg = params = raw = body = verb = mechanism = username = password = None
-        exact = False
+        arg = params = raw = body = verb = mechanism = username = password = file = None
+        exact = expand = False
         members: tuple[Step, ...] = ()
         match kind:
             case StepKind.EHLO | StepKind.HELO:
@@ -334,8 +336,12 @@ class StepReader:
                 arg, params = text("to"), text("params")
                 exact = self._exact(fields)
             case StepKind.DATA:
-                self._one_of(kind, fields, "body", "raw")
+                self._one_of(kind, fields, "body", "raw", "file")
                 body, raw = text("body"), self._raw(fields, spec)
+                file = self._message_file(fields)
+                expand = self._flag(fields, "expand")
+                if expand and "file" not in fields:
+                    self.problems.add(fields["expand"], "'expand' applies to a 'file' body only")
             case StepKind.SEND:
                 self._one_of(kind, fields, "line", "raw")
                 arg, raw = text("line"), self._raw(fields, spec)
@@ -378,6 +384,8 @@ class StepReader:
             settle=settle,
             requires=requires,
             exact=exact,
+            file=file,
+            expand=expand,
             steps=members,
             mechanism=mechanism,
             username=username,
@@ -397,9 +405,37 @@ class StepReader:
             return None
         return self.expect.read(fields[key], key, level=level, why=why, judge=judge)
 
-    def _one_of(self, kind: StepKind, fields: dict[str, Node], a: str, b: str) -> None:
-        if a in fields and b in fields:
-            self.problems.add(fields[b], f"{kind.value} takes '{a}' or '{b}', not both")
+    def _one_of(self, kind: StepKind, fields: dict[str, Node], *keys: str) -> None:
+        given = [k for k in keys if k in fields]
+        if len(given) > 1:
+            self.problems.add(
+                fields[given[1]],
+                f"{kind.value} takes one of {', '.join(repr(k) for k in keys)}, not both "
+                f"'{given[0]}' and '{given[1]}'",
+            )
+
+    def _flag(self, fields: dict[str, Node], key: str) -> bool:
+        if key not in fields:
+            return False
+        return bool(self.f.boolean(fields[key], key))
+
+    def _message_file(self, fields: dict[str, Node]) -> str | None:
+        """`file:` as an absolute path, relative to the scenario file; it must be a regular file
+        now (it is opened again, and streamed, when the step plays)."""
+        if "file" not in fields:
+            return None
+        name = self.f.text(fields["file"], "file", one_line=True)
+        if name is None:
+            return None
+        if "${" in name:
+            self.problems.add(fields["file"], "'file' is a path; variables are not expanded in it")
+            return None
+        path = Path(self.problems.file).parent / name
+        problem = regular_file_problem(path)
+        if problem is not None:
+            self.problems.add(fields["file"], f"message file {shown(path)}: {problem}")
+            return None
+        return str(path.resolve())
 
     def _raw(self, fields: dict[str, Node], spec: KindSpec) -> str | None:
         raw = self._text(fields, spec, "raw")

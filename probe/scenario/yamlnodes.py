@@ -223,7 +223,8 @@ def compose(text: str, problems: Problems) -> Node | None:
         except _TagError as exc:
             if not tabs:
                 mark = exc.problem_mark
-                problems.add((mark.line + 1, mark.column + 1), exc.problem or "unknown YAML tag")
+                place = None if mark is None else (mark.line + 1, mark.column + 1)
+                problems.add(place, exc.problem or "unknown YAML tag")
             return None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark

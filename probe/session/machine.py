@@ -715,6 +715,10 @@ class Session:
             self._unasked = []
         self.log.record(step, exchanges, [f for group in findings for f in group])
 
+    def fail_step(self, step: Step, reason: str) -> None:
+        """The step could not be played for a reason on the probe's side (nothing was sent)."""
+        self.log.skip(step, reason, under_way=True)
+
     def _skip(
         self, step: Step, reason: str, under_way: bool = False, applicable: bool = True
     ) -> None:

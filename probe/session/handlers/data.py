@@ -10,10 +10,13 @@ ends only) has nothing to mistake and goes out in one write.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from probe.protocol.encode import end_lookalike
-from probe.results import Exchange, Finding, Verdict
+from probe.inputfile import InputFileError, open_regular, shown
+from probe.protocol.encode import DataEncoder, end_lookalike
+from probe.results import Exchange, Finding, Streamed, Verdict
 from probe.scenario.model import Step
 from probe.session.commands import command_for, message_for
 from probe.session.state import EndKind
@@ -28,13 +31,37 @@ END_SOURCE = "RFC 5321 §4.1.1.4"
 END_RULE = '"the sequence <LF>.<LF> ... MUST NOT be treated as equivalent to <CRLF>.<CRLF>"'
 
 
+CHUNK = 64 * 1024  # a message file is read and sent this much at a time
+KEPT = 64 * 1024  # of a streamed message, this much is kept for the report
+
+
 def play(step: Step, s: Session) -> Play[None]:
+    source: int | None = None
+    if step.file is not None and not step.expand:
+        # Opened before DATA: a file that has gone since validation is the probe's problem,
+        # found before the server waits for a message.
+        try:
+            source = open_regular(step.file)
+        except InputFileError as exc:
+            s.fail_step(step, f"message file {shown(step.file)}: {exc}; DATA was not sent")
+            return
+    try:
+        yield from _play(step, s, source)
+    finally:
+        if source is not None:
+            os.close(source)
+
+
+def _play(step: Step, s: Session, source: int | None) -> Play[None]:
     start = yield from s.command(command_for(step), step)
     findings = [s.judge(start, step.expect)]
     exchanges = [start]
     if start.reply is not None and start.reply.code == 354:
         s.observe(start)
-        end, end_findings = yield from message(step, s)
+        if source is not None:
+            end, end_findings = yield from stream(step, s, source)
+        else:
+            end, end_findings = yield from message(step, s)
         exchanges.append(end)
         findings.append(end_findings)
     elif start.reply is not None:
@@ -103,6 +130,53 @@ def message(step: Step, s: Session) -> Play[tuple[Exchange, list[Finding]]]:
             f"out of sync: the server read part of the message in '{step.label}' as commands",
         )
     return end, s.judge(end, step.expect_end) + extra
+
+
+def stream(step: Step, s: Session, source: int) -> Play[tuple[Exchange, list[Finding]]]:
+    """After a 354: a message file, read and sent a chunk at a time (memory stays bounded by the
+    chunk, whatever the file's size), line ends made CRLF and dot-stuffed on the way. A file
+    with CRLF line ends only cannot hold an end-of-data lookalike, and bare ones are made CRLF:
+    so there is nothing to split around the final dot."""
+    encoder = DataEncoder()
+    end = Exchange("DATA-END", b"", s.now())
+    kept = bytearray()
+    complete = False
+    while True:
+        try:
+            chunk = os.read(source, CHUNK)
+        except OSError as exc:
+            end.error = f"message file {shown(step.file or '')}: {exc.strerror}"
+            s.model.end(EndKind.SEND_FAILED, f"{end.error}; the message was left unfinished")
+            break
+        out = encoder.feed(chunk) if chunk else encoder.close()
+        if len(kept) < KEPT:
+            kept += out[: KEPT - len(kept)]
+        if out and not (yield from s.send(end, out, Phase.DATA_BLOCK, step.timeout)):
+            break
+        if not chunk:
+            complete = True
+            break
+    end.sent = s.mask(bytes(kept))
+    name = Path(step.file or "").name
+    end.streamed = Streamed(name, encoder.size, encoder.longest_line, encoder.eight_bit)
+    if complete:
+        yield from s.read_into(end, Phase.DATA_END, step.timeout)
+    s.observe(end)
+    findings = s.judge(end, step.expect_end)
+    bare = [
+        f"{n} bare {what}" for n, what in ((encoder.bare_lf, "LF"), (encoder.bare_cr, "CR")) if n
+    ]
+    if bare:
+        findings.append(
+            Finding(
+                Verdict.INFO,
+                f"the message file {name} has {' and '.join(bare)} line end(s); they were sent "
+                "as CRLF, as SMTP requires",
+                "RFC 5321 §2.3.8",
+                topic="probe",
+            )
+        )
+    return end, findings
 
 
 def _lookalike(body: bytes) -> tuple[str, int] | None:
