@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from probe.protocol.encode import EscapeError, decode_escapes, encode_command, encode_data
 
@@ -130,3 +132,35 @@ def test_bad_escape_message_stays_on_one_line() -> None:
     with pytest.raises(EscapeError) as caught:
         decode_escapes("a\\\nb")
     assert "\n" not in str(caught.value)
+
+
+# --- DataEncoder: encode_data a chunk at a time (message files of any size) ---------------------
+
+_PIECES = [b"\r", b"\n", b".", b"a", b"\xe9", b"\r\n", b"\r\n.\r\n", b"x" * 40]
+
+
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=40),
+    st.lists(st.integers(min_value=0, max_value=7), min_size=1, max_size=40),
+)
+def test_the_data_encoder_sends_what_encode_data_sends_however_it_is_chunked(pieces, cuts):
+    from probe.protocol.encode import DataEncoder
+
+    body = b"".join(pieces)
+    encoder, out, at = DataEncoder(), b"", 0
+    for cut in cuts * (len(body) + 1):
+        if at >= len(body):
+            break
+        out += encoder.feed(body[at : at + cut])
+        at += cut
+    out += encoder.feed(body[at:]) + encoder.close()
+    whole = encode_data(body)
+    assert out == whole
+    assert encoder.size == len(whole)
+    assert encoder.longest_line == max(len(line) for line in whole[:-3].split(b"\r\n"))
+    assert encoder.eight_bit == (b"\xe9" in body)
+    crlf = body.count(b"\r\n")
+    assert (encoder.bare_lf, encoder.bare_cr) == (
+        body.count(b"\n") - crlf,
+        body.count(b"\r") - crlf,
+    )
