@@ -112,6 +112,17 @@ class StepResult:
     applicable: bool = True  # False: skipped because the server does not offer what it needs
 
 
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    """What the TLS handshake after STARTTLS negotiated (RFC 3207), as the ssl object reports it."""
+
+    version: str | None  # e.g. "TLSv1.3"
+    cipher: str | None  # e.g. "TLS_AES_256_GCM_SHA384"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"version": self.version, "cipher": self.cipher}
+
+
 @dataclass(slots=True)
 class ServerResult:
     scenario: str
@@ -126,6 +137,7 @@ class ServerResult:
     extensions: dict[str, list[str]] = field(default_factory=dict)
     details: dict[str, object] = field(default_factory=dict)  # target facts (domain, MX, ...)
     waited: float = 0.0  # seconds the session spent in quiet windows (waiting on timers)
+    tls: TlsInfo | None = None  # set when the session switched to TLS with STARTTLS
 
     def counts(self) -> dict[str, int]:
         out = {str(v): 0 for v in Verdict if v is not Verdict.INFO}  # INFO: findings only
