@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from certs import write_tls_pair
-from servers import Behaviour, ScriptedServer, ehlo, sequence
+from servers import Action, Behaviour, ScriptedServer, ehlo, sequence
 
 EHLO = ehlo("PIPELINING", "SIZE 10240000", "8BITMIME", "STARTTLS")
 
@@ -46,6 +46,19 @@ def tls_server(**replies: bytes) -> Behaviour:
     return Behaviour(
         replies={"EHLO": EHLO, "STARTTLS": sequence(b"220 2.0.0 go ahead\r\n", upgrade), **replies}
     )
+
+
+def in_turn(*replies: bytes) -> Action:
+    """Each reply in turn, then the last again (one connection: the count is the server's)."""
+    sent = 0
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        writer.write(replies[min(sent, len(replies) - 1)])
+        sent += 1
+        await writer.drain()
+
+    return act
 
 
 def scenario(tmp_path: Path, name: str, steps: str) -> Path:
@@ -83,3 +96,95 @@ def test_the_json_report_names_the_tls_version_and_cipher(cli, tmp_path: Path, d
     assert results["tls"]["tls"] == {"version": TLS_VERSION, "cipher": TLS_CIPHER}
     if driver == "aio":
         assert results["plain"]["tls"] is None
+
+
+def run_text(cli, tmp_path: Path, behaviour: Behaviour, steps: str, *options: str) -> list[str]:
+    path = scenario(tmp_path, "s", steps)
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(path), server.target, "--no-report", "--timeout", "5", *options,
+                     timeout=30)  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    return [line.replace(server.target, "SERVER") for line in lines(result.stdout)]
+
+
+# ---- what EHLO advertised, and the TLS session, under the server's line --------------------
+
+QUIT_MUST = (
+    'quit: QUIT MUST be answered 221, got 250: "This command specifies that the receiver MUST '
+    'send a "221 OK" reply, and then close the transmission channel."'
+)
+
+
+def test_a_failed_server_shows_the_ehlo_after_starttls_and_the_tls_session(cli, tmp_path: Path):
+    # Before TLS the server offers STARTTLS; in the TLS session, AUTH: the line shows what the
+    # last EHLO got, the one the session went on with.
+    behaviour = tls_server(
+        EHLO=in_turn(
+            ehlo("PIPELINING", "SIZE 10240000", "STARTTLS"),
+            ehlo("PIPELINING", "SIZE 10240000", "AUTH PLAIN LOGIN"),
+        ),
+        QUIT=b"250 bye\r\n",
+    )
+    shown = run_text(cli, tmp_path, behaviour, TLS_STEPS)
+    assert shown[:4] == [
+        "FAIL  s -> SERVER  [4 pass, 1 fail]  N ms",
+        f"      {QUIT_MUST}",
+        "      EHLO: PIPELINING SIZE 10240000 AUTH PLAIN LOGIN",
+        f"      TLS: {TLS_VERSION}, {TLS_CIPHER}",
+    ]
+    assert shown[4].startswith("  FAIL  quit  (")
+
+
+def test_a_starttls_with_no_ehlo_after_it_still_shows_what_ehlo_advertised(cli, tmp_path: Path):
+    behaviour = tls_server(QUIT=b"250 bye\r\n")
+    shown = run_text(cli, tmp_path, behaviour, "  - ehlo: a.test\n  - starttls\n  - quit\n")
+    assert shown[2:4] == [
+        "      EHLO: PIPELINING SIZE 10240000 8BITMIME STARTTLS",
+        f"      TLS: {TLS_VERSION}, {TLS_CIPHER}",
+    ]
+
+
+def test_a_passed_server_shows_ehlo_and_tls_with_v_only(cli, tmp_path: Path):
+    quiet = run_text(cli, tmp_path, tls_server(), TLS_STEPS)
+    assert quiet[:2] == ["PASS  s -> SERVER  [5 pass]  N ms", ""]
+    assert not [line for line in quiet if "EHLO:" in line or "TLS:" in line]
+    verbose = run_text(cli, tmp_path, tls_server(), TLS_STEPS, "-v")
+    assert verbose[:4] == [
+        "PASS  s -> SERVER  [5 pass]  N ms",
+        "      EHLO: PIPELINING SIZE 10240000 8BITMIME STARTTLS",
+        f"      TLS: {TLS_VERSION}, {TLS_CIPHER}",
+        "  PASS  connect (implicit)  (" + str(tmp_path / "s.yaml") + ":3:5)",
+    ]
+
+
+LONG_EHLO = ehlo(
+    "PIPELINING", "SIZE 52428800", "ETRN", "STARTTLS",
+    "AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256 XOAUTH2",
+    "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [
+        pytest.param(
+            LONG_EHLO,
+            "      EHLO: PIPELINING SIZE 52428800 ETRN STARTTLS AUTH PLAIN LOGIN CRAM-MD5 "
+            "DIGEST-MD5... ENHANCEDSTATUSCODES ... (+4 more)",
+            id="cut-at-whole-words",
+        ),
+        pytest.param(
+            ehlo("AUTH=PLAIN LOGIN", "SIZE"),
+            "      EHLO: AUTH=PLAIN LOGIN SIZE",
+            id="obsolete-auth-form",
+        ),
+        pytest.param(b"250 broken.test\r\n", "      EHLO: (no extensions)", id="none"),
+        pytest.param(b"502 5.5.2 no EHLO here\r\n", None, id="ehlo-refused"),
+    ],
+)
+def test_the_ehlo_line(cli, tmp_path: Path, reply: bytes, shown: str | None):
+    report = run_text(
+        cli, tmp_path, Behaviour(replies={"EHLO": reply}), "  - ehlo: a.test\n  - quit\n", "-v"
+    )
+    assert report[0].startswith("PASS  s -> SERVER  ["), report
+    assert report[1] == shown if shown else report[1].startswith("  PASS  connect (implicit)")

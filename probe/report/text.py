@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from probe.protocol.ehlo import parse_ehlo
+from probe.protocol.reply import printable
 from probe.report.redact import Redactor
 from probe.report.wire import sent_text
 from probe.results import Exchange, RunResult, ServerResult, StepResult, Verdict
@@ -57,6 +59,8 @@ def _server(result: ServerResult, redact: Redactor, verbose: bool) -> list[str]:
         lines.append(f"      warn: {warning}")
     for attempt in _as_list(result.details.get("fallback")):
         lines.append(f"      fell back after: {attempt}")
+    if verbose or result.verdict is not Verdict.PASS:
+        lines += _session_facts(result, redact)
     skipped: list[StepResult] = []
     for step in [*result.steps, None]:
         if (
@@ -85,6 +89,62 @@ def _where(result: ServerResult) -> str:
     if details.get("mx_host"):
         parts.append(f"MX {details.get('preference')} {details['mx_host']}")
     return f" ({', '.join(parts)})" if parts else ""
+
+
+EHLO_WIDTH = 100  # characters of advertised extensions shown on the EHLO line
+EHLO_ITEM_WIDTH = 40  # characters of one extension with its parameters (AUTH's list can be long)
+
+
+def _session_facts(result: ServerResult, redact: Redactor) -> list[str]:
+    """What the server offered and what was negotiated: the extensions its last 250 reply to EHLO
+    advertised (whether or not a later STARTTLS made the session forget them), and the TLS
+    version and cipher when the session switched to TLS."""
+    lines = []
+    replies = [
+        e.reply
+        for step in result.steps
+        for e in step.exchanges
+        if e.command == "EHLO" and e.reply is not None and e.reply.code == 250
+    ]
+    if replies:
+        items = [_extension(k, v) for k, v in parse_ehlo(replies[-1]).extensions.items()]
+        lines.append(f"      EHLO: {redact(_fit(items)) if items else '(no extensions)'}")
+    if result.tls is not None:
+        facts = [result.tls.version or "version not reported"]
+        if result.tls.cipher:
+            facts.append(result.tls.cipher)
+        lines.append(f"      TLS: {', '.join(facts)}")
+    return lines
+
+
+def _extension(keyword: str, params: list[str] | tuple[str, ...]) -> str:
+    """`KEYWORD PARAM...`, cut after a whole parameter when long: "AUTH PLAIN LOGIN CRAM-MD5..."."""
+    # The obsolete "AUTH=PLAIN LOGIN" form is kept under the key "AUTH=": shown as it was sent.
+    if keyword.endswith("=") and params:
+        words = [keyword + params[0], *params[1:]]
+    else:
+        words = [keyword, *params]
+    words = [printable(word.encode()) for word in words]  # a broken parameter, escaped
+    text = " ".join(words)
+    if len(text) <= EHLO_ITEM_WIDTH:
+        return text
+    text = words[0]
+    for word in words[1:]:
+        if len(f"{text} {word}...") > EHLO_ITEM_WIDTH:
+            break
+        text = f"{text} {word}"
+    return (text if len(text) <= EHLO_ITEM_WIDTH - 3 else text[: EHLO_ITEM_WIDTH - 3]) + "..."
+
+
+def _fit(items: list[str]) -> str:
+    """As many whole items as fit in EHLO_WIDTH, then how many more there are."""
+    shown: list[str] = []
+    for item in items:
+        if shown and len(" ".join([*shown, item])) > EHLO_WIDTH:
+            break
+        shown.append(item)
+    rest = len(items) - len(shown)
+    return " ".join(shown) + (f" ... (+{rest} more)" if rest else "")
 
 
 def _as_list(value: object) -> list[str]:
