@@ -6,6 +6,7 @@ Every test asserts the exact lines a user sees (timings aside)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import ssl
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from certs import write_tls_pair
+from conftest import BASIC
 from servers import Action, Behaviour, ScriptedServer, ehlo, sequence
 
 EHLO = ehlo("PIPELINING", "SIZE 10240000", "8BITMIME", "STARTTLS")
@@ -188,3 +190,133 @@ def test_the_ehlo_line(cli, tmp_path: Path, reply: bytes, shown: str | None):
     )
     assert report[0].startswith("PASS  s -> SERVER  ["), report
     assert report[1] == shown if shown else report[1].startswith("  PASS  connect (implicit)")
+
+
+# ---- one line where several findings say the same thing about one reply code ---------------
+
+
+def run_basic(cli, tmp_path: Path, behaviour: Behaviour) -> tuple[list[str], dict]:
+    """basic.yaml against the server: the text report's lines, and the JSON report file."""
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(BASIC), server.target, "--var", "domain=example.test",
+                     "--timeout", "5", timeout=30)  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    report = json.loads(next((tmp_path / "reports").glob("*.json")).read_text())
+    return [line.replace(server.target, "SERVER") for line in lines(result.stdout)], report
+
+
+def block(shown: list[str], label: str) -> list[str]:
+    """The lines of one step's block in the report: its FAIL/WARN/... line and what follows."""
+    start = next(
+        i for i, line in enumerate(shown) if re.match(rf"  \w+ +{re.escape(label)}  ", line)
+    )
+    end = next(
+        (i for i in range(start + 1, len(shown)) if not shown[i].startswith("      ")), len(shown)
+    )
+    return shown[start:end]
+
+
+def findings(report: dict, label: str) -> list[tuple[str, str]]:
+    step = next(s for s in report["results"][0]["steps"] if s["name"] == label)
+    return [(f["verdict"], f["message"]) for f in step["findings"]]
+
+
+def test_a_wrong_code_with_an_expectation_on_it_is_one_line(cli, tmp_path: Path):
+    # The README's example: the EHLO reply changes code on its last line. The code table (251 is
+    # listed by no document) and the scenario (expect: 250) say the same thing of the 251: one
+    # line, the stronger (fail), with both sources and the table's list of codes. The mixed codes
+    # are a different fault, on a line of their own.
+    behaviour = Behaviour(
+        replies={"EHLO": b"250-mx.example.test\r\n250-PIPELINING\r\n251 8BITMIME\r\n"}
+    )
+    shown, report = run_basic(cli, tmp_path, behaviour)
+    label = "ehlo probe.smtp-probe.invalid"
+    assert block(shown, label) == [
+        f"  FAIL  {label}  ({BASIC}:22:5)",
+        "        C: EHLO probe.smtp-probe.invalid",
+        "        S: 250-mx.example.test",
+        "        S: 250-PIPELINING",
+        "        S: 251 8BITMIME",
+        "        fail: line 3 has code 251, the reply began with 250",
+        "          source: RFC 5321 §4.2.1",
+        "        fail: expected 250 (must): got 251",
+        "          expected: rfc5321: 250, 421, 500, 501, 502, 503, 504, 550",
+        "          source: RFC 5321 §4.5.1: EHLO MUST be supported; §4.3.2: it succeeds with 250; "
+        "RFC 5321 §4.3.2",
+    ]
+    # The JSON report keeps every finding.
+    assert findings(report, label) == [
+        ("fail", "line 3 has code 251, the reply began with 250"),
+        ("warn", "251 to EHLO is listed by no document; clients must act on its first digit (2xx)"),
+        ("fail", "expected 250 (must): got 251"),
+    ]
+
+
+QUIT_RULE = (
+    'QUIT MUST be answered 221, got 250: "This command specifies that the receiver MUST send a '
+    '"221 OK" reply, and then close the transmission channel."'
+)
+
+
+def test_three_findings_on_one_quit_reply_are_one_line(cli, tmp_path: Path):
+    # 250 to QUIT: listed by no document (warn), the fixed reply broken (fail), the scenario's
+    # expect: 221 unmet (fail). One line: the first fail, the RFC's rule; its source and the
+    # scenario's why merge into one (the why continues "RFC 5321 §4.1.1.10").
+    shown, report = run_basic(cli, tmp_path, Behaviour(replies={"QUIT": b"250 bye\r\n"}))
+    assert block(shown, "quit") == [
+        f"  FAIL  quit  ({BASIC}:64:5)",
+        "        C: QUIT",
+        "        S: 250 bye",
+        f"        fail: {QUIT_RULE}",
+        "          expected: 221, 421, 500 (line over 512 octets), 501 (with arguments)",
+        "          source: RFC 5321 §4.1.1.10: the receiver MUST send a 221 OK reply; "
+        "RFC 5321 §4.3.2",
+    ]
+    assert findings(report, "quit") == [
+        ("fail", QUIT_RULE),
+        ("warn", "250 to QUIT is listed by no document; clients must act on its first digit (2xx)"),
+        ("fail", "expected 221 (must): got 250"),
+    ]
+
+
+def test_a_code_only_a_looser_document_allows_keeps_its_own_line(cli, tmp_path: Path):
+    # 200 to RSET: RSET's fixed 250 and the scenario's expect: 250 say the same thing (one line);
+    # that a seed document lists 200 says something else (which document would accept it).
+    shown, report = run_basic(cli, tmp_path, Behaviour(replies={"RSET": b"200 ok\r\n"}))
+    assert block(shown, "rset") == [
+        f"  FAIL  rset  ({BASIC}:50:5)",
+        "        C: RSET",
+        "        S: 200 ok",
+        '        fail: RSET MUST be answered 250, got 200: "The receiver MUST send a "250 OK" '
+        'reply to a RSET command with no arguments."',
+        "          expected: 250, 421, 500 (line over 512 octets), 501 (with arguments), "
+        "502 (in an ODMR session), 503 (after a 554 greeting), 521 (after a 521 greeting), "
+        "530 (if TLS is required first), 554 (if TLS is too weak)",
+        "          source: RFC 5321 §4.1.1.5: the receiver MUST send a 250 OK reply to a RSET with "
+        "no arguments",
+        "        warn: 200 to RSET is allowed only by seed documents, not by rfc5321",
+        "          expected: rfc5321: 250, 421, 500, 501, 503",
+        "          source: seed:003_b63e2b74c4d91c33.txt",
+    ]
+    assert [verdict for verdict, _ in findings(report, "rset")] == ["fail", "warn", "fail"]
+
+
+def test_an_expectation_on_the_reply_text_keeps_its_own_line(cli, tmp_path: Path):
+    # The expectation says more than the code (its text pattern is unmet too): not the same
+    # thing, so not merged; the two findings of the code table on the 252 are, and NOOP's own
+    # rule is the line shown (its source first).
+    steps = "  - ehlo: a.test\n  - noop: {expect: {code: 250, text: '(?i)ok'}, level: should}\n"
+    shown = run_text(cli, tmp_path, Behaviour(replies={"NOOP": b"252 hm\r\n"}), steps)
+    assert block(shown, "noop") == [
+        f"  WARN  noop  ({tmp_path / 's.yaml'}:4:5)",
+        "        C: NOOP",
+        "        S: 252 hm",
+        '        warn: NOOP is to be answered 250, got 252: "It specifies no action other than '
+        'that the receiver send a "250 OK" reply."',
+        "          expected: 250, 421, 500 (line over 512 octets), any code (with a parameter; "
+        "SHOULD be ignored), 502 (in an ODMR session), 503 (after a 554 greeting), 521 (after a "
+        "521 greeting), 554 (if TLS is too weak)",
+        "          source: RFC 5321 §4.1.1.9; RFC 5321 §4.3.2",
+        "        warn: expected 250, text matching /(?i)ok/ (should): got 252, reply text does not "
+        "match",
+    ]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from probe.protocol.ehlo import parse_ehlo
 from probe.protocol.reply import printable
 from probe.report.redact import Redactor
 from probe.report.wire import sent_text
-from probe.results import Exchange, RunResult, ServerResult, StepResult, Verdict
+from probe.results import (
+    Exchange,
+    Finding,
+    RunResult,
+    ServerResult,
+    StepResult,
+    Verdict,
+    strongest,
+)
 
 _MARK = {
     Verdict.PASS: "PASS",
@@ -171,20 +181,67 @@ def _step(step: StepResult, redact: Redactor) -> list[str]:
     for exchange in step.exchanges:
         lines += _exchange(exchange, redact)
     errors = {e.error for e in step.exchanges}
-    for finding in step.findings:
+    for finding, expected, source in _merged(step.findings):
         if finding.verdict is Verdict.PASS and not finding.message.startswith("expected"):
             continue
         if finding.verdict is Verdict.ERROR and finding.message in errors:
             continue  # already shown on its exchange
         lines.append(f"        {finding.verdict}: {redact(finding.message)}")
-        if finding.expected and finding.expected not in finding.message:
-            lines.append(f"          expected: {finding.expected}")
-        if finding.source:
-            lines.append(f"          source: {finding.source}")
+        if expected:
+            lines.append(f"          expected: {expected}")
+        if source:
+            lines.append(f"          source: {source}")
     shown = {f.source for f in step.findings}
     if step.why and step.verdict is not Verdict.PASS and step.why not in shown:
         lines.append(f"        why: {step.why}")
     return lines
+
+
+def _merged(findings: list[Finding]) -> list[tuple[Finding, str, str]]:
+    """The findings to show, each with its `expected` and `source` lines: findings that say the
+    same thing about one reply's code (the same Finding.about: the code table, a fixed reply, the
+    scenario's expectation...) become one, in the place of the first, with the strongest verdict
+    and its message (the first of them at equal verdicts), the first `expected` not already in
+    that message, and the sources of all of them."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.about:
+            groups.setdefault(finding.about, []).append(finding)
+    out = []
+    for finding in findings:
+        group = groups.get(finding.about, [finding]) if finding.about else [finding]
+        if group[0] is not finding:
+            continue  # shown with the first of its group
+        shown = strongest(group)
+        same = [shown, *(f for f in group if f is not shown)]
+        expected = next(
+            (f.expected for f in same if f.expected and f.expected not in shown.message), ""
+        )
+        out.append((shown, expected, _sources(f.source for f in same)))
+    return out
+
+
+def _sources(sources: Iterable[str]) -> str:
+    """Sources joined with "; ", each part once: a part that another one continues ("RFC 5321
+    §4.1.1.10" and "RFC 5321 §4.1.1.10: the receiver MUST...") is shown as the longer one."""
+    parts: list[str] = []
+    for source in sources:
+        for part in filter(None, source.split("; ")):
+            if any(_continues(kept, part) for kept in parts):
+                continue
+            longer = next((i for i, kept in enumerate(parts) if _continues(part, kept)), None)
+            if longer is None:
+                parts.append(part)
+            else:
+                parts[longer] = part
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _continues(longer: str, part: str) -> bool:
+    """Whether `longer` is `part` or holds it as a whole reference ("RFC 5321 §4.1.1" is not in
+    "RFC 5321 §4.1.1.10")."""
+    at = longer.find(part)
+    return at >= 0 and (at + len(part) == len(longer) or longer[at + len(part)] in ":, );")
 
 
 def _exchange(exchange: Exchange, redact: Redactor) -> list[str]:
