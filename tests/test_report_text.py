@@ -17,6 +17,8 @@ from certs import write_tls_pair
 from conftest import BASIC
 from servers import Action, Behaviour, ScriptedServer, ehlo, sequence
 
+from probe.demo import free_port
+
 EHLO = ehlo("PIPELINING", "SIZE 10240000", "8BITMIME", "STARTTLS")
 
 
@@ -320,3 +322,59 @@ def test_an_expectation_on_the_reply_text_keeps_its_own_line(cli, tmp_path: Path
         "        warn: expected 250, text matching /(?i)ok/ (should): got 252, reply text does not "
         "match",
     ]
+
+
+# ---- the closing line: results per verdict, and the warnings -------------------------------
+
+# Against the scripted server (250 to anything but NOOP): no warning; two (HELP answered 250 is
+# listed by no document; NOOP answered 252 is a warning twice over, shown as one line); and a
+# failure (RCPT accepted with no transaction) beside one warning.
+FLEET = {
+    "a-clean": "  - ehlo: a.test\n  - quit\n",
+    "b-warned": "  - ehlo: a.test\n  - noop\n  - help\n  - quit\n",
+    "c-failed": "  - ehlo: a.test\n  - noop\n  - rcpt: b@c.test\n  - quit\n",
+}
+FLEET_SERVER = Behaviour(replies={"EHLO": EHLO, "NOOP": b"252 2.0.0 hm\r\n"})
+
+
+def run_fleet(cli, tmp_path: Path, *options: str, refused: bool = False) -> list[str]:
+    """Every FLEET scenario (a folder) against the scripted server (and a closed port)."""
+    folder = tmp_path / "fleet"
+    folder.mkdir(exist_ok=True)
+    for name, steps in FLEET.items():
+        (folder / f"{name}.yaml").write_text(f"name: {name}\nsteps:\n{steps}", encoding="utf-8")
+    closed = f"127.0.0.1:{free_port()}"
+    with ScriptedServer(FLEET_SERVER) as server:
+        targets = [server.target, closed] if refused else [server.target]
+        result = cli("run", str(folder), *targets, "--no-report", "--timeout", "5", *options,
+                     timeout=60)  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    shown = lines(result.stdout.replace(server.target, "SERVER").replace(closed, "CLOSED"))
+    assert shown[-1].count("warning(s)") == 1
+    # The count is what the report shows.
+    warned = re.search(r"; (\d+) warning\(s\);", shown[-1])
+    assert warned and int(warned[1]) == sum(line.lstrip().startswith("warn: ") for line in shown)
+    return shown
+
+
+def test_the_closing_line_counts_every_verdict_and_the_warnings(cli, tmp_path: Path):
+    shown = run_fleet(cli, tmp_path, refused=True)
+    assert shown[-1] == (
+        "6 server result(s): 2 passed (1 with warnings), 1 failed, 3 error; 3 warning(s); "
+        "profile rfc5321"
+    )
+    assert [line for line in shown if line.startswith(("PASS", "FAIL", "ERROR"))] == [
+        "PASS  a-clean -> SERVER  [3 pass]  N ms",
+        "PASS  b-warned -> SERVER  [3 pass, 2 warn]  N ms",
+        "FAIL  c-failed -> SERVER  [3 pass, 1 warn, 1 fail]  N ms",
+        "ERROR  a-clean -> CLOSED  [1 error, 2 skip]  N ms",
+        "ERROR  b-warned -> CLOSED  [1 error, 4 skip]  N ms",
+        "ERROR  c-failed -> CLOSED  [1 error, 4 skip]  N ms",
+    ]
+
+
+def test_under_strict_the_warnings_fail_and_are_still_counted(cli, tmp_path: Path):
+    shown = run_fleet(cli, tmp_path, "--strict")
+    assert (
+        shown[-1] == "3 server result(s): 1 passed, 2 failed; 3 warning(s); profile rfc5321, strict"
+    )

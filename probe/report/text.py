@@ -43,17 +43,42 @@ def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
     for result in run.results:
         out += _server(result, redact, verbose)
         out.append("")
-    tally = ", ".join(
-        f"{sum(r.verdict is v for r in run.results)} {label}"
-        for v, label in _TALLY
-        if v in (Verdict.PASS, Verdict.FAIL) or any(r.verdict is v for r in run.results)
-    )
-    out.append(
-        f"{len(run.results)} server result(s): {tally}"
-        + (" (interrupted)" if run.interrupted else "")
-        + f"; profile {run.profile}{', strict' if run.strict else ''}"
-    )
+    out.append(_closing(run))
     return "\n".join(out) + "\n"
+
+
+def _closing(run: RunResult) -> str:
+    """How many results had each verdict (passed and failed always, the others when there are
+    any), how many of the passed had warnings, and how many warnings the report shows."""
+    warnings = [_warnings(r) for r in run.results]
+    parts = []
+    for verdict, label in _TALLY:
+        count = sum(r.verdict is verdict for r in run.results)
+        if count or verdict in (Verdict.PASS, Verdict.FAIL):
+            parts.append(f"{count} {label}")
+        if verdict is Verdict.PASS:
+            warned = sum(
+                1 for r, n in zip(run.results, warnings, strict=True) if n and r.verdict is verdict
+            )
+            if warned:
+                parts[-1] += f" ({warned} with warnings)"
+    return (
+        f"{len(run.results)} server result(s): {', '.join(parts)}"
+        + (" (interrupted)" if run.interrupted else "")
+        + f"; {sum(warnings)} warning(s); profile {run.profile}{', strict' if run.strict else ''}"
+    )
+
+
+def _warnings(result: ServerResult) -> int:
+    """The `warn:` lines of a result's block: its target's warnings (MX notes) and its steps'
+    warnings, counted as shown (findings that say the same thing are one)."""
+    shown = sum(
+        1
+        for step in result.steps
+        for finding, _, _ in _merged(step.findings)
+        if finding.verdict is Verdict.WARN
+    )
+    return len(_as_list(result.details.get("warnings"))) + shown
 
 
 def _server(result: ServerResult, redact: Redactor, verbose: bool) -> list[str]:
