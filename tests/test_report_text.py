@@ -378,3 +378,57 @@ def test_under_strict_the_warnings_fail_and_are_still_counted(cli, tmp_path: Pat
     assert (
         shown[-1] == "3 server result(s): 1 passed, 2 failed; 3 warning(s); profile rfc5321, strict"
     )
+
+
+# ---- the roll-up per server, when servers ran several scenarios ----------------------------
+
+
+def test_several_scenarios_per_server_end_with_one_line_per_server(cli, tmp_path: Path):
+    shown = run_fleet(cli, tmp_path, refused=True)
+    # After the per-result blocks, before the closing line.
+    assert shown[-5:] == [
+        "By server:",
+        "  FAIL  SERVER: a-clean pass, b-warned pass (2 warnings), c-failed fail (1 warning)",
+        "  ERROR  CLOSED: a-clean error, b-warned error, c-failed error",
+        "",
+        "6 server result(s): 2 passed (1 with warnings), 1 failed, 3 error; 3 warning(s); "
+        "profile rfc5321",
+    ]
+    assert shown.count("By server:") == 1
+    assert not any(line.startswith(("PASS", "FAIL", "ERROR")) for line in shown[-5:])
+
+
+def test_a_server_that_passed_every_scenario_passes_in_the_roll_up(cli, tmp_path: Path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("one", "two"):
+        (folder / f"{name}.yaml").write_text(f"name: {name}\nsteps:\n  - ehlo: a.test\n")
+    with ScriptedServer(Behaviour(replies={"EHLO": EHLO})) as server:
+        result = cli("run", str(folder), server.target, "--no-report", timeout=30)
+    assert result.code == 0, result.stdout + result.stderr
+    assert lines(result.stdout.replace(server.target, "SERVER")) == [
+        "PASS  one -> SERVER  [2 pass]  N ms",
+        "",
+        "PASS  two -> SERVER  [2 pass]  N ms",
+        "",
+        "By server:",
+        "  PASS  SERVER: one pass, two pass",
+        "",
+        "2 server result(s): 2 passed, 0 failed; 0 warning(s); profile rfc5321",
+    ]
+
+
+def test_one_scenario_per_server_needs_no_roll_up(cli, tmp_path: Path):
+    path = scenario(tmp_path, "one", "  - ehlo: a.test\n")
+    behaviour = Behaviour(replies={"EHLO": EHLO})
+    with ScriptedServer(behaviour) as first, ScriptedServer(behaviour) as second:
+        result = cli("run", str(path), first.target, second.target, "--no-report", timeout=30)
+        text = result.stdout.replace(first.target, "FIRST").replace(second.target, "SECOND")
+    assert result.code == 0, result.stdout + result.stderr
+    assert lines(text) == [
+        "PASS  one -> FIRST  [2 pass]  N ms",
+        "",
+        "PASS  one -> SECOND  [2 pass]  N ms",
+        "",
+        "2 server result(s): 2 passed, 0 failed; 0 warning(s); profile rfc5321",
+    ]

@@ -43,8 +43,38 @@ def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
     for result in run.results:
         out += _server(result, redact, verbose)
         out.append("")
+    rollup = _by_server(run.results)
+    if rollup:
+        out += ["By server:", *rollup, ""]
     out.append(_closing(run))
     return "\n".join(out) + "\n"
+
+
+# A server's verdict over its scenarios: the worst, as the exit code ranks them.
+_OVERALL = (Verdict.FAIL, Verdict.ERROR, Verdict.NO_SERVICE, Verdict.NO_MAIL, Verdict.PASS)
+
+
+def _by_server(results: list[ServerResult]) -> list[str]:
+    """One line per server (a target and the address it was probed at) when some server ran
+    several scenarios: its verdict over all of them, then each scenario's verdict and warnings.
+    Nothing when every server ran one scenario (each result line already says it all)."""
+    servers: dict[tuple[str, str], list[ServerResult]] = {}
+    for result in results:
+        servers.setdefault((result.target, result.address or ""), []).append(result)
+    if all(len(group) < 2 for group in servers.values()):
+        return []
+    lines = []
+    for group in servers.values():
+        verdicts = {r.verdict for r in group}
+        overall = next((v for v in _OVERALL if v in verdicts), Verdict.PASS)
+        each = []
+        for result in group:
+            warnings = _warnings(result)
+            noted = f" ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else ""
+            each.append(f"{result.scenario} {result.verdict}{noted}")
+        first = group[0]
+        lines.append(f"  {_MARK[overall]}  {first.target}{_where(first)}: {', '.join(each)}")
+    return lines
 
 
 def _closing(run: RunResult) -> str:
