@@ -87,19 +87,27 @@ def judge(
     reply = exchange.reply
     syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
     findings = _enhanced_findings(reply, exchange.command, facts)
+    about = _about(exchange, reply)
     if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
-        findings += _code_findings(exchange, reply.code, table, profile, facts)
+        findings += _code_findings(exchange, reply.code, table, profile, facts, about)
     if expectation is not None:
         waived = _waived(reply, facts)
         if waived:
             findings.append(Finding(Verdict.PASS, f"expectation not judged: {waived}", "RFC 5321"))
         else:
-            findings += expectation_findings(reply, expectation)
+            findings += expectation_findings(reply, expectation, about)
     if breaches:
         # What the probe's own breach provokes is not the server's fault: reported, never
         # counted (a malformed reply still is: no breach makes a reply's grammar optional).
         findings = [_provoked(f) for f in findings]
     return breaches + syntax + findings
+
+
+def _about(exchange: Exchange, reply: Reply) -> str:
+    """What a finding about this reply's code is about (Finding.about): the code, the command
+    and the line sent (two replies to the same line in one step say the same thing)."""
+    line = exchange.sent.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    return f"{reply.code} to {exchange.command}: {line}"
 
 
 def _ehlo_findings(command: str, reply: Reply) -> list[Finding]:
@@ -200,8 +208,15 @@ def _enhanced_findings(reply: Reply, command: str, facts: SessionFacts) -> list[
 
 
 def _code_findings(
-    exchange: Exchange, code: int, table: CodeTable, profile: str, facts: SessionFacts
+    exchange: Exchange,
+    code: int,
+    table: CodeTable,
+    profile: str,
+    facts: SessionFacts,
+    about: str = "",
 ) -> list[Finding]:
+    """What the tables say of this code; `about` (Finding.about) is set on each finding that says
+    the code is wrong, not on one that says which looser document allows it."""
     command = exchange.command
     findings: list[Finding] = []
     applicable: list[Allowance] = []
@@ -245,6 +260,7 @@ def _code_findings(
                 f"digit ({code // 100}xx)",
                 "RFC 5321 §4.3.2",
                 _expected_list(table, command, profile),
+                about=about,
             )
         )
     else:
@@ -254,14 +270,17 @@ def _code_findings(
                 f"{command} can never answer {code // 100}xx ({code})",
                 "RFC 5321 §4.3.2",
                 _expected_list(table, command, profile),
+                about=about,
             )
         )
 
-    findings += _fixed_findings(exchange, code, table, applicable)
-    findings += _argument_findings(exchange, code, table)
-    findings += _sequence_findings(exchange, code, table, facts)
-    findings += _duty_findings(exchange, code, table, facts)
-    return findings
+    rules = _fixed_findings(exchange, code, table, applicable)
+    rules += _argument_findings(exchange, code, table)
+    rules += _sequence_findings(exchange, code, table, facts)
+    rules += _duty_findings(exchange, code, table, facts)
+    # The rule first: at equal verdicts it is the step's headline, and the line the text report
+    # shows for the findings that say the same thing (it names the RFC's own words).
+    return [replace(f, about=about) for f in rules] + findings
 
 
 def _duty_findings(
@@ -455,8 +474,9 @@ def _expected_list(table: CodeTable, command: str, profile: str) -> str:
     return f"{profile}: " + ", ".join(str(c) for c in codes)
 
 
-def expectation_findings(reply: Reply, expectation: Expectation) -> list[Finding]:
-    """A finding when the scenario's expectation is not met (verdict by its level)."""
+def expectation_findings(reply: Reply, expectation: Expectation, about: str = "") -> list[Finding]:
+    """A finding when the scenario's expectation is not met (verdict by its level); `about` is
+    set on it when only the code is wrong (a text mismatch says something of its own)."""
     problems = []
     code = reply.code
     if expectation.codes and (code is None or not any(p.matches(code) for p in expectation.codes)):
@@ -474,6 +494,7 @@ def expectation_findings(reply: Reply, expectation: Expectation) -> list[Finding
             f"expected {expectation.describe()} ({expectation.level}): {', '.join(problems)}",
             expectation.why,
             expectation.describe(),
+            about=about if problems == [f"got {code}"] else "",
         )
     ]
 

@@ -249,7 +249,12 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         "checkout of smtp-probe; elsewhere no file is written)",
     )
     p.add_argument("--no-report", action="store_true", help="do not write the JSON report file")
-    p.add_argument("-v", "--verbose", action="store_true", help="show passing steps too")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show passing steps too, and the EHLO and TLS lines of passing servers",
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:

@@ -50,6 +50,11 @@ class Finding:
     # What the finding is about, for choosing a step's headline: a rule about what the reply
     # means comes before a note on its syntax or its enhanced status code.
     topic: str = "meaning"  # "meaning", "syntax" or "enhanced"
+    # The reply whose code the finding judges, when it judges only the code ("251 to EHLO: EHLO
+    # a.test"): the code table, a fixed reply, a sequence or a duty, and the scenario's
+    # expectation may each say that one code is wrong. Findings with the same `about` say the
+    # same thing, and the text report shows them as one. Not in the JSON (it keeps every finding).
+    about: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -79,6 +84,11 @@ def headline(findings: list[Finding], strict: bool = False) -> Finding | None:
         if effective(f, strict) in (Verdict.FAIL, Verdict.ERROR, Verdict.WARN)
     ]
     return min(ranked)[3] if ranked else None
+
+
+def strongest(findings: list[Finding]) -> Finding:
+    """The first finding with the strongest verdict (fail, error, warn, then the rest)."""
+    return max(findings, key=lambda f: _RANK[f.verdict])
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,17 @@ class StepResult:
     applicable: bool = True  # False: skipped because the server does not offer what it needs
 
 
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    """What the TLS handshake after STARTTLS negotiated (RFC 3207), as the ssl object reports it."""
+
+    version: str | None  # e.g. "TLSv1.3"
+    cipher: str | None  # e.g. "TLS_AES_256_GCM_SHA384"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"version": self.version, "cipher": self.cipher}
+
+
 @dataclass(slots=True)
 class ServerResult:
     scenario: str
@@ -149,6 +170,7 @@ class ServerResult:
     extensions: dict[str, list[str]] = field(default_factory=dict)
     details: dict[str, object] = field(default_factory=dict)  # target facts (domain, MX, ...)
     waited: float = 0.0  # seconds the session spent in quiet windows (waiting on timers)
+    tls: TlsInfo | None = None  # set when the session switched to TLS with STARTTLS
 
     def counts(self) -> dict[str, int]:
         out = {str(v): 0 for v in Verdict if v is not Verdict.INFO}  # INFO: findings only

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import BASIC
 
+from probe.results import TlsInfo
 from probe.scenario import StepKind, bind, load_scenario
 from probe.session.actions import (
     DONE,
@@ -93,7 +94,7 @@ class FakeServer:
             self.clock.now = max(self.clock.now, action.until)
             return TIMED_OUT
         if isinstance(action, StartTLS):
-            return TLSUp("TLSv1.3")
+            return TLSUp("TLSv1.3", "TLS_AES_128_GCM_SHA256")
         assert isinstance(action, Close)
         return DONE
 
@@ -404,6 +405,7 @@ def test_starttls_resets_what_the_server_said_and_records_tls(tmp_path: Path):
     assert any(isinstance(a, StartTLS) for a in server.actions)
     assert m.model.tls_version == "TLSv1.3" and m.model.facts.tls_active
     assert result.steps[2].findings[-1].message == "TLS established (TLSv1.3)"
+    assert result.tls == TlsInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256")
 
 
 def test_an_interrupt_keeps_what_was_judged(tmp_path: Path):

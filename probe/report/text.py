@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from probe.protocol.ehlo import parse_ehlo
+from probe.protocol.reply import printable
 from probe.report.redact import Redactor
 from probe.report.wire import sent_text
-from probe.results import Exchange, RunResult, ServerResult, StepResult, Verdict
+from probe.results import (
+    Exchange,
+    Finding,
+    RunResult,
+    ServerResult,
+    StepResult,
+    Verdict,
+    strongest,
+)
 
 _MARK = {
     Verdict.PASS: "PASS",
@@ -31,17 +43,72 @@ def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
     for result in run.results:
         out += _server(result, redact, verbose)
         out.append("")
-    tally = ", ".join(
-        f"{sum(r.verdict is v for r in run.results)} {label}"
-        for v, label in _TALLY
-        if v in (Verdict.PASS, Verdict.FAIL) or any(r.verdict is v for r in run.results)
-    )
-    out.append(
-        f"{len(run.results)} server result(s): {tally}"
-        + (" (interrupted)" if run.interrupted else "")
-        + f"; profile {run.profile}{', strict' if run.strict else ''}"
-    )
+    rollup = _by_server(run.results)
+    if rollup:
+        out += ["By server:", *rollup, ""]
+    out.append(_closing(run))
     return "\n".join(out) + "\n"
+
+
+# A server's verdict over its scenarios: the worst, as the exit code ranks them.
+_OVERALL = (Verdict.FAIL, Verdict.ERROR, Verdict.NO_SERVICE, Verdict.NO_MAIL, Verdict.PASS)
+
+
+def _by_server(results: list[ServerResult]) -> list[str]:
+    """One line per server (a target and the address it was probed at) when some server ran
+    several scenarios: its verdict over all of them, then each scenario's verdict and warnings.
+    Nothing when every server ran one scenario (each result line already says it all)."""
+    servers: dict[tuple[str, str], list[ServerResult]] = {}
+    for result in results:
+        servers.setdefault((result.target, result.address or ""), []).append(result)
+    if all(len(group) < 2 for group in servers.values()):
+        return []
+    lines = []
+    for group in servers.values():
+        verdicts = {r.verdict for r in group}
+        overall = next((v for v in _OVERALL if v in verdicts), Verdict.PASS)
+        each = []
+        for result in group:
+            warnings = _warnings(result)
+            noted = f" ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else ""
+            each.append(f"{result.scenario} {result.verdict}{noted}")
+        first = group[0]
+        lines.append(f"  {_MARK[overall]}  {first.target}{_where(first)}: {', '.join(each)}")
+    return lines
+
+
+def _closing(run: RunResult) -> str:
+    """How many results had each verdict (passed and failed always, the others when there are
+    any), how many of the passed had warnings, and how many warnings the report shows."""
+    warnings = [_warnings(r) for r in run.results]
+    parts = []
+    for verdict, label in _TALLY:
+        count = sum(r.verdict is verdict for r in run.results)
+        if count or verdict in (Verdict.PASS, Verdict.FAIL):
+            parts.append(f"{count} {label}")
+        if verdict is Verdict.PASS:
+            warned = sum(
+                1 for r, n in zip(run.results, warnings, strict=True) if n and r.verdict is verdict
+            )
+            if warned:
+                parts[-1] += f" ({warned} with warnings)"
+    return (
+        f"{len(run.results)} server result(s): {', '.join(parts)}"
+        + (" (interrupted)" if run.interrupted else "")
+        + f"; {sum(warnings)} warning(s); profile {run.profile}{', strict' if run.strict else ''}"
+    )
+
+
+def _warnings(result: ServerResult) -> int:
+    """The `warn:` lines of a result's block: its target's warnings (MX notes) and its steps'
+    warnings, counted as shown (findings that say the same thing are one)."""
+    shown = sum(
+        1
+        for step in result.steps
+        for finding, _, _ in _merged(step.findings)
+        if finding.verdict is Verdict.WARN
+    )
+    return len(_as_list(result.details.get("warnings"))) + shown
 
 
 def _server(result: ServerResult, redact: Redactor, verbose: bool) -> list[str]:
@@ -57,6 +124,8 @@ def _server(result: ServerResult, redact: Redactor, verbose: bool) -> list[str]:
         lines.append(f"      warn: {warning}")
     for attempt in _as_list(result.details.get("fallback")):
         lines.append(f"      fell back after: {attempt}")
+    if verbose or result.verdict is not Verdict.PASS:
+        lines += _session_facts(result, redact)
     skipped: list[StepResult] = []
     for step in [*result.steps, None]:
         if (
@@ -87,6 +156,62 @@ def _where(result: ServerResult) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
+EHLO_WIDTH = 100  # characters of advertised extensions shown on the EHLO line
+EHLO_ITEM_WIDTH = 40  # characters of one extension with its parameters (AUTH's list can be long)
+
+
+def _session_facts(result: ServerResult, redact: Redactor) -> list[str]:
+    """What the server offered and what was negotiated: the extensions its last 250 reply to EHLO
+    advertised (whether or not a later STARTTLS made the session forget them), and the TLS
+    version and cipher when the session switched to TLS."""
+    lines = []
+    replies = [
+        e.reply
+        for step in result.steps
+        for e in step.exchanges
+        if e.command == "EHLO" and e.reply is not None and e.reply.code == 250
+    ]
+    if replies:
+        items = [_extension(k, v) for k, v in parse_ehlo(replies[-1]).extensions.items()]
+        lines.append(f"      EHLO: {redact(_fit(items)) if items else '(no extensions)'}")
+    if result.tls is not None:
+        facts = [result.tls.version or "version not reported"]
+        if result.tls.cipher:
+            facts.append(result.tls.cipher)
+        lines.append(f"      TLS: {', '.join(facts)}")
+    return lines
+
+
+def _extension(keyword: str, params: list[str] | tuple[str, ...]) -> str:
+    """`KEYWORD PARAM...`, cut after a whole parameter when long: "AUTH PLAIN LOGIN CRAM-MD5..."."""
+    # The obsolete "AUTH=PLAIN LOGIN" form is kept under the key "AUTH=": shown as it was sent.
+    if keyword.endswith("=") and params:
+        words = [keyword + params[0], *params[1:]]
+    else:
+        words = [keyword, *params]
+    words = [printable(word.encode()) for word in words]  # a broken parameter, escaped
+    text = " ".join(words)
+    if len(text) <= EHLO_ITEM_WIDTH:
+        return text
+    text = words[0]
+    for word in words[1:]:
+        if len(f"{text} {word}...") > EHLO_ITEM_WIDTH:
+            break
+        text = f"{text} {word}"
+    return (text if len(text) <= EHLO_ITEM_WIDTH - 3 else text[: EHLO_ITEM_WIDTH - 3]) + "..."
+
+
+def _fit(items: list[str]) -> str:
+    """As many whole items as fit in EHLO_WIDTH, then how many more there are."""
+    shown: list[str] = []
+    for item in items:
+        if shown and len(" ".join([*shown, item])) > EHLO_WIDTH:
+            break
+        shown.append(item)
+    rest = len(items) - len(shown)
+    return " ".join(shown) + (f" ... (+{rest} more)" if rest else "")
+
+
 def _as_list(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
@@ -111,20 +236,67 @@ def _step(step: StepResult, redact: Redactor) -> list[str]:
     for exchange in step.exchanges:
         lines += _exchange(exchange, redact)
     errors = {e.error for e in step.exchanges}
-    for finding in step.findings:
+    for finding, expected, source in _merged(step.findings):
         if finding.verdict is Verdict.PASS and not finding.message.startswith("expected"):
             continue
         if finding.verdict is Verdict.ERROR and finding.message in errors:
             continue  # already shown on its exchange
         lines.append(f"        {finding.verdict}: {redact(finding.message)}")
-        if finding.expected and finding.expected not in finding.message:
-            lines.append(f"          expected: {finding.expected}")
-        if finding.source:
-            lines.append(f"          source: {finding.source}")
+        if expected:
+            lines.append(f"          expected: {expected}")
+        if source:
+            lines.append(f"          source: {source}")
     shown = {f.source for f in step.findings}
     if step.why and step.verdict is not Verdict.PASS and step.why not in shown:
         lines.append(f"        why: {step.why}")
     return lines
+
+
+def _merged(findings: list[Finding]) -> list[tuple[Finding, str, str]]:
+    """The findings to show, each with its `expected` and `source` lines: findings that say the
+    same thing about one reply's code (the same Finding.about: the code table, a fixed reply, the
+    scenario's expectation...) become one, in the place of the first, with the strongest verdict
+    and its message (the first of them at equal verdicts), the first `expected` not already in
+    that message, and the sources of all of them."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.about:
+            groups.setdefault(finding.about, []).append(finding)
+    out = []
+    for finding in findings:
+        group = groups.get(finding.about, [finding]) if finding.about else [finding]
+        if group[0] is not finding:
+            continue  # shown with the first of its group
+        shown = strongest(group)
+        same = [shown, *(f for f in group if f is not shown)]
+        expected = next(
+            (f.expected for f in same if f.expected and f.expected not in shown.message), ""
+        )
+        out.append((shown, expected, _sources(f.source for f in same)))
+    return out
+
+
+def _sources(sources: Iterable[str]) -> str:
+    """Sources joined with "; ", each part once: a part that another one continues ("RFC 5321
+    §4.1.1.10" and "RFC 5321 §4.1.1.10: the receiver MUST...") is shown as the longer one."""
+    parts: list[str] = []
+    for source in sources:
+        for part in filter(None, source.split("; ")):
+            if any(_continues(kept, part) for kept in parts):
+                continue
+            longer = next((i for i, kept in enumerate(parts) if _continues(part, kept)), None)
+            if longer is None:
+                parts.append(part)
+            else:
+                parts[longer] = part
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _continues(longer: str, part: str) -> bool:
+    """Whether `longer` is `part` or holds it as a whole reference ("RFC 5321 §4.1.1" is not in
+    "RFC 5321 §4.1.1.10")."""
+    at = longer.find(part)
+    return at >= 0 and (at + len(part) == len(longer) or longer[at + len(part)] in ":, );")
 
 
 def _exchange(exchange: Exchange, redact: Redactor) -> list[str]:

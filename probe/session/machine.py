@@ -205,6 +205,7 @@ class Session:
             reason=reason,
             extensions={k: list(v) for k, v in self.model.facts.extensions.items()},
             waited=self.waited,
+            tls=self.model.tls,
         )
 
     def _advance(self, event: Event | None) -> None:
@@ -353,7 +354,7 @@ class Session:
         event = yield StartTLS(self.server_name, self.options.tls_verify, until)
         if isinstance(event, TLSUp):
             self._reader = self._new_reader()
-            self.model.tls_started(event.version)
+            self.model.tls_started(event.version, event.cipher)
             return None
         yield from self.close(abort=True)
         if self.past_deadline:

@@ -13,6 +13,7 @@ from enum import Enum
 from probe.asserter import SessionFacts
 from probe.protocol.ehlo import parse_ehlo
 from probe.protocol.reply import Reply
+from probe.results import TlsInfo
 
 
 def _first(reply: Reply) -> str:
@@ -61,7 +62,11 @@ class ServerModel:
     facts: SessionFacts = field(default_factory=SessionFacts)
     mode: Mode = Mode.COMMANDS
     ended: Ended | None = None
-    tls_version: str | None = None
+    tls: TlsInfo | None = None  # what the STARTTLS handshake negotiated
+
+    @property
+    def tls_version(self) -> str | None:
+        return self.tls.version if self.tls is not None else None
 
     @property
     def usable(self) -> bool:
@@ -107,8 +112,8 @@ class ServerModel:
         self.facts.in_transaction = False
         self.facts.recipients = 0
 
-    def tls_started(self, version: str | None) -> None:
+    def tls_started(self, version: str | None, cipher: str | None = None) -> None:
         """RFC 3207 §4.2: the server forgets everything it learned from the client."""
         self.facts = SessionFacts(greeting_code=self.facts.greeting_code, tls_active=True)
         self.mode = Mode.COMMANDS
-        self.tls_version = version
+        self.tls = TlsInfo(version, cipher)
