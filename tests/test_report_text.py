@@ -201,7 +201,7 @@ def run_basic(cli, tmp_path: Path, behaviour: Behaviour) -> tuple[list[str], dic
     """basic.yaml against the server: the text report's lines, and the JSON report file."""
     with ScriptedServer(behaviour) as server:
         result = cli("run", str(BASIC), server.target, "--var", "domain=example.test",
-                     "--timeout", "5", timeout=30)  # fmt: skip
+                     "--timeout", "5", "--report-dir", "reports", timeout=30)  # fmt: skip
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     report = json.loads(next((tmp_path / "reports").glob("*.json")).read_text())
     return [line.replace(server.target, "SERVER") for line in lines(result.stdout)], report
