@@ -455,7 +455,17 @@ def _not_in_profile(code: int, command: str, profile: str, rows: list[Allowance]
             f": {note}" if note else ""
         )
     tiers = sorted({str(row.tier) for row in rows if row.tier is not Tier.RFC5321})
-    return f"{code} to {command} is allowed only by {'/'.join(tiers)} documents, not by {profile}"
+    kinds = " and ".join(TIER_WORDS.get(tier, f"{tier} documents") for tier in tiers)
+    return f"{code} to {command} is allowed only by {kinds}, not by the {profile} profile"
+
+
+# What each tier of documents is, in a reader's words.
+TIER_WORDS = {
+    "extension": "an extension RFC applied to a base command",
+    "legacy": "the older RFCs (821, 2821)",
+    "registry": "the IANA registry",
+    "seed": "vendor reference pages",
+}
 
 
 def _cite(rows: list[Allowance]) -> str:

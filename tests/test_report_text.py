@@ -296,9 +296,10 @@ def test_a_code_only_a_looser_document_allows_keeps_its_own_line(cli, tmp_path: 
         "530 (if TLS is required first), 554 (if TLS is too weak)",
         "          source: RFC 5321 §4.1.1.5: the receiver MUST send a 250 OK reply to a RSET with "
         "no arguments",
-        "        warn: 200 to RSET is allowed only by seed documents, not by rfc5321",
+        "        warn: 200 to RSET is allowed only by vendor reference pages, not by the rfc5321 "
+        "profile",
         "          expected: rfc5321: 250, 421, 500, 501, 503",
-        "          source: seed:003_b63e2b74c4d91c33.txt",
+        "          source: RJK reply codes",
     ]
     assert [verdict for verdict, _ in findings(report, "rset")] == ["fail", "warn", "fail"]
 
