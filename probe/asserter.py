@@ -491,8 +491,19 @@ def expectation_findings(reply: Reply, expectation: Expectation, about: str = ""
     code = reply.code
     if expectation.codes and (code is None or not any(p.matches(code) for p in expectation.codes)):
         problems.append(f"got {code if code is not None else 'no valid code'}")
-    if expectation.text is not None and not expectation.text.search("\n".join(reply.text_lines)):
-        problems.append("reply text does not match")
+    text = "\n".join(reply.text_lines)
+    unmatched = [t.pattern for t in expectation.texts if not t.search(text)]
+    if unmatched:
+        problems.append(
+            "reply text does not match"
+            + (f" /{unmatched[0]}/" if len(expectation.texts) > 1 else "")
+        )
+    if (expectation.advertises or expectation.not_advertises) and code == 250:
+        offered = parse_ehlo(reply).extensions
+        if missing := [k for k in expectation.advertises if k not in offered]:
+            problems.append(f"{' '.join(missing)} not advertised")
+        if present := [k for k in expectation.not_advertises if k in offered]:
+            problems.append(f"{' '.join(present)} advertised")
     if not problems:
         return []
     verdict = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.INFO: Verdict.INFO}[

@@ -146,14 +146,14 @@ def test_enhanced_code_class_must_match_the_reply():
     [(Level.MUST, Verdict.FAIL), (Level.SHOULD, Verdict.WARN), (Level.INFO, Verdict.PASS)],
 )
 def test_an_unmet_expectation_costs_what_its_level_says(level, expected):
-    expectation = Expectation((CodePattern("5xx"),), None, level, "RFC 5321 §3.3")
+    expectation = Expectation((CodePattern("5xx"),), (), level, "RFC 5321 §3.3")
     verdict, findings = verdict_of("RCPT", b"250 OK\r\n", expectation=expectation)
     assert verdict is expected
     assert any("expected 5xx" in f and "RFC 5321 §3.3" in f for f in findings)
 
 
 def test_expectation_text_pattern_is_searched_in_the_reply_text():
-    expectation = Expectation((CodePattern("250"),), re.compile(r"(?i)queued as \w+"))
+    expectation = Expectation((CodePattern("250"),), (re.compile(r"(?i)queued as \w+"),))
     assert verdict_of("DATA-END", b"250 Queued as ABC123\r\n", expectation=expectation)[0] is (
         Verdict.PASS
     )

@@ -143,3 +143,56 @@ def test_an_undefined_variable_in_an_expanded_file_is_refused(cli, tmp_path: Pat
     assert (
         "message file" in result.stderr and "uses undefined variables: ${nobody}" in result.stderr
     )
+
+
+def test_several_text_patterns_and_advertised_keywords_judge_one_reply(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: checks\nvars:\n  host: mx.example.test\nsteps:\n"
+        "  - connect: {expect: {code: 220, text: ['^${host} ', 'ESMTP']}}\n"
+        "  - ehlo: {domain: c.example.test, advertises: [SIZE, 8BITMIME], "
+        "not_advertises: CHUNKING}\n"
+        "  - ehlo: {domain: c.example.test, advertises: STARTTLS, level: should}\n"
+        "  - ehlo: {domain: c.example.test, not_advertises: [pipelining], level: info}\n"
+        "  - quit\n",
+    )
+    behaviour = Behaviour(
+        greeting=b"220 mx.example.test ESMTP ready\r\n",
+        replies={"EHLO": ehlo("PIPELINING", "SIZE 1000", "8BITMIME")},
+    )
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr  # a should is a warning, info a note
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert [s["verdict"] for s in steps] == ["pass", "pass", "warn", "pass", "pass"]
+    assert steps[2]["reason"] == "expected advertising STARTTLS (should): STARTTLS not advertised"
+    info = [f["message"] for f in steps[3]["findings"] if f["verdict"] == "info"]
+    assert info == ["expected not advertising PIPELINING (info): PIPELINING advertised"]
+
+
+def test_a_second_text_pattern_that_fails_is_named(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: t\nsteps:\n  - connect: {expect: {text: [ESMTP, '(?i)postfix']}}\n  - quit\n",
+    )
+    with ScriptedServer(Behaviour(greeting=b"220 mx.example.test ESMTP\r\n")) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    assert result.code == 1
+    connect = json.loads(result.stdout)["results"][0]["steps"][0]
+    assert connect["reason"] == (
+        "expected text matching /ESMTP/, text matching /(?i)postfix/ (must): reply text does not "
+        "match /(?i)postfix/"
+    )
+
+
+def test_a_variable_in_a_pattern_is_matched_literally(cli, tmp_path: Path):
+    # "a.b" as a regex would match "axb"; as a variable's value it must match only "a.b".
+    scenario = _write(
+        tmp_path,
+        "name: t\nvars:\n  host: a.b\nsteps:\n  - connect: {expect: {text: '^${host}'}}\n"
+        "  - quit\n",
+    )
+    with ScriptedServer(Behaviour(greeting=b"220 axb ESMTP\r\n")) as server:
+        result = cli("run", str(scenario), server.target)
+    assert result.code == 1, result.stdout
+    assert "reply text does not match" in result.stdout

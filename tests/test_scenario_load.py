@@ -180,10 +180,10 @@ steps:
     single, sub, cls, many, with_text, text_only, inner = scenario.steps
     assert codes(single) == ["250"] and codes(sub) == ["25x"] and codes(cls) == ["5xx"]
     assert codes(many) == ["250", "4xx"]
-    assert with_text.expect is not None and with_text.expect.text is not None
-    assert with_text.expect.text.pattern == "ESMTP"
+    assert with_text.expect is not None
+    assert [t.pattern for t in with_text.expect.texts] == ["ESMTP"]
     assert text_only.expect is not None and text_only.expect.codes == ()
-    assert text_only.expect.text is not None and text_only.expect.text.pattern == r"^mx\."
+    assert [t.pattern for t in text_only.expect.texts] == [r"^mx\."]
     assert inner.expect is not None
     assert (inner.expect.level, inner.expect.why) == (Level.INFO, "inner")
     assert single.expect is not None
@@ -334,8 +334,8 @@ def test_bind_expands_every_reference(tmp_path: Path) -> None:
     assert (mail.arg, mail.label) == ("probe@probe.invalid", "mail <probe@probe.invalid>")
     assert rcpt.arg == "postmaster@example.org"
     assert rcpt.expect is not None and rcpt.expect.why == "postmaster of example.org"
-    assert connect.expect is not None and connect.expect.text is not None
-    assert connect.expect.text.pattern == r"^example\.org "
+    assert connect.expect is not None
+    assert [t.pattern for t in connect.expect.texts] == [r"^example\.org "]
     assert data.body == "To: postmaster@example.org\n\nprice: ${not_a_var} $5\n"
     assert raw.raw == "X-example.org\\r\\n"
     assert (send.arg, send.verb, send.label) == ("NOOP arg", "NOOP", "send NOOP arg")

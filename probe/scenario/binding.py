@@ -16,7 +16,7 @@ from pathlib import Path
 from probe.inputfile import InputFileError, read_bounded, shown
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.model import BoundScenario, Expectation, Position, Scenario, Step, StepKind
-from probe.scenario.patterns import PatternError, compile_pattern, escape
+from probe.scenario.patterns import Pattern, PatternError, compile_pattern, escape
 from probe.scenario.variables import Ref, expand, references
 from probe.scenario.yamlnodes import sorted_problems
 from probe.secrets import MASK
@@ -42,8 +42,7 @@ def step_templates(step: Step) -> list[str]:
     for expectation in (step.expect, step.expect_end):
         if expectation is not None:
             texts.append(expectation.why)
-            if expectation.text is not None:
-                texts.append(expectation.text.pattern)
+            texts.extend(text.pattern for text in expectation.texts)
     for member in step.steps:
         texts.extend(step_templates(member))
     return texts
@@ -259,19 +258,23 @@ class _Binder:
         return self.expand(text, where)
 
     def expectation(self, exp: Expectation | None, where: Position) -> Expectation | None:
-        if exp is None or exp.text is None:
+        if exp is None or not exp.texts:
             return exp
-        pattern = self.expand(exp.text.pattern, exp.position or where, escape)
-        if pattern is None or pattern == exp.text.pattern:
-            return exp
+        texts = tuple(self.pattern(text, exp.position or where) for text in exp.texts)
+        return exp if texts == exp.texts else replace(exp, texts=texts)
+
+    def pattern(self, text: Pattern, where: Position) -> Pattern:
+        """`${var}` in a pattern is matched literally: values are escaped as they go in."""
+        expanded = self.expand(text.pattern, where, escape)
+        if expanded is None or expanded == text.pattern:
+            return text
         try:
-            return replace(exp, text=compile_pattern(pattern))
+            return compile_pattern(expanded)
         except PatternError as error:
             self.problem(
-                exp.position or where,
-                f"after expanding variables, the regex in 'text' is invalid: {error}",
+                where, f"after expanding variables, the regex in 'text' is invalid: {error}"
             )
-            return exp
+            return text
 
     def masked(self, step: Step, bound: Step) -> Step:
         """`bound` with its label and whys expanded from `step`'s, secrets masked."""

@@ -65,7 +65,7 @@ class ExpectReader:
     ) -> Expectation | None:
         """One `expect`-like value; None (reported) when it is invalid."""
         codes: list[tuple[CodePattern, Node]] | None = []
-        text: Pattern | None = None
+        texts: list[Pattern] = []
         ok = True
         if isinstance(node, MappingNode):
             code_node: Node | None = None
@@ -92,8 +92,15 @@ class ExpectReader:
             if code_node is not None:
                 codes = self._codes(code_node, key)
             if text_node is not None:
-                text = self._regex(text_node)
-                ok = ok and text is not None
+                members = text_node.value if isinstance(text_node, SequenceNode) else [text_node]
+                if not members:
+                    self.problems.add(text_node, "'text' list is empty; give one or more patterns")
+                    ok = False
+                for member in members:
+                    pattern = self._regex(member)
+                    ok = ok and pattern is not None
+                    if pattern is not None:
+                        texts.append(pattern)
         else:
             codes = self._codes(node, key)
         if codes is None or not ok:
@@ -102,7 +109,7 @@ class ExpectReader:
             return None
         return Expectation(
             codes=tuple(c for c, _ in codes),
-            text=text,
+            texts=tuple(texts),
             level=level,
             why=why,
             position=self.problems.position(node),

@@ -45,7 +45,11 @@ class KindSpec:
 KINDS: dict[StepKind, KindSpec] = {
     StepKind.CONNECT: KindSpec(None, (), Arg.NONE, command="CONNECT"),
     StepKind.EHLO: KindSpec(
-        "domain", ("domain",), Arg.REQUIRED, command="EHLO", one_line=("domain",)
+        "domain",
+        ("domain", "advertises", "not_advertises"),
+        Arg.REQUIRED,
+        command="EHLO",
+        one_line=("domain",),
     ),
     StepKind.HELO: KindSpec(
         "domain", ("domain",), Arg.REQUIRED, command="HELO", one_line=("domain",)

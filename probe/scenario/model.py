@@ -47,17 +47,24 @@ class CodePattern:
 @dataclass(frozen=True, slots=True)
 class Expectation:
     codes: tuple[CodePattern, ...] = ()  # empty: any code
-    text: Pattern | None = None  # searched in the reply's joined text lines (RE2, linear time)
+    # Each searched in the reply's text lines without their codes, joined by newlines (RE2,
+    # linear time); all must match.
+    texts: tuple[Pattern, ...] = ()
     level: Level = Level.MUST
     why: str = ""
     position: Position | None = None
+    advertises: tuple[str, ...] = ()  # EHLO: keywords the reply must list
+    not_advertises: tuple[str, ...] = ()  # EHLO: keywords it must not list
 
     def describe(self) -> str:
         parts = []
         if self.codes:
             parts.append(" or ".join(str(c) for c in self.codes))
-        if self.text is not None:
-            parts.append(f"text matching /{self.text.pattern}/")
+        parts += [f"text matching /{text.pattern}/" for text in self.texts]
+        if self.advertises:
+            parts.append(f"advertising {' '.join(self.advertises)}")
+        if self.not_advertises:
+            parts.append(f"not advertising {' '.join(self.not_advertises)}")
         return ", ".join(parts) or "any reply"
 
 

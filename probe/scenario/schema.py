@@ -29,6 +29,18 @@ _TEXT: Schema = {
     "$${ is a literal ${",
 }
 
+# One EHLO keyword or a list of them (RFC 5321 §4.1.1.1).
+_KEYWORDS: Schema = {
+    "oneOf": [
+        {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
+        {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
+            "minItems": 1,
+        },
+    ],
+}
+
 _COMMON: dict[str, Schema] = {
     "expect": _ref("expectation"),
     "level": _ref("level"),
@@ -37,14 +49,7 @@ _COMMON: dict[str, Schema] = {
     "stop_on_fail": {"type": "boolean", "description": "Stop the scenario if this step fails"},
     "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds"},
     "requires": {
-        "oneOf": [
-            {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
-            {
-                "type": "array",
-                "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
-                "minItems": 1,
-            },
-        ],
+        **_KEYWORDS,
         "description": "EHLO keywords the server must advertise, else the step is skipped",
     },
     "settle": {
@@ -96,7 +101,25 @@ def _steps() -> dict[str, Schema]:
         ),
         "ehlo": _kind(
             "ehlo",
-            {"anyOf": [_TEXT, _long({"domain": _TEXT}, required=["domain"])]},
+            {
+                "anyOf": [
+                    _TEXT,
+                    _long(
+                        {
+                            "domain": _TEXT,
+                            "advertises": {
+                                **_KEYWORDS,
+                                "description": "EHLO keywords the 250 reply must list",
+                            },
+                            "not_advertises": {
+                                **_KEYWORDS,
+                                "description": "EHLO keywords the 250 reply must not list",
+                            },
+                        },
+                        required=["domain"],
+                    ),
+                ]
+            },
             "EHLO <domain>",
         ),
         "helo": _kind(
@@ -246,9 +269,17 @@ def json_schema() -> Schema:
                     "properties": {
                         "code": _ref("codes"),
                         "text": {
-                            "type": "string",
-                            "format": "regex",
-                            "description": "Searched in the reply text",
+                            "description": "An RE2 pattern, or a list that must all match, "
+                            "searched in the reply's text lines without their codes, joined by "
+                            "newlines; ${var} inside is matched literally",
+                            "anyOf": [
+                                {"type": "string", "format": "regex"},
+                                {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "regex"},
+                                    "minItems": 1,
+                                },
+                            ],
                         },
                         "level": _ref("level"),
                         "why": _TEXT,

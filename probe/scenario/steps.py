@@ -362,7 +362,8 @@ class StepReader:
             end = Judge(DATA_END, "; 'expect' judges the reply to DATA itself")
             expect_end = self._expect(fields, "expect_end", level, why, end)
         expect = self._expect(fields, "expect", level, why, judge)
-        if "expect" not in fields and "expect_end" not in fields:
+        expect = self._advertised(fields, expect, level, why, where)
+        if not {"expect", "expect_end", "advertises", "not_advertises"} & set(fields):
             for key in ("level", "why"):
                 if key in fields:
                     self.problems.add(
@@ -392,6 +393,32 @@ class StepReader:
             password=password,
         )
         return replace(step, label=name if name is not None else default_label(step))
+
+    def _advertised(
+        self,
+        fields: dict[str, Node],
+        expect: Expectation | None,
+        level: Level,
+        why: str,
+        where: Node,
+    ) -> Expectation | None:
+        """EHLO's `advertises:` and `not_advertises:`, judged with the step's expectation."""
+        wanted = (
+            self.f.keywords(fields["advertises"], "advertises") if "advertises" in fields else ()
+        )
+        unwanted: tuple[str, ...] | None = ()
+        if "not_advertises" in fields:
+            unwanted = self.f.keywords(fields["not_advertises"], "not_advertises")
+        if not wanted and not unwanted:
+            return expect
+        both = set(wanted or ()) & set(unwanted or ())
+        if both:
+            self.problems.add(
+                fields["not_advertises"],
+                f"{' '.join(sorted(both))} is in both 'advertises' and 'not_advertises'",
+            )
+        base = expect or Expectation(level=level, why=why, position=self.problems.position(where))
+        return replace(base, advertises=wanted or (), not_advertises=unwanted or ())
 
     def _expect(
         self,
