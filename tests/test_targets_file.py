@@ -107,6 +107,21 @@ def test_dry_run_shows_each_target_with_its_variables_bound(cli, tmp_path: Path)
     assert "        C: RCPT TO:<postmaster@a.example.test>" in lines
 
 
+def test_a_missing_value_names_the_target_that_lacks_it(cli, tmp_path: Path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("vars:\n  domain:\nsteps:\n  - ehlo: ${domain}\n")
+    with ScriptedServer(Behaviour()) as server:
+        targets = tmp_path / "targets.txt"
+        targets.write_text(f"{server.target} domain=a.test\n127.0.0.2:2525\n")
+        result = cli("run", str(scenario), "--targets", str(targets))
+    assert result.code == 2
+    assert result.stderr.splitlines() == [
+        f"{scenario}:2:3: variable 'domain' has no value; give --var domain=VALUE "
+        "(target 127.0.0.2:2525)"
+    ]
+    assert server.connections == 0
+
+
 BAD_FILES = [
     ("t.txt", "127.0.0.1:1 domain=a.test\n127.0.0.1:2 domain\n", 2,
      "'domain' is not KEY=VALUE (one target a line, then its variables as KEY=VALUE)"),
