@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="targets_file",
         type=Path,
         metavar="FILE",
-        help="read targets from FILE, one a line, # comments",
+        help="read targets from FILE: one a line, each optionally followed by KEY=VALUE "
+        "variables for that target only (# starts a comment); or, named *.yaml/*.yml or "
+        "starting with '-', a YAML list of {target: ..., vars: {...}}",
     )
     run.add_argument(
         "--dry-run",
@@ -263,7 +265,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="set a scenario variable (repeatable; default: the scenario's vars:)",
+        help="set a scenario variable (repeatable; default: the scenario's vars:); one that "
+        "no scenario declares gets a warning",
     )
     p.add_argument("--port", type=_port, default=25, help="default port (25)")
     p.add_argument(
@@ -311,18 +314,15 @@ def _port(text: str) -> int:
 
 
 def _vars(pairs: list[str]) -> dict[str, str]:
-    from probe.wire import no_wire_form
+    from probe.targetsfile import parse_var
 
     out: dict[str, str] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--var {pair!r}: expected KEY=VALUE")
-        unsendable = no_wire_form(value)
-        if unsendable is not None:
-            shown = pair.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-            raise UsageError(f"--var {shown}: the value {unsendable}; it cannot be sent")
-        out[key.strip()] = value
+        try:
+            key, value = parse_var(pair)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        out[key] = value
     return out
 
 
@@ -334,10 +334,13 @@ def print_problems(problems: Sequence[object]) -> None:
     """One line per problem, each cut at LINE_MAX characters, the first PROBLEMS_SHOWN of them:
     a file with a thousand typos gets a readable answer, not a megabyte."""
     for problem in problems[:PROBLEMS_SHOWN]:
-        line = str(problem)
-        print(line if len(line) <= LINE_MAX else line[: LINE_MAX - 1] + "…", file=sys.stderr)
+        print(_cut(str(problem)), file=sys.stderr)
     if len(problems) > PROBLEMS_SHOWN:
         print(f"… and {len(problems) - PROBLEMS_SHOWN} more problems", file=sys.stderr)
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= LINE_MAX else line[: LINE_MAX - 1] + "…"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -415,37 +418,27 @@ def _load_scenarios(paths: list[Path], check: Any = None) -> list[Any]:
 
 
 def _targets(args: argparse.Namespace) -> list[Any]:
-    from probe.inputfile import InputFileError, read_bounded, shown
+    """TargetEntry for each TARGET, then for each entry of --targets FILE (with its variables)."""
     from probe.targets import TargetError, parse_target
+    from probe.targetsfile import TargetEntry, TargetsFileError, read_targets_file
 
-    texts = [(t, "") for t in args.targets]
-    if getattr(args, "targets_file", None) is not None:
-        path = args.targets_file
-        limit = 1024 * 1024
+    entries = []
+    for text in args.targets:
         try:
-            data = read_bounded(path, limit)
-            if len(data) > limit:
-                raise InputFileError(f"is over {limit // 1024} KiB; a targets file is one per line")
-            lines = data.decode("utf-8").splitlines()
-        except InputFileError as exc:
-            raise UsageError(f"{shown(path)}: cannot read targets: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise UsageError(
-                f"{shown(path)}: cannot read targets: not UTF-8 ({exc.reason})"
-            ) from None
-        for number, line in enumerate(lines, 1):
-            text = line.split("#", 1)[0].strip()
-            if text:
-                texts.append((text, f"{path}:{number}: "))
-    if not texts:
-        raise UsageError("no targets: give TARGET... or --targets FILE")
-    targets = []
-    for text, where in texts:
-        try:
-            targets.append(parse_target(text, args.port))
+            entries.append(TargetEntry(parse_target(text, args.port)))
         except TargetError as exc:
-            raise UsageError(f"{where}bad target {exc}") from None
-    return targets
+            raise UsageError(f"bad target {exc}") from None
+    if getattr(args, "targets_file", None) is not None:
+        try:
+            entries += read_targets_file(args.targets_file, args.port)
+        except TargetsFileError as exc:  # one line each, as many lines as problems
+            shown = [_cut(problem) for problem in exc.problems[:PROBLEMS_SHOWN]]
+            if len(exc.problems) > PROBLEMS_SHOWN:
+                shown.append(f"… and {len(exc.problems) - PROBLEMS_SHOWN} more problems")
+            raise UsageError("\nsmtp-probe: ".join(shown)) from None
+    if not entries:
+        raise UsageError("no targets: give TARGET... or --targets FILE")
+    return entries
 
 
 def _resolver_config(args: argparse.Namespace) -> Any:
@@ -466,11 +459,21 @@ def _resolver_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from probe.targetsfile import unused_variables
+
     overrides = _vars(args.var)
-    targets = _targets(args)
+    entries = _targets(args)
     config = _resolver_config(args)
     scenarios = _load_scenarios([args.scenario])
-    return _play(args, scenarios, targets, overrides, config)
+    given = [(entry.where, entry.variables) for entry in entries if entry.variables]
+    _warn(unused_variables(scenarios, overrides, "--var", given))
+    targets = [entry.target for entry in entries]
+    target_vars = [entry.variables for entry in entries]
+    return _play(args, scenarios, targets, overrides, config, target_vars)
+
+
+def _warn(lines: Sequence[str]) -> None:
+    print_problems([f"smtp-probe: warning: {line}" for line in lines])
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
@@ -478,7 +481,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
 
     from probe.resolve import DnsCache, PlanKind, plan_targets, render_plan
 
-    targets = _targets(args)
+    targets = [entry.target for entry in _targets(args)]
     config = _resolver_config(args)
     plans = asyncio.run(plan_targets(targets, config, DnsCache.from_config(config)))
     for plan in plans:
@@ -493,6 +496,7 @@ def _play(
     targets: list[Any],
     overrides: dict[str, str],
     config: Any,
+    target_vars: list[Any] | None = None,
 ) -> int:
     import asyncio
 
@@ -526,7 +530,7 @@ def _play(
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
         # or variable stops the run before any SMTP byte is sent.
         plans = await plan_targets(targets, config, DnsCache.from_config(config))
-        return plans, make_plan(scenarios, plans, overrides, os.environ, all_mx)
+        return plans, make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
 
     try:
         plans, plan = asyncio.run(main())
@@ -649,6 +653,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     # expectations, expansion. Values not given (--var, ${env:...} secrets) stand in as
     # placeholders, so a file can be checked without them.
     from probe.scenario import bind
+    from probe.targetsfile import unused_variables
 
     overrides = _vars(args.var)
 
@@ -656,7 +661,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         values = {k: v for k, v in overrides.items() if k in scenario.variables}
         bind(scenario, values, os.environ, placeholders=True)
 
-    for scenario in _load_scenarios(args.scenarios, check):
+    scenarios = _load_scenarios(args.scenarios, check)
+    _warn(unused_variables(scenarios, overrides))
+    for scenario in scenarios:
         missing = [
             n for n, v in scenario.variables.items() if v.default is None and n not in overrides
         ]

@@ -1,16 +1,21 @@
 """pytest plugin: scenario files collected and played as tests, in the style of Tavern.
 
     pytest --smtp-target 127.0.0.1:2525 --smtp-var domain=example.test scenarios/
+    pytest --smtp-target '127.0.0.1:2525 domain=a.test' --smtp-targets targets.txt scenarios/
 
 Each scenario file (``*.yaml``/``*.yml`` whose top level is a mapping with ``steps``) becomes one
-test item per ``--smtp-target``, played with the same machinery as ``smtp-probe run``. Server
-verdicts map to pytest outcomes: pass -> passed; pass with warnings -> passed, each warning
+test item per target (``--smtp-target``, and each entry of ``--smtp-targets FILE``, a targets file
+as ``smtp-probe run --targets`` reads it), played with the same machinery as ``smtp-probe run``.
+A target may carry variables of its own (``TARGET KEY=VALUE...``), which beat ``--smtp-var``.
+Server verdicts map to pytest outcomes: pass -> passed; pass with warnings -> passed, each warning
 emitted as an ``SmtpProbeWarning`` at its step's line; fail and error -> failed, the message being
 the text report of that server; no-mail (null MX) -> skipped. A file that fails validation is a
-collection error listing its ``file:line:col: message`` problems.
+collection error listing its ``file:line:col: message`` problems. A variable that no collected
+scenario declares is an ``SmtpProbeVariableWarning``.
 
-Without ``--smtp-target`` the plugin does nothing at all: no YAML file is even opened, so ordinary
-test runs are never disturbed. Registered through the ``pytest11`` entry point as ``smtp_probe``.
+Without ``--smtp-target`` or ``--smtp-targets`` the plugin does nothing at all: no YAML file is
+even opened, so ordinary test runs are never disturbed. Registered through the ``pytest11`` entry
+point as ``smtp_probe``.
 """
 
 from __future__ import annotations
@@ -38,17 +43,21 @@ class SmtpProbeWarning(UserWarning):
     """A step judged `warn`: the server answered with a code only a looser document allows."""
 
 
+class SmtpProbeVariableWarning(UserWarning):
+    """A variable (--smtp-var, or one given with a target) that no collected scenario declares."""
+
+
 class ProbeFailed(Exception):
     """The server's verdict was fail or error; the message is its text report."""
 
 
 @dataclass
 class _State:
-    targets: list[Any]
+    entries: list[Any]  # probe.targetsfile.TargetEntry: a target and its own variables
     overrides: dict[str, str]
     options: Any  # probe.session.machine.RunOptions
     resolver: Any  # probe.resolve.ResolverConfig
-    declared: set[str] = field(default_factory=set)  # variables of the collected scenarios
+    scenarios: dict[str, Any] = field(default_factory=dict)  # the collected ones, by path
     plans: dict[str, Any] | None = None  # target text -> TargetPlan, resolved once per session
 
 
@@ -56,17 +65,32 @@ _STATE = pytest.StashKey[_State]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("smtp-probe", "smtp-probe scenarios (active only with --smtp-target)")
+    group = parser.getgroup(
+        "smtp-probe", "smtp-probe scenarios (active only with --smtp-target or --smtp-targets)"
+    )
     group.addoption(
         "--smtp-target",
         action="append",
         default=[],
-        metavar="TARGET",
+        metavar="'TARGET [KEY=VALUE...]'",
         help="play scenario YAML files against TARGET: DOMAIN, HOST[:PORT], IP[:PORT], "
-        "[IPv6]:PORT (repeatable). Without it no YAML file is collected.",
+        "[IPv6]:PORT, optionally followed by variables for this target only, which beat "
+        "--smtp-var (repeatable). Without a target no YAML file is collected.",
     )
     group.addoption(
-        "--smtp-var", action="append", default=[], metavar="KEY=VALUE", help="scenario variable"
+        "--smtp-targets",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read targets from FILE as `smtp-probe run --targets` does: one a line with its "
+        "KEY=VALUE variables, or a YAML list of {target: ..., vars: {...}} (repeatable)",
+    )
+    group.addoption(
+        "--smtp-var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario variable, for every target (repeatable)",
     )
     group.addoption(
         "--smtp-profile", choices=PROFILES, default="rfc5321", help="documents that count"
@@ -78,6 +102,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="IP[:PORT]",
         help="resolve targets with this DNS server instead of the system's (repeatable)",
+    )
+    group.addoption(
+        "--smtp-resolve",
+        action="append",
+        default=[],
+        metavar="NAME:IP",
+        help="use IP for NAME, as curl's --resolve does (repeatable)",
     )
     group.addoption(
         "--smtp-timeout",
@@ -95,24 +126,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     texts = config.getoption("smtp_target", None)
-    if not texts:
+    files = config.getoption("smtp_targets", None)
+    if not texts and not files:
         return
     from probe.session.machine import RunOptions
     from probe.session.timeouts import Timeouts
-    from probe.targets import TargetError, parse_target
+    from probe.targetsfile import TargetsFileError, parse_line, parse_var, read_targets_file
 
-    targets = []
-    for text in dict.fromkeys(texts):  # a target given twice is played once
-        try:
-            targets.append(parse_target(text))
-        except TargetError as exc:
-            raise pytest.UsageError(f"--smtp-target: bad target {exc}") from None
+    entries = []
+    try:
+        for text in texts or ():
+            entry = parse_line(text, "--smtp-target")
+            if entry is None:
+                raise pytest.UsageError(f"--smtp-target {text!r}: no target")
+            entries.append(entry)
+        for name in files or ():
+            entries += read_targets_file(Path(name))
+    except TargetsFileError as exc:
+        raise pytest.UsageError("\n".join(exc.problems)) from None
+    if not entries:
+        raise pytest.UsageError(f"--smtp-targets: no targets in {', '.join(files)}")
+    unique: dict[str, Any] = {}
+    for entry in entries:  # a target given twice (with the same variables) is played once
+        unique.setdefault(entry.label, entry)
+    entries = list(unique.values())
     overrides: dict[str, str] = {}
     for pair in config.getoption("smtp_var"):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise pytest.UsageError(f"--smtp-var {pair!r}: expected KEY=VALUE")
-        overrides[key.strip()] = value
+        try:
+            key, value = parse_var(pair, "--smtp-var")
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        overrides[key] = value
     options = RunOptions(
         profile=config.getoption("smtp_profile"),
         strict=config.getoption("smtp_strict"),
@@ -120,11 +164,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     from probe.resolve import ResolveConfigError, ResolverConfig
 
+    resolves = config.getoption("smtp_resolve")
     try:
         resolver = ResolverConfig.from_options(config.getoption("smtp_nameserver"))
     except ResolveConfigError as exc:
         raise pytest.UsageError(f"--smtp-nameserver: {exc}") from None
-    config.stash[_STATE] = _State(targets, overrides, options, resolver)
+    try:
+        resolver = ResolverConfig.from_options(config.getoption("smtp_nameserver"), resolves)
+    except ResolveConfigError as exc:  # "--resolve 'x': expected NAME:IP", as the CLI says it
+        raise pytest.UsageError(f"--smtp-resolve {str(exc).removeprefix('--resolve ')}") from None
+    config.stash[_STATE] = _State(entries, overrides, options, resolver)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
@@ -137,15 +186,30 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselect: a --smtp-var typo is caught anyway
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A variable no collected scenario declares is a warning, as in `smtp-probe run`."""
+    from probe.targetsfile import unused_variables
+
     state = config.stash.get(_STATE, None)
     if state is None or not any(isinstance(item, ScenarioItem) for item in items):
         return
-    unknown = sorted(set(state.overrides) - state.declared)
-    if unknown:
-        listing = ", ".join(sorted(state.declared)) or "none"
-        raise pytest.UsageError(
-            f"--smtp-var: no collected scenario declares {', '.join(unknown)} ({listing})"
-        )
+    scenarios = list(state.scenarios.values())
+    found = [
+        ("--smtp-var", line)
+        for line in unused_variables(scenarios, state.overrides, "--smtp-var", (), "collected")
+    ]
+    for entry in state.entries:
+        given = [(entry.where, entry.variables)]
+        found += [
+            (entry.where, line) for line in unused_variables(scenarios, {}, "", given, "collected")
+        ]
+    for where, line in found:
+        # At the targets file's line when there is one (pytest's summary shows the place).
+        file, _, number = where.rpartition(":")
+        place = (file, int(number)) if number.isdigit() else (where, 0)
+        try:
+            warnings.warn_explicit(SmtpProbeVariableWarning(line), None, *place)
+        except SmtpProbeVariableWarning:  # -W error: the run stops, as a bad option does
+            raise pytest.UsageError(line) from None
 
 
 def _looks_like_scenario(path: Path) -> bool:
@@ -179,10 +243,10 @@ class ScenarioFile(pytest.File):
 
         state = self.config.stash[_STATE]
         scenario = load_scenario(self._shown_path())
-        state.declared.update(scenario.variables)
-        for target in state.targets:
+        state.scenarios[str(self.path)] = scenario
+        for entry in state.entries:
             yield ScenarioItem.from_parent(
-                self, name=f"{scenario.name}[{target.text}]", scenario=scenario, target=target
+                self, name=f"{scenario.name}[{entry.label}]", scenario=scenario, entry=entry
             )
 
     def _shown_path(self) -> Path:
@@ -205,10 +269,11 @@ class ScenarioFile(pytest.File):
 class ScenarioItem(pytest.Item):
     """One scenario against one target."""
 
-    def __init__(self, *, scenario: Any, target: Any, **kwargs: Any) -> None:
+    def __init__(self, *, scenario: Any, entry: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
-        self.target = target
+        self.entry = entry  # probe.targetsfile.TargetEntry
+        self.target = entry.target
 
     def runtest(self) -> None:
         from probe.report import text
@@ -218,10 +283,10 @@ class ScenarioItem(pytest.Item):
 
         state = self.config.stash[_STATE]
         target_plan = self._target_plan(state)
-        # Only the variables this scenario declares (the others are for other scenarios), as
-        # `smtp-probe run` does for a folder; undeclared ones are checked across the session.
-        values = {k: v for k, v in state.overrides.items() if k in self.scenario.variables}
-        plan = make_plan([self.scenario], [target_plan], values, os.environ)
+        # make_plan gives the scenario the variables it declares (the others are for other
+        # scenarios; undeclared ones are warned about across the session), the target's first.
+        own = [self.entry.variables]
+        plan = make_plan([self.scenario], [target_plan], state.overrides, os.environ, False, own)
         run = run_plan(plan, state.options, 1)
         if run.interrupted:  # Ctrl-C or SIGTERM reached execute()'s handlers: stop the session
             raise KeyboardInterrupt
@@ -254,7 +319,8 @@ class ScenarioItem(pytest.Item):
             from probe.resolve import DnsCache, plan_targets
 
             config = state.resolver
-            plans = asyncio.run(plan_targets(state.targets, config, DnsCache.from_config(config)))
+            targets = list({e.target.text: e.target for e in state.entries}.values())
+            plans = asyncio.run(plan_targets(targets, config, DnsCache.from_config(config)))
             state.plans = {p.target.text: p for p in plans}
         return state.plans[self.target.text]
 
@@ -271,7 +337,7 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.scenario.name} -> {self.target.text}"
+        return self.path, None, f"{self.scenario.name} -> {self.entry.label}"
 
 
 def _file_line(position: str, default_file: str) -> tuple[str, int]:

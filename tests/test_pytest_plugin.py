@@ -157,6 +157,99 @@ def test_bad_options_are_usage_errors(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--smtp-target", "[::1")
     result.stderr.fnmatch_lines(["ERROR: --smtp-target: bad target*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result = run(pytester, "--smtp-target", "127.0.0.2:1", "--smtp-var", "domian=x")
-    result.stderr.fnmatch_lines(["ERROR: --smtp-var: no collected scenario declares domian*"])
+    result = run(pytester, "--smtp-target", "127.0.0.2:1 domain")
+    result.stderr.fnmatch_lines(["ERROR: --smtp-target: 'domain' is not KEY=VALUE*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+    pytester.makefile(".txt", targets="127.0.0.2:1\n127.0.0.2:2 a=1 a=2\n")
+    result = run(pytester, "--smtp-targets", "targets.txt")
+    result.stderr.fnmatch_lines(["ERROR: targets.txt:2: variable 'a' is given twice"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    pytester.makefile(".txt", empty="# nothing yet\n")
+    result = run(pytester, "--smtp-targets", "empty.txt")
+    result.stderr.fnmatch_lines(["ERROR: --smtp-targets: no targets in empty.txt"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result = run(pytester, "--smtp-target", "127.0.0.2:1", "--smtp-resolve", "mx.test")
+    result.stderr.fnmatch_lines(["ERROR: --smtp-resolve 'mx.test': expected NAME:IP"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def _sent(server, verb: bytes) -> list[str]:
+    return [line.decode().rstrip("\r\n") for line in server.received if line.startswith(verb)]
+
+
+def test_targets_with_variables_of_their_own(pytester: pytest.Pytester) -> None:
+    from servers import Behaviour, ScriptedServer
+
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    with ScriptedServer(Behaviour()) as a, ScriptedServer(Behaviour()) as b:
+        pytester.makefile(
+            ".txt", targets=f"{b.target} domain=b.example.test  # sender: --smtp-var\n"
+        )
+        result = run(
+            pytester,
+            "-v",
+            "--smtp-target",
+            f"{a.target} domain=a.example.test sender=ops@a.example.test",
+            "--smtp-targets",
+            "targets.txt",
+            "--smtp-var",
+            "sender=ci@global.test",
+        )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"basic.yaml::basic[[]{a.target} domain=a.example.test sender=ops@a.example.test[]] "
+            "PASSED*",
+            f"basic.yaml::basic[[]{b.target} domain=b.example.test[]] PASSED*",
+        ]
+    )
+    assert _sent(a, b"MAIL") == ["MAIL FROM:<ops@a.example.test>"]
+    assert _sent(a, b"RCPT") == ["RCPT TO:<postmaster@a.example.test>"]
+    assert _sent(b, b"MAIL") == ["MAIL FROM:<ci@global.test>"]
+    assert _sent(b, b"RCPT") == ["RCPT TO:<postmaster@b.example.test>"]
+
+
+def test_smtp_resolve_pins_a_name(pytester: pytest.Pytester) -> None:
+    from servers import Behaviour, ScriptedServer
+
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    with ScriptedServer(Behaviour()) as server:
+        target = f"mail.smtp-probe.invalid:{server.port}"  # .invalid: no resolver knows it
+        result = run(
+            pytester,
+            "--smtp-target",
+            f"{target} domain=example.test",
+            "--smtp-resolve",
+            f"mail.smtp-probe.invalid:{server.host}",
+        )
+    result.assert_outcomes(passed=1)
+    assert server.connections == 1
+
+
+def test_unused_variables_are_warnings_not_errors(pytester: pytest.Pytester) -> None:
+    from servers import Behaviour, ScriptedServer
+
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    with ScriptedServer(Behaviour()) as server:
+        (pytester.path / "targets.txt").write_text(
+            f"# one server\n{server.target} domain=example.test sendr=ops@example.test\n"
+        )
+        args = ("--smtp-targets", "targets.txt", "--smtp-var", "host=secret-value")
+        result = run(pytester, *args, "--junitxml", "junit.xml")
+        result.assert_outcomes(passed=1, warnings=2)
+        declared = "(basic declares: domain, helo, recipient, sender)"
+        result.stdout.fnmatch_lines_random(
+            [
+                "  --smtp-var:0: SmtpProbeVariableWarning: --smtp-var host=... is declared by no "
+                f"collected scenario {declared}",
+                "  targets.txt:2: SmtpProbeVariableWarning: targets.txt:2: sendr=... is declared "
+                f"by no collected scenario {declared}; did you mean sender?",
+            ]
+        )
+        result.stdout.no_fnmatch_line("*secret-value*")
+        assert 'tests="1"' in (pytester.path / "junit.xml").read_text()
+        # -W error makes them what a bad option is: a usage error, before anything is sent.
+        result = run(pytester, *args, "-W", "error::probe.pytest_plugin.SmtpProbeVariableWarning")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["ERROR: --smtp-var host=... is declared by no collected*"])
+    assert server.connections == 1

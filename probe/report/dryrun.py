@@ -14,7 +14,9 @@ def render(plan: Plan, redact: Callable[[str], str]) -> str:
     lines: list[str] = []
     for job in plan.jobs:
         where = ", ".join(c.hostport for c in job.candidates) or "nowhere (nothing to probe)"
-        lines.append(f"{job.bound.scenario.name} -> {job.target.text}: would connect to {where}")
+        given = " ".join(f"{k}={v}" for k, v in job.target_vars.items())
+        target = redact(f"{job.target.text} ({given})") if given else job.target.text
+        lines.append(f"{job.bound.scenario.name} -> {target}: would connect to {where}")
         lines += _steps(job, redact)
     return "\n".join(lines) + "\n" if lines else ""
 

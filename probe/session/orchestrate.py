@@ -12,8 +12,8 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ class Job:
     bound: BoundScenario
     plan: TargetPlan
     candidates: list[Candidate]  # tried in turn until one accepts a connection; [] = no probe
+    target_vars: Mapping[str, str] = field(default_factory=dict)  # given with the target
 
     @property
     def target(self) -> Target:
@@ -56,37 +57,43 @@ def make_plan(
     overrides: Mapping[str, str],
     environ: Mapping[str, str],
     all_mx: bool = False,
+    target_vars: Sequence[Mapping[str, str]] | None = None,
 ) -> Plan:
     """Bind each scenario for each resolved target; raise one ScenarioError listing every
-    problem."""
+    problem. `target_vars[i]` are the variables given with `plans[i]`'s target (a targets file
+    line); they beat `overrides` (--var), which beat the `domain` a NAME target gives. Each
+    scenario takes the variables it declares: the others are for other scenarios, or unused
+    (`probe.targetsfile.unused_variables` says which)."""
+    if target_vars is None:
+        target_vars = [{}] * len(plans)
+    if len(target_vars) != len(plans):
+        raise ValueError("make_plan: one target_vars mapping per target plan")
     plan = Plan()
     problems: list[ScenarioProblem] = []
-    declared = {name for scenario in scenarios for name in scenario.variables}
-    unknown = sorted(set(overrides) - declared)
-    if unknown and len(scenarios) > 1:
-        # With several scenarios a --var need only be declared by one of them.
-        listing = ", ".join(sorted(declared)) or "none"
-        raise ScenarioError(
-            [ScenarioProblem("--var", f"no scenario declares {', '.join(unknown)} ({listing})")]
-        )
-    for target_plan in plans:
+    for target_plan, own in zip(plans, target_vars, strict=True):
         groups = target_plan.candidates(all_mx) or [[]]
         for scenario in scenarios:
-            values = {k: v for k, v in overrides.items() if k in scenario.variables}
-            if len(scenarios) == 1:
-                values = dict(overrides)
+            values = {k: v for k, v in {**overrides, **own}.items() if k in scenario.variables}
             # The mail domain of a NAME target is the domain the scenario is about.
             if "domain" in scenario.variables and "domain" not in values and target_plan.domain:
                 values["domain"] = target_plan.domain
             try:
                 bound = bind(scenario, values, environ)
             except ScenarioError as exc:
-                problems += [p for p in exc.problems if p not in problems]
+                found = exc.problems
+                if any(target_vars):  # which target lacks a value, when targets differ
+                    found = [_for_target(p, target_plan.target) for p in found]
+                problems += [p for p in found if p not in problems]
                 continue
-            plan.jobs += [Job(bound, target_plan, group) for group in groups]
+            used = {k: v for k, v in own.items() if k in scenario.variables}
+            plan.jobs += [Job(bound, target_plan, group, used) for group in groups]
     if problems:
         raise ScenarioError(problems)
     return plan
+
+
+def _for_target(problem: ScenarioProblem, target: Target) -> ScenarioProblem:
+    return replace(problem, message=f"{problem.message} (target {target.text})")
 
 
 def run_plan(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
