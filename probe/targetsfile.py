@@ -160,7 +160,7 @@ def _yaml_entries(name: str, text: str, default_port: int) -> list[TargetEntry]:
     from probe.scenario.yamlnodes import Problems, compose
 
     composed = Problems(name, text)
-    root = compose(text, composed)
+    root = compose(text, composed, scenario=False)
     problems = [_line_only(name, p.line, p.message + _hint(text, p.line)) for p in composed.items]
     if problems or root is None:
         if problems:

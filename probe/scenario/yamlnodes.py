@@ -184,16 +184,21 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader whose aliases are nodes of their own, placed where the alias is written (they
     share the anchored node's contents), so a problem found through `*name` points at it."""
 
+    scenario = True  # what kind of file: scenario files get hints about their own keys
+
+    def tag_hint(self, tag: str) -> str:
+        if self.scenario and "include" in tag:
+            return " (a message body from a file: data: {file: msg.eml})"
+        return ""
+
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         event = self.peek_event()
         tag = getattr(event, "tag", None)
         if tag not in (None, "!") and tag not in ALLOWED_TAGS:
             shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
-            include = "include" in tag
-            hint = " (a message body from a file: data: {file: msg.eml})" if include else ""
             raise _TagError(
-                problem=f"unknown YAML tag '{shown}'{hint}; scenario files take only YAML core "
-                "tags (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq)",
+                problem=f"unknown YAML tag '{shown}'{self.tag_hint(tag)}; only YAML's core tags "
+                "are read (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq)",
                 problem_mark=event.start_mark,
             )
         if self.check_event(yaml.AliasEvent):
@@ -205,7 +210,11 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def compose(text: str, problems: Problems) -> Node | None:
+class _PlainLoader(_Loader):
+    scenario = False
+
+
+def compose(text: str, problems: Problems, *, scenario: bool = True) -> Node | None:
     """The document's root node, or None (with problems added unless the file is simply empty).
 
     A tab error stops PyYAML; to report every tab line in one go, the tab is replaced by a space
@@ -215,7 +224,7 @@ def compose(text: str, problems: Problems) -> Node | None:
     tabs = 0
     while True:
         try:
-            root = yaml.compose(text, Loader=_Loader)
+            root = yaml.compose(text, Loader=_Loader if scenario else _PlainLoader)
         except RecursionError:
             if not tabs:
                 problems.add(None, "YAML nesting is too deep")
