@@ -196,3 +196,129 @@ def test_a_variable_in_a_pattern_is_matched_literally(cli, tmp_path: Path):
         result = cli("run", str(scenario), server.target)
     assert result.code == 1, result.stdout
     assert "reply text does not match" in result.stdout
+
+
+# ---- captures and conditions -----------------------------------------------------------------
+
+SIZE_SCENARIO = """\
+name: size
+steps:
+  - ehlo: {domain: c.example.test, save: {limit: SIZE}}
+  - mail: {from: probe@example.test, params: "SIZE=${limit}1", when: {saved: limit}}
+  - rset
+  - mail: {from: probe@example.test, when: {not_advertised: SIZE}, name: plain mail}
+  - quit
+"""
+
+
+def test_a_saved_ehlo_parameter_reaches_a_later_command(cli, tmp_path: Path):
+    scenario = _write(tmp_path, SIZE_SCENARIO)
+    behaviour = Behaviour(replies={"EHLO": ehlo("PIPELINING", "SIZE 1000")})
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+        sent = b"".join(server.received)
+    assert result.code == 0, result.stdout + result.stderr
+    assert b"MAIL FROM:<probe@example.test> SIZE=10001\r\n" in sent
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert steps[1]["name"] == "ehlo c.example.test"
+    assert "saved limit = 1000" in [f["message"] for f in steps[1]["findings"]]
+    assert steps[2]["command"] == "MAIL FROM:<probe@example.test> SIZE=10001"
+    plain = next(s for s in steps if s["name"] == "plain mail")
+    assert plain["verdict"] == "skip"
+    assert plain["reason"] == (
+        "not applicable: the server advertised SIZE (when: not advertised SIZE)"
+    )
+
+
+def test_without_the_saved_value_its_steps_are_not_applicable(cli, tmp_path: Path):
+    scenario = _write(tmp_path, SIZE_SCENARIO)
+    with ScriptedServer(Behaviour(replies={"EHLO": ehlo("PIPELINING")})) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+        sent = b"".join(server.received)
+    assert result.code == 0, result.stdout + result.stderr
+    assert b"SIZE=" not in sent
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert steps[2]["verdict"] == "skip"
+    assert steps[2]["reason"] == ("not applicable: nothing was saved as limit (when: saved limit)")
+    assert next(s for s in steps if s["name"] == "plain mail")["verdict"] == "pass"
+
+
+def test_a_value_saved_from_reply_text_is_used_later(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: queue\nsteps:\n  - ehlo: c.example.test\n  - mail: probe@example.test\n"
+        "  - rcpt: postmaster@example.test\n"
+        "  - data: {body: hello, save: {queue_id: {text: 'queued as ([A-Z0-9]+)'}}}\n"
+        "  - send: XTRACE ${queue_id}\n  - quit\n",
+    )
+    behaviour = Behaviour(data_end=b"250 2.0.0 Ok: queued as 4F2A9C\r\n")
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(scenario), server.target)
+        sent = b"".join(server.received)
+    assert b"XTRACE 4F2A9C\r\n" in sent, sent
+    assert result.code in (0, 1), result.stdout
+
+
+def test_a_group_and_a_reused_block_carry_their_condition_and_place(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: reuse\n"
+        "x-handshake: &handshake\n"
+        "  - ehlo: c.example.test\n"
+        "  - noop\n"
+        "steps:\n"
+        "  - use: handshake\n"
+        "  - group:\n"
+        "      - vrfy: postmaster\n"
+        "      - expn: staff\n"
+        "    when: {advertised: [VRFY-IS-NOT-A-KEYWORD]}\n"
+        "  - *handshake\n"
+        "  - quit\n",
+    )
+    with ScriptedServer(Behaviour(replies={"NOOP": b"500 no\r\n"})) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+        sent = b"".join(server.received)
+    assert sent.count(b"EHLO c.example.test\r\n") == 2
+    assert b"VRFY" not in sent and b"EXPN" not in sent
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    noops = [s for s in steps if s["kind"] == "noop"]
+    # Defined on line 4, used on lines 6 and 11: a finding names both places.
+    assert [n["position"] for n in noops] == [
+        f"{scenario}:4:5 (used at 6:5)",
+        f"{scenario}:4:5 (used at 11:5)",
+    ]
+    skipped = [s for s in steps if s["kind"] in ("vrfy", "expn")]
+    assert [s["reason"] for s in skipped] == [
+        "not applicable: the server did not advertise VRFY-IS-NOT-A-KEYWORD "
+        "(when: advertised VRFY-IS-NOT-A-KEYWORD)"
+    ] * 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("  - mail: {from: a@b.test, params: 'SIZE=${limit}'}\n"
+         "  - ehlo: {domain: c.test, save: {limit: SIZE}}\n",
+         "3:5: uses the saved value 'limit' before a step saves it (saved at line 4, column 35)"),
+        ("  - use: handshak\n",
+         "3:10: 'use: handshak' names no block; blocks are top-level x-NAME lists (handshake); "
+         "did you mean 'handshake'?"),
+        ("  - noop: {when: {saved: nothing}}\n",
+         "3:5: 'when' tests 'nothing', which no step saves"),
+        ("  - mail: {from: a@b.test, save: {limit: SIZE}}\n",
+         "3:42: save limit: an EHLO keyword can be saved from an ehlo step only; elsewhere write "
+         "{text: REGEX}"),
+        ("  - noop: {when: {advertized: SIZE}}\n",
+         "3:19: unknown condition 'advertized' in 'when'; did you mean 'advertised'?"),
+        ("  - ehlo: {domain: c.test, save: {domain: SIZE}}\n",
+         "3:35: 'domain' is a variable (vars:); a saved value needs a name of its own"),
+    ],
+)  # fmt: skip
+def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, message: str):
+    scenario = _write(
+        tmp_path,
+        "name: m\nsteps:\n" + body + "vars: {domain: x.test}\nx-handshake:\n  - ehlo: c.test\n",
+    )
+    result = cli("validate", str(scenario))
+    assert result.code == 2, result.stdout
+    assert result.stderr.splitlines()[0] == f"{scenario}:{message}"

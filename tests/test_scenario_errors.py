@@ -197,7 +197,7 @@ def test_unknown_step_keys_get_a_suggestion() -> None:
     ) == [
         "s.yaml:2:21: unknown key 'expct' in rcpt step; did you mean 'expect'?",
         "s.yaml:4:7: unknown key 'reason' in noop step; noop takes: arg, expect, level, why, "
-        "name, stop_on_fail, timeout, settle, requires",
+        "name, stop_on_fail, timeout, settle, requires, save, when",
         "s.yaml:6:5: unknown key 'timout' in mail step; did you mean 'timeout'?",
     ]
 
@@ -219,7 +219,7 @@ def test_missing_and_unwanted_arguments() -> None:
         "s.yaml:3:5: 'rcpt' needs an argument: - rcpt: postmaster@example.test",
         "s.yaml:4:11: 'ehlo' needs 'domain'",
         "s.yaml:5:14: 'connect' takes no argument, got 'mx.example'; its keys are expect, level, "
-        "why, name, stop_on_fail, timeout, settle, requires",
+        "why, name, stop_on_fail, timeout, settle, requires, save, when",
         "s.yaml:6:11: 'auth' takes a mapping, got 'PLAIN': - auth: {mechanism: PLAIN, username: "
         "USER, password: ${env:VAR}}",
         "s.yaml:7:15: 'pipeline' takes a list of steps, got 'rset': - pipeline: [mail: a@b, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from probe.inputfile import InputFileError, read_bounded, shown
@@ -80,6 +81,9 @@ class _Binder:
     # `validate`: values not given (no --var, no environment variable) stand in as "x", so that
     # everything `run` would expand is expanded and checked, with nothing to be supplied.
     placeholders: bool = False
+    # Values saved from replies while the session plays (`save:`); None when binding before the
+    # session, where saved names stand in as "x" and the steps using them are bound again later.
+    saved: Mapping[str, str] | None = None
     expanded: int = 0  # characters expanded so far (MAX_EXPANDED_TOTAL)
     _resolving: set[str] = field(default_factory=set)
 
@@ -99,6 +103,12 @@ class _Binder:
             return self.values[name]
         var = self.scenario.variables.get(name)
         value: str | None
+        if name in self.scenario.saves:
+            value = "x" if self.saved is None else self.saved.get(name)
+            if value is None:
+                self.problem(None, f"no value was saved as '{name}'")
+            self.values[name] = value
+            return value
         if name in self.overrides:
             value = str(self.overrides[name])
         elif var is None or name in self._resolving:
@@ -321,9 +331,64 @@ def bind(
     if binder.problems:
         raise ScenarioError(sorted_problems(binder.problems))
     steps = [binder.masked(s, b) for s, b in zip(scenario.steps, steps, strict=True)]
+    if scenario.saves:
+        # Steps that use saved values are bound again when they play, with the values saved.
+        late = late_names(scenario)
+        steps = [
+            replace(b, template=s) if saved_names(s, scenario, late) else b
+            for s, b in zip(scenario.steps, steps, strict=True)
+        ]
     return BoundScenario(
         scenario=scenario,
-        values={k: v for k, v in binder.values.items() if v is not None},
+        values={
+            k: v for k, v in binder.values.items() if v is not None and k not in scenario.saves
+        },
         steps=tuple(steps),
         secrets=frozenset(s for s in binder.secrets if s),
+        rebind=partial(_rebind, scenario, dict(overrides), environ) if scenario.saves else None,
     )
+
+
+def late_names(scenario: Scenario) -> set[str]:
+    """Saved names, and the variables whose values depend on one."""
+    late = set(scenario.saves)
+    changed = True
+    while changed:
+        changed = False
+        for name, var in scenario.variables.items():
+            if name not in late and any(r.name in late for r in references(var.default or "")):
+                late.add(name)
+                changed = True
+    return late
+
+
+def saved_names(step: Step, scenario: Scenario, late: set[str] | None = None) -> set[str]:
+    """The saved values a step needs (directly, or through variables)."""
+    late = late_names(scenario) if late is None else late
+    used = {r.name for t in step_templates(step) for r in references(t) if not r.env}
+    needed: set[str] = set()
+    todo = [n for n in used if n in late]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        var = scenario.variables.get(name)
+        if var is not None:
+            todo += [r.name for r in references(var.default or "") if r.name in late]
+    return {n for n in needed if n in scenario.saves}
+
+
+def _rebind(
+    scenario: Scenario,
+    overrides: Mapping[str, str],
+    environ: Mapping[str, str],
+    template: Step,
+    saved: Mapping[str, str],
+) -> Step:
+    """A step that uses saved values, bound with them (ScenarioError if it cannot be)."""
+    binder = _Binder(scenario, overrides, environ, saved=saved)
+    bound = binder.step(template)
+    if binder.problems:
+        raise ScenarioError(sorted_problems(binder.problems))
+    return binder.masked(template, bound)

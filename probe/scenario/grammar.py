@@ -15,7 +15,21 @@ TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "steps")
 EXTENSION_PREFIX = "x-"  # top-level keys starting with this are ignored: a home for anchors
 
 # Keys any step may carry, inside its mapping or beside its kind key.
-COMMON_KEYS = ("expect", "level", "why", "name", "stop_on_fail", "timeout", "settle", "requires")
+COMMON_KEYS = (
+    "expect",
+    "level",
+    "why",
+    "name",
+    "stop_on_fail",
+    "timeout",
+    "settle",
+    "requires",
+    "save",
+    "when",
+)
+
+# `when:` keys: what a condition may test (all given must hold).
+WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved")
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
 EXPECT_KEYS = ("code", "text", "level", "why")
@@ -75,7 +89,10 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.QUIT: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="QUIT", one_line=("arg",)),
     StepKind.SEND: KindSpec("line", ("line", "raw", "as"), Arg.REQUIRED, one_line=("line",)),
     StepKind.PIPELINE: KindSpec(
-        "steps", ("steps",), Arg.LIST, common=("name", "stop_on_fail", "timeout", "requires")
+        "steps",
+        ("steps",),
+        Arg.LIST,
+        common=("name", "stop_on_fail", "timeout", "requires", "when"),
     ),
     StepKind.STARTTLS: KindSpec(None, (), Arg.NONE, command="STARTTLS"),
     StepKind.AUTH: KindSpec(

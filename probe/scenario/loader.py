@@ -28,7 +28,7 @@ from probe.scenario import binding
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.fields import Fields, Suggester, did_you_mean
 from probe.scenario.grammar import EXTENSION_PREFIX, TOP_KEYS
-from probe.scenario.model import BoundScenario, Scenario, Step, Variable
+from probe.scenario.model import BoundScenario, Position, Scenario, Step, Variable
 from probe.scenario.steps import StepReader
 from probe.scenario.variables import NAME_RE, find_cycles, references
 from probe.scenario.yamlnodes import (
@@ -177,12 +177,21 @@ def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
         variables = _variables(entries["vars"][1], fields)
 
     steps: tuple[Step, ...] | None = None
+    blocks = {
+        key.removeprefix(EXTENSION_PREFIX): value
+        for key, (_, value) in entries.items()
+        if key.startswith(EXTENSION_PREFIX)
+    }
     if "steps" in entries:
-        steps = StepReader(fields).steps(entries["steps"][1], stop_on_fail=stop_on_fail)
+        reader = StepReader(fields, blocks)
+        steps = reader.steps(entries["steps"][1], stop_on_fail=stop_on_fail)
     else:
         problems.add(root, "missing 'steps' (the list of steps to play)")
 
-    _check_references(fields, variables)
+    saves = _saves(steps or (), variables, problems)
+    _check_references(fields, variables, saves)
+    if steps is not None and not problems:
+        _check_save_order(steps, saves, problems)
     if problems or steps is None:
         return None
     return Scenario(
@@ -192,7 +201,52 @@ def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
         variables=variables,
         steps=steps,
         stop_on_fail=stop_on_fail,
+        saves=saves,
     )
+
+
+def _all_steps(steps: tuple[Step, ...]) -> list[Step]:
+    return [s for step in steps for s in (step, *step.steps)]
+
+
+def _saves(
+    steps: tuple[Step, ...], variables: dict[str, Variable], problems: Problems
+) -> dict[str, Position]:
+    """Every name a `save:` fills, and where it is first saved."""
+    saves: dict[str, Position] = {}
+    for step in _all_steps(steps):
+        for save in step.save:
+            assert save.position is not None
+            if save.name in variables:
+                problems.add(
+                    save.position,
+                    f"'{save.name}' is a variable (vars:); a saved value needs a name of its own",
+                )
+            saves.setdefault(save.name, save.position)
+    return saves
+
+
+def _check_save_order(
+    steps: tuple[Step, ...], saves: dict[str, Position], problems: Problems
+) -> None:
+    """A saved value is used only by steps after one that saves it (in playing order)."""
+    saved: set[str] = set()
+    for step in steps:
+        names = {r.name for t in binding.step_templates(step) for r in references(t) if not r.env}
+        wanted = {n for n in names if n in saves} | {
+            n for n in (step.when.saved + step.when.not_saved if step.when else ())
+        }
+        for name in sorted(wanted - saved):
+            if name not in saves:
+                problems.add(step.position, f"'when' tests '{name}', which no step saves")
+                continue
+            where = saves[name]
+            problems.add(
+                step.position,
+                f"uses the saved value '{name}' before a step saves it (saved at line "
+                f"{where.line}, column {where.column})",
+            )
+        saved |= {s.name for m in (step, *step.steps) for s in m.save}
 
 
 def _variables(node: Node, fields: Fields) -> dict[str, Variable]:
@@ -228,7 +282,9 @@ def _variables(node: Node, fields: Fields) -> dict[str, Variable]:
 LISTED = 10  # names listed in one message, at most
 
 
-def _check_references(fields: Fields, variables: dict[str, Variable]) -> None:
+def _check_references(
+    fields: Fields, variables: dict[str, Variable], saves: dict[str, Position]
+) -> None:
     problems = fields.problems
     declared = list(variables)
     shown = ", ".join(declared[:LISTED])
@@ -237,7 +293,7 @@ def _check_references(fields: Fields, variables: dict[str, Variable]) -> None:
     listing = f" (scenario declares: {shown})" if declared else " (scenario has no 'vars')"
     suggester = Suggester(declared)
     for node, ref in fields.templates:
-        if ref.env or ref.name in variables:
+        if ref.env or ref.name in variables or ref.name in saves:
             continue
         best = suggester.best(ref.name)
         hint = f"; did you mean '{best}'?" if best else listing

@@ -7,6 +7,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from probe.scenario.patterns import Pattern
 
 
@@ -17,9 +19,13 @@ class Position:
     file: str
     line: int
     column: int
+    used_at: Position | None = None  # a reused step (anchor, `use:`): where it was used
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        place = f"{self.file}:{self.line}:{self.column}"
+        if self.used_at is not None:
+            place += f" (used at {self.used_at.line}:{self.used_at.column})"
+        return place
 
 
 class Level(StrEnum):
@@ -66,6 +72,53 @@ class Expectation:
         if self.not_advertises:
             parts.append(f"not advertising {' '.join(self.not_advertises)}")
         return ", ".join(parts) or "any reply"
+
+
+@dataclass(frozen=True, slots=True)
+class Save:
+    """`save: {name: SOURCE}`: a value from a step's reply, for `${name}` in later steps."""
+
+    name: str
+    keyword: str | None = None  # from the EHLO reply: this keyword's parameters, space-joined
+    pattern: Pattern | None = None  # from the reply text: the first group, or the whole match
+    position: Position | None = None
+
+    def describe(self) -> str:
+        if self.keyword is not None:
+            return f"{self.name} = the parameters of {self.keyword} in the EHLO reply"
+        pattern = self.pattern.pattern if self.pattern is not None else ""
+        return f"{self.name} = /{pattern}/ in the reply text"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """`when:`: the step plays only if all of these hold (else it is skipped, with the reason)."""
+
+    advertised: tuple[str, ...] = ()
+    not_advertised: tuple[str, ...] = ()
+    saved: tuple[str, ...] = ()
+    not_saved: tuple[str, ...] = ()
+
+    def __and__(self, other: Condition) -> Condition:
+        return Condition(
+            self.advertised + other.advertised,
+            self.not_advertised + other.not_advertised,
+            self.saved + other.saved,
+            self.not_saved + other.not_saved,
+        )
+
+    def describe(self) -> str:
+        parts = [
+            f"{key} {' '.join(values)}"
+            for key, values in (
+                ("advertised", self.advertised),
+                ("not advertised", self.not_advertised),
+                ("saved", self.saved),
+                ("not saved", self.not_saved),
+            )
+            if values
+        ]
+        return " and ".join(parts)
 
 
 class StepKind(StrEnum):
@@ -118,6 +171,10 @@ class Step:
     exact: bool = False  # mail/rcpt: the path as written, no angle brackets added
     file: str | None = None  # data: the message from this file (absolute path), streamed
     expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
+    save: tuple[Save, ...] = ()  # values taken from the reply, for later steps
+    when: Condition | None = None  # play only if this holds
+    # Set on a bound step that uses saved values: the unbound step, bound again when it plays.
+    template: Step | None = None
     steps: tuple[Step, ...] = ()
     mechanism: str | None = None
     username: str | None = None
@@ -139,6 +196,7 @@ class Scenario:
     variables: dict[str, Variable] = field(default_factory=dict)
     steps: tuple[Step, ...] = ()
     stop_on_fail: bool = False
+    saves: dict[str, Position] = field(default_factory=dict)  # saved names, where each is saved
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +207,5 @@ class BoundScenario:
     values: dict[str, str]
     steps: tuple[Step, ...]
     secrets: frozenset[str] = frozenset()  # strings that must never reach a transcript or report
+    # Binds a step that uses saved values (`Step.template`) with the values saved so far.
+    rebind: Callable[[Step, Mapping[str, str]], Step] | None = None

@@ -30,6 +30,17 @@ class Pattern:
     def search(self, text: str) -> bool:
         return self._compiled.search(text) is not None  # type: ignore[attr-defined]
 
+    @property
+    def groups(self) -> int:
+        return int(self._compiled.groups)  # type: ignore[attr-defined]
+
+    def capture(self, text: str) -> str | None:
+        """The first group of the first match (the whole match without groups), or None."""
+        match = self._compiled.search(text)  # type: ignore[attr-defined]
+        if match is None:
+            return None
+        return str(match.group(1) if self.groups else match.group(0))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Pattern) and other.pattern == self.pattern
 

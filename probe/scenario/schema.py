@@ -41,6 +41,14 @@ _KEYWORDS: Schema = {
     ],
 }
 
+_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
+_NAMES: Schema = {
+    "oneOf": [
+        {"type": "string", "pattern": _NAME_PATTERN},
+        {"type": "array", "items": {"type": "string", "pattern": _NAME_PATTERN}, "minItems": 1},
+    ]
+}
+
 _COMMON: dict[str, Schema] = {
     "expect": _ref("expectation"),
     "level": _ref("level"),
@@ -57,12 +65,44 @@ _COMMON: dict[str, Schema] = {
         "exclusiveMinimum": 0,
         "description": "Seconds to wait before the command, reporting any reply that arrives",
     },
+    "save": {
+        "type": "object",
+        "description": "Values from this step's reply for ${name} in later steps: name: KEYWORD "
+        "(an ehlo step: that keyword's parameters) or name: {text: REGEX} (its first group, or "
+        "the whole match)",
+        "minProperties": 1,
+        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
+                {
+                    "type": "object",
+                    "properties": {"text": {"type": "string", "format": "regex"}},
+                    "required": ["text"],
+                    "additionalProperties": False,
+                },
+            ]
+        },
+    },
+    "when": {
+        "type": "object",
+        "description": "Play the step only if all of these hold; else it is skipped as not "
+        "applicable, with the reason",
+        "minProperties": 1,
+        "properties": {
+            "advertised": {**_KEYWORDS, "description": "EHLO keywords the server advertised"},
+            "not_advertised": {**_KEYWORDS, "description": "EHLO keywords it did not"},
+            "saved": {**_NAMES, "description": "names a step has saved a value as"},
+            "not_saved": {**_NAMES, "description": "names nothing was saved as"},
+        },
+        "additionalProperties": False,
+    },
 }
 _EXACT: Schema = {
     "type": "boolean",
     "description": "Send the path exactly as written: no angle brackets added",
 }
-_PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires")
+_PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires", "when")
 
 
 def _long(own: dict[str, Schema], common: tuple[str, ...] = tuple(_COMMON), **extra: Any) -> Schema:
@@ -293,6 +333,31 @@ def json_schema() -> Schema:
             "anyOf": [
                 {"enum": list(BARE_WORDS), "description": "A step with no argument"},
                 *(_ref(f"step_{kind}") for kind in steps),
+                {
+                    "type": "object",
+                    "description": "The steps of the top-level list x-NAME, played here",
+                    "properties": {
+                        "use": {"type": "string", "description": "NAME of an x-NAME list"},
+                        "when": _COMMON["when"],
+                    },
+                    "required": ["use"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "description": "Several steps under one condition",
+                    "properties": {
+                        "group": {"type": "array", "items": _ref("step"), "minItems": 1},
+                        "when": _COMMON["when"],
+                    },
+                    "required": ["group"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "array",
+                    "description": "An anchored list of steps (- *name), played here",
+                    "items": _ref("step"),
+                },
             ]
         },
         "members": {

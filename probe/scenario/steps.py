@@ -26,10 +26,13 @@ from probe.scenario.grammar import (
     KINDS,
     MECHANISMS,
     PIPELINE_MEMBERS,
+    WHEN_KEYS,
     Arg,
     KindSpec,
 )
-from probe.scenario.model import Expectation, Level, Step, StepKind
+from probe.scenario.model import Condition, Expectation, Level, Position, Save, Step, StepKind
+from probe.scenario.patterns import Pattern, PatternError, compile_pattern
+from probe.scenario.variables import NAME_RE
 from probe.scenario.yamlnodes import describe, is_null, items, shorten
 
 _ESCAPE_RE = re.compile(r"\\(?:[rnt0\\]|x[0-9A-Fa-f]{2})")
@@ -70,6 +73,12 @@ def bracketed(address: str) -> str:
     return address if address.startswith("<") else f"<{address}>"
 
 
+def _used_at(step: Step, used_at: Position) -> Step:
+    assert step.position is not None
+    position = replace(step.position, used_at=used_at)
+    return replace(step, position=position, steps=tuple(_used_at(m, used_at) for m in step.steps))
+
+
 def default_label(step: Step) -> str:
     """What a report calls a step when the scenario doesn't name it."""
     kind = step.kind.value
@@ -91,11 +100,17 @@ def default_label(step: Step) -> str:
             return f"{kind} {step.arg}" if step.arg else kind
 
 
+MAX_STEPS = 10_000  # after anchors and `use:` are unfolded (aliases can multiply a small file)
+MAX_NESTING = 20  # groups and `use:` inside each other
+
+
 class StepReader:
-    def __init__(self, fields: Fields) -> None:
+    def __init__(self, fields: Fields, blocks: dict[str, Node] | None = None) -> None:
         self.f = fields
         self.problems = fields.problems
         self.expect = ExpectReader(fields)
+        self.blocks = blocks or {}  # `x-NAME:` lists of steps, for `use: NAME`
+        self._count = 0
 
     def steps(self, node: Node, *, stop_on_fail: bool) -> tuple[Step, ...] | None:
         if not isinstance(node, SequenceNode):
@@ -104,8 +119,103 @@ class StepReader:
         if not node.value:
             self.problems.add(node, "'steps' is empty; give at least one step")
             return None
-        out = [self.step(item, stop_on_fail=stop_on_fail) for item in node.value]
-        return tuple(s for s in out if s is not None) if all(out) else None
+        out: list[Step] = []
+        ok = all([self._entry(item, stop_on_fail, out, None, None, ()) for item in node.value])
+        return tuple(out) if ok else None
+
+    def _entry(
+        self,
+        item: Node,
+        stop_on_fail: bool,
+        out: list[Step],
+        condition: Condition | None,
+        used_at: Position | None,
+        using: tuple[str, ...],
+    ) -> bool:
+        """One `steps:` entry into `out`: a step, or what unfolds into steps (a list through an
+        anchor, `use: NAME`, `group:`), each carrying the condition and the place of use."""
+        if len(using) > MAX_NESTING:
+            self.problems.add(item, f"groups and 'use' nested more than {MAX_NESTING} deep")
+            return False
+        if isinstance(item, SequenceNode) and getattr(item, "from_alias", False):
+            # `- *handshake`: an anchor of a list of steps, unfolded in place
+            here = used_at or self.problems.position(item)
+            return all(
+                [self._entry(i, stop_on_fail, out, condition, here, using) for i in item.value]
+            )
+        if isinstance(item, MappingNode) and item.value:
+            first = item.value[0][0]
+            if isinstance(first, ScalarNode) and first.value in ("use", "group"):
+                return self._unfold(item, stop_on_fail, out, condition, used_at, using)
+        step = self.step(item, stop_on_fail=stop_on_fail)
+        if step is None:
+            return False
+        self._count += 1
+        if self._count > MAX_STEPS:
+            if self._count == MAX_STEPS + 1:
+                self.problems.add(item, f"more than {MAX_STEPS} steps once anchors are unfolded")
+            return False
+        if condition is not None:
+            step = replace(step, when=condition if step.when is None else condition & step.when)
+        if used_at is not None and step.position is not None:
+            step = _used_at(step, used_at)
+        out.append(step)
+        return True
+
+    def _unfold(
+        self,
+        item: MappingNode,
+        stop_on_fail: bool,
+        out: list[Step],
+        condition: Condition | None,
+        used_at: Position | None,
+        using: tuple[str, ...],
+    ) -> bool:
+        entries = {k: (key_node, v) for k, key_node, v in items(item, self.problems)}
+        kind = "use" if "use" in entries else "group"
+        for key, (key_node, _) in entries.items():
+            if key not in (kind, "when"):
+                self.problems.add(
+                    key_node, f"unknown key '{key}' in a {kind} entry; it takes {kind} and when"
+                )
+                return False
+        when = self.condition(entries["when"][1]) if "when" in entries else None
+        if "when" in entries and when is None:
+            return False
+        if when is not None:
+            condition = when if condition is None else condition & when
+        key_node, value = entries[kind]
+        here = used_at or self.problems.position(key_node)
+        if kind == "group":
+            if not isinstance(value, SequenceNode) or not value.value:
+                self.problems.add(value, f"'group' takes a list of steps, got {describe(value)}")
+                return False
+            members = value.value
+            return all(
+                [self._entry(i, stop_on_fail, out, condition, used_at, using) for i in members]
+            )
+        name = str(value.value) if isinstance(value, ScalarNode) else ""
+        if name in using:
+            self.problems.add(value, f"'use' cycle: {' -> '.join([*using, name])}")
+            return False
+        block = self.blocks.get(name)
+        if block is None:
+            known = ", ".join(sorted(self.blocks)) or "none: define one as x-NAME: [steps]"
+            self.problems.add(
+                value,
+                f"'use: {shorten(name)}' names no block; blocks are top-level x-NAME lists "
+                f"({known})" + did_you_mean(name, tuple(self.blocks), ""),
+            )
+            return False
+        if not isinstance(block, SequenceNode):
+            self.problems.add(value, f"x-{name} is {describe(block)}; 'use' needs a list of steps")
+            return False
+        return all(
+            [
+                self._entry(i, stop_on_fail, out, condition, here, (*using, name))
+                for i in block.value
+            ]
+        )
 
     def step(self, item: Node, *, stop_on_fail: bool, member: bool = False) -> Step | None:
         if isinstance(item, ScalarNode) and not is_null(item):
@@ -369,6 +479,8 @@ class StepReader:
                     self.problems.add(
                         fields[key], f"'{key}' applies to 'expect', and this step has none"
                     )
+        save = self._saves(fields["save"], kind) if "save" in fields else ()
+        when = self.condition(fields["when"]) if "when" in fields else None
         step = Step(
             kind=kind,
             position=self.problems.position(where),
@@ -387,12 +499,111 @@ class StepReader:
             exact=exact,
             file=file,
             expand=expand,
+            save=save,
+            when=when,
             steps=members,
             mechanism=mechanism,
             username=username,
             password=password,
         )
         return replace(step, label=name if name is not None else default_label(step))
+
+    def condition(self, node: Node) -> Condition | None:
+        """`when: {advertised: SIZE, saved: limit, ...}`; None (reported) when malformed."""
+        if not isinstance(node, MappingNode) or not node.value:
+            self.problems.add(
+                node,
+                f"'when' takes a mapping of {', '.join(WHEN_KEYS)}, got {describe(node)}",
+            )
+            return None
+        values: dict[str, tuple[str, ...]] = {}
+        for key, key_node, value in items(node, self.problems):
+            if key not in WHEN_KEYS:
+                self.problems.add(
+                    key_node,
+                    f"unknown condition '{key}' in 'when'"
+                    + did_you_mean(key, WHEN_KEYS, f"it takes: {', '.join(WHEN_KEYS)}"),
+                )
+                return None
+            if key in ("advertised", "not_advertised"):
+                found = self.f.keywords(value, key)
+            else:
+                found = self._names(value, key)
+            if found is None:
+                return None
+            values[key] = found
+        return Condition(**values)
+
+    def _names(self, node: Node, key: str) -> tuple[str, ...] | None:
+        members = node.value if isinstance(node, SequenceNode) else [node]
+        out = []
+        for member in members:
+            name = str(member.value) if isinstance(member, ScalarNode) else ""
+            if not NAME_RE.match(name):
+                self.problems.add(
+                    member, f"'{key}' takes names of saved values, got {describe(member)}"
+                )
+                return None
+            out.append(name)
+        return tuple(out)
+
+    def _saves(self, node: Node, kind: StepKind) -> tuple[Save, ...]:
+        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters) or `{name: {text: RE}}`."""
+        if not isinstance(node, MappingNode) or not node.value:
+            self.problems.add(
+                node,
+                "'save' takes a mapping of name: source (an EHLO keyword, or {text: REGEX}), "
+                f"got {describe(node)}",
+            )
+            return ()
+        out: list[Save] = []
+        for name, key_node, value in items(node, self.problems):
+            where = self.problems.position(key_node)
+            if not NAME_RE.match(name):
+                self.problems.add(
+                    key_node, f"bad name '{name}' to save; use letters, digits, '_' and '-'"
+                )
+                continue
+            if isinstance(value, MappingNode):
+                fields = {k: v for k, _, v in items(value, self.problems)}
+                if set(fields) != {"text"}:
+                    self.problems.add(value, f"save {name}: write {{text: REGEX}} (one key, text)")
+                    continue
+                pattern = self._save_pattern(fields["text"], name)
+                if pattern is not None:
+                    out.append(Save(name, pattern=pattern, position=where))
+                continue
+            if kind is not StepKind.EHLO:
+                self.problems.add(
+                    value,
+                    f"save {name}: an EHLO keyword can be saved from an ehlo step only; "
+                    "elsewhere write {text: REGEX}",
+                )
+                continue
+            keyword = self.f.keywords(value, f"save {name}")
+            if keyword is not None and len(keyword) == 1:
+                out.append(Save(name, keyword=keyword[0], position=where))
+            elif keyword is not None:
+                self.problems.add(value, f"save {name}: one EHLO keyword, not a list")
+        return tuple(out)
+
+    def _save_pattern(self, node: Node, name: str) -> Pattern | None:
+        text = self.f.text(node, "text", template=False)
+        if text is None:
+            return None
+        try:
+            pattern = compile_pattern(text)
+        except PatternError as error:
+            self.problems.add(node, f"save {name}: bad regex: {error}")
+            return None
+        if pattern.groups > 1:
+            self.problems.add(
+                node,
+                f"save {name}: the regex has {pattern.groups} groups; give it at most one "
+                "(its text is saved)",
+            )
+            return None
+        return pattern
 
     def _advertised(
         self,

@@ -206,6 +206,7 @@ class _Loader(yaml.SafeLoader):
             node = copy.copy(super().compose_node(parent, index))
             if node is not None:
                 node.start_mark, node.end_mark = event.start_mark, event.end_mark
+                node.from_alias = True  # type: ignore[attr-defined]  # `- *steps` unfolds
             return node
         return super().compose_node(parent, index)
 

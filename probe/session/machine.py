@@ -35,7 +35,9 @@ from probe.protocol.reader import (
 )
 from probe.protocol.reply import Reply, printable
 from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict
-from probe.scenario.model import BoundScenario, Expectation, Step, StepKind
+from probe.scenario.binding import saved_names
+from probe.scenario.errors import ScenarioError
+from probe.scenario.model import BoundScenario, Expectation, Save, Step, StepKind
 from probe.session.actions import (
     Action,
     Close,
@@ -153,6 +155,7 @@ class Session:
         self._last_read: tuple[str, Reply] | None = None  # the last reply read, and its command
         self._last_line = ""  # the last command line sent, for messages
         self._stopped: str | None = None  # stop_on_fail
+        self.saved: dict[str, str] = {}  # values saved from replies (`save:`), by name
         self._steps = _with_connect(bound.steps)
         self._done = 0  # scenario steps played (or skipped) so far
         self._t0 = 0.0
@@ -233,6 +236,8 @@ class Session:
             elif missing := [k for k in step.requires if k not in self.model.facts.extensions]:
                 reason = f"not applicable: the server did not advertise {', '.join(missing)}"
                 self._skip(step, reason, applicable=False)
+            elif (unmet := self._unmet(step)) is not None:
+                self._skip(step, f"not applicable: {unmet}", applicable=False)
             elif self.model.mode is Mode.MESSAGE and not _is_message_data(step):
                 # The server reads everything as message text now: a command would be taken for
                 # part of the message, and its missing reply blamed on the server.
@@ -244,11 +249,12 @@ class Session:
                 )
                 assert self.model.ended is not None
                 self._skip(step, self.model.ended.reason)
-            else:
+            elif (playable := self._with_saved(step)) is not None:
                 try:
-                    yield from HANDLERS[step.kind](step, self)
+                    yield from HANDLERS[playable.kind](playable, self)
                 except NotSent as stop:
-                    self._skip(step, stop.reason)
+                    self._skip(playable, stop.reason)
+                self._capture(playable, self.results[before:])
             self._done += 1  # a pipeline adds one result per member: count steps here
             # Step.stop_on_fail inherits the scenario's (and a pipeline's) setting; a pipeline
             # stops on any of its members.
@@ -257,6 +263,63 @@ class Session:
                 self._stopped = f"stopped after '{bad[0].label}' ({bad[0].verdict})"
         if self._open:
             yield from self.close()
+
+    # ---- conditions and saved values ----------------------------------------------------------
+
+    def _unmet(self, step: Step) -> str | None:
+        """Why a step's `when:` does not hold, or None when it does (or it has none)."""
+        when = step.when
+        if when is None:
+            return None
+        offered = self.model.facts.extensions
+        reasons = [
+            f"{word} {' '.join(names)}"
+            for word, names in (
+                ("the server did not advertise", [k for k in when.advertised if k not in offered]),
+                ("the server advertised", [k for k in when.not_advertised if k in offered]),
+                ("nothing was saved as", [n for n in when.saved if n not in self.saved]),
+                ("a value was saved as", [n for n in when.not_saved if n in self.saved]),
+            )
+            if names
+        ]
+        return f"{'; '.join(reasons)} (when: {when.describe()})" if reasons else None
+
+    def _with_saved(self, step: Step) -> Step | None:
+        """The step bound with the values saved so far (if it uses any); None when it cannot be
+        played: a value it needs was not saved (not applicable), or it does not bind."""
+        if step.template is None or self.bound.rebind is None:
+            return step
+        needed = sorted(saved_names(step.template, self.bound.scenario) - set(self.saved))
+        if needed:
+            names = ", ".join(f"'{n}'" for n in needed)
+            self._skip(step, f"not applicable: nothing was saved as {names}", applicable=False)
+            return None
+        try:
+            return self.bound.rebind(step.template, self.saved)
+        except ScenarioError as exc:
+            self.fail_step(step, f"with the saved values: {exc.problems[0].message}")
+            return None
+
+    def _capture(self, step: Step, results: list[StepResult]) -> None:
+        """`save:`: values from what the step's replies said, for the steps after it."""
+        members = step.steps if step.kind is StepKind.PIPELINE else (step,)
+        for member, result in zip(members, results, strict=False):
+            for save in member.save:
+                value = self._saved_value(save, result)
+                if value is not None:
+                    self.saved[save.name] = value
+                    result.findings.append(
+                        Finding(Verdict.PASS, f"saved {save.name} = {printable(value.encode())}")
+                    )
+
+    def _saved_value(self, save: Save, result: StepResult) -> str | None:
+        if save.keyword is not None:
+            params = self.model.facts.extensions.get(save.keyword)
+            return None if params is None else " ".join(params)
+        reply = next((e.reply for e in reversed(result.exchanges) if e.reply is not None), None)
+        if reply is None or save.pattern is None:
+            return None
+        return save.pattern.capture("\n".join(reply.text_lines))
 
     # ---- helpers for handlers: time ----------------------------------------------------------
 
