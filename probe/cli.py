@@ -661,15 +661,49 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         values = {k: v for k, v in overrides.items() if k in scenario.variables}
         bind(scenario, values, os.environ, placeholders=True)
 
-    scenarios = _load_scenarios(args.scenarios, check)
+    from probe.scenario import ScenarioError
+
+    # Every file gets its line, good or bad: one broken file does not hide the others' results.
+    # The problem lines share one budget (PROBLEMS_SHOWN), so a folder of broken files still
+    # gets a readable answer.
+    scenarios, failed = [], False
+    budget, untold = PROBLEMS_SHOWN, 0
+
+    def print_problems(problems: Sequence[object]) -> None:
+        nonlocal budget, untold
+        for problem in problems[:budget]:
+            print(_cut(str(problem)), file=sys.stderr)
+        untold += max(0, len(problems) - budget)
+        budget = max(0, budget - len(problems))
+
+    for path in args.scenarios:
+        group = [path]
+        if path.is_dir():
+            group = sorted(p for p in path.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
+        loaded = []
+        for file in group or [path]:
+            try:
+                loaded += _load_scenarios([file], check)
+            except ScenarioError as exc:
+                print_problems(exc.problems)
+                failed = True
+        if path.is_dir() and not failed:
+            try:
+                _load_scenarios([path])  # what only a folder can break: two scenarios, one name
+            except ScenarioError as exc:
+                print_problems(exc.problems)
+                failed = True
+        for scenario in loaded:
+            missing = [
+                n for n, v in scenario.variables.items() if v.default is None and n not in overrides
+            ]
+            needs = f" (needs --var {' '.join(f'{m}=...' for m in missing)})" if missing else ""
+            print(f"{scenario.path}: ok, {len(scenario.steps)} steps{needs}")
+        scenarios += loaded
+    if untold:
+        print(f"… and {untold} more problems", file=sys.stderr)
     _warn(unused_variables(scenarios, overrides))
-    for scenario in scenarios:
-        missing = [
-            n for n, v in scenario.variables.items() if v.default is None and n not in overrides
-        ]
-        needs = f" (needs --var {' '.join(f'{m}=...' for m in missing)})" if missing else ""
-        print(f"{scenario.path}: ok, {len(scenario.steps)} steps{needs}")
-    return EXIT_OK
+    return EXIT_USAGE if failed else EXIT_OK
 
 
 def _cmd_codes(args: argparse.Namespace) -> int:

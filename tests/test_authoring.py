@@ -322,3 +322,28 @@ def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, me
     result = cli("validate", str(scenario))
     assert result.code == 2, result.stdout
     assert result.stderr.splitlines()[0] == f"{scenario}:{message}"
+
+
+def test_validate_reports_every_file_even_when_one_fails(cli, tmp_path: Path):
+    bad = _write(tmp_path, "name: bad\nsteps:\n  - mail: a@b.test\n      expect: 250\n", "a.yaml")
+    good = _write(tmp_path, "name: good\nsteps:\n  - noop\n", "b.yaml")
+    result = cli("validate", str(bad), str(good))
+    assert result.code == 2
+    assert result.stdout.splitlines() == [f"{good}: ok, 1 steps"]
+    assert result.stderr.splitlines() == [
+        f"{bad}:4:13: YAML syntax error: mapping values are not allowed here; this key is "
+        "indented too deep: a step's keys align with its kind ('- mail: a@b' then 'expect: 250' "
+        "under 'mail')"
+    ]
+
+
+def test_dry_run_shows_conditions_and_saved_values(cli, tmp_path: Path):
+    scenario = _write(tmp_path, SIZE_SCENARIO)
+    result = cli("run", str(scenario), "127.0.0.1:9", "--dry-run")
+    assert result.code == 0, result.stderr
+    out = result.stdout
+    assert "ehlo c.example.test   [saves limit = the parameters of SIZE in the EHLO reply]" in out
+    assert (
+        "mail <probe@example.test> SIZE=x1   [only when saved limit; bound again with the saved "
+        "values when it plays]"
+    ) in out

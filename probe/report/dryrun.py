@@ -43,6 +43,11 @@ def _notes(step: Step) -> str:
         notes.append(f"only if EHLO offers {' '.join(step.requires)}")
     if step.settle is not None:
         notes.append(f"settle {step.settle:g} s")
+    if step.when is not None:
+        notes.append(f"only when {step.when.describe()}")
+    notes += [f"saves {save.describe()}" for save in step.save]
+    if step.template is not None:
+        notes.append("bound again with the saved values when it plays")
     return "; ".join(notes)
 
 

@@ -246,7 +246,7 @@ def compose(text: str, problems: Problems, *, scenario: bool = True) -> Node | N
                     continue
             elif not tabs:
                 place = None if mark is None else (mark.line + 1, mark.column + 1)
-                problems.add(place, _syntax_message(exc))
+                problems.add(place, _syntax_message(exc) + _indent_hint(exc, text))
             return None
         except yaml.reader.ReaderError as exc:
             if not tabs:
@@ -261,6 +261,24 @@ def compose(text: str, problems: Problems, *, scenario: bool = True) -> Node | N
                 problems.add(None, f"YAML error: {exc}")
             return None
         return None if tabs else root
+
+
+_KEY_LINE = re.compile(r"\s+[A-Za-z_][\w-]*\s*:")
+
+
+def _indent_hint(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """PyYAML's words for a key indented too deep under `- kind: value` say nothing of
+    indentation; say what the author most likely meant."""
+    mark = exc.problem_mark
+    if exc.problem != "mapping values are not allowed here" or mark is None:
+        return ""
+    lines = text.splitlines()
+    if mark.line >= len(lines) or not _KEY_LINE.match(lines[mark.line]):
+        return ""
+    return (
+        "; this key is indented too deep: a step's keys align with its kind ('- mail: a@b' "
+        "then 'expect: 250' under 'mail')"
+    )
 
 
 def _is_tab_error(exc: yaml.MarkedYAMLError, text: str) -> bool:
