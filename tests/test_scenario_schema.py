@@ -61,8 +61,15 @@ def test_every_step_kind_is_described() -> None:
     assert {k.removeprefix("step_") for k in DEFS if k.startswith("step_")} == {
         k.value for k in StepKind
     }
-    step_refs = {alt.get("$ref") for alt in DEFS["step"]["anyOf"]}
-    assert step_refs >= {f"#/$defs/step_{k.value}" for k in StepKind}
+    # One shape per kind, chosen by its key: if {required: [kind]} then step_<kind>.
+    dispatch = {
+        rule["if"]["required"][0]: rule["then"].get("$ref")
+        for rule in DEFS["step"]["allOf"]
+        if "required" in rule["if"]
+    }
+    assert {k: v for k, v in dispatch.items() if k not in ("use", "group")} == {
+        k.value: f"#/$defs/step_{k.value}" for k in StepKind
+    }
 
 
 @pytest.mark.parametrize("kind", list(StepKind), ids=lambda k: k.value)
@@ -79,7 +86,7 @@ def test_each_kind_accepts_exactly_the_loaders_keys(kind: StepKind) -> None:
 
 
 def test_bare_words_and_short_forms_match_the_loader() -> None:
-    bare = next(alt for alt in DEFS["step"]["anyOf"] if "enum" in alt)
+    bare = next(r["then"] for r in DEFS["step"]["allOf"] if r["if"] == {"type": "string"})
     assert set(bare["enum"]) == {
         k.value for k, spec in KINDS.items() if spec.arg in (Arg.NONE, Arg.OPTIONAL)
     }

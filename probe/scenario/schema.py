@@ -280,6 +280,64 @@ BARE_WORDS = ("connect", "rset", "vrfy", "expn", "help", "noop", "quit", "startt
 MEMBER_KINDS = ("mail", "rcpt", "rset", "noop", "send", "data")
 
 
+def _class_code(command: str, classes: frozenset[int]) -> Schema:
+    """A code the command can answer: the first digits the code tables allow it."""
+    digits = "".join(str(c) for c in sorted(classes))
+    return {
+        "anyOf": [
+            *(
+                {"type": "integer", "minimum": c * 100, "maximum": c * 100 + 99}
+                for c in sorted(classes)
+            ),
+            {"type": "string", "pattern": f"^[{digits}](?:[0-9][0-9xX]|[xX][xX])$"},
+        ],
+        "description": f"A code {command} can answer: first digit {', '.join(digits)}",
+    }
+
+
+def _per_command(schema: Any, command: str, key: str = "") -> Any:
+    """`schema` with each expectation ref narrowed to what `command` can answer (`expect_end`
+    of data: to the end of data's)."""
+    if isinstance(schema, dict):
+        if schema.get("$ref") == "#/$defs/expectation":
+            return _ref(f"expectation_{'DATA-END' if key == 'expect_end' else command}")
+        return {
+            k: _per_command(v, command, k if k == "expect_end" else key) for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_per_command(v, command, key) for v in schema]
+    return schema
+
+
+def _narrowed(defs: dict[str, Schema], steps: dict[str, Schema]) -> dict[str, Schema]:
+    """Per-command expectation schemas, so an editor refuses `expect: 250` on data as the loader
+    does (the classes come from the code tables)."""
+    from probe.scenario.expectations import allowed_classes
+    from probe.scenario.grammar import DATA_END, KINDS
+
+    out = dict(steps)
+    commands = {kind.value: spec.command for kind, spec in KINDS.items() if spec.command}
+    for kind, command in commands.items():
+        out[kind] = _per_command(steps[kind], command)
+    for command in sorted({*commands.values(), DATA_END}):
+        known = allowed_classes(command)
+        if known is None:
+            defs[f"code_{command}"] = _ref("code")
+        else:
+            defs[f"code_{command}"] = _class_code(known[0], known[1])
+        codes = {
+            "anyOf": [
+                _ref(f"code_{command}"),
+                {"type": "array", "items": _ref(f"code_{command}"), "minItems": 1},
+            ]
+        }
+        expectation = json.loads(json.dumps(defs["expectation"]))
+        expectation["anyOf"][0] = codes
+        expectation["anyOf"][1]["properties"]["code"] = codes
+        defs[f"expectation_{command}"] = expectation
+    return out
+
+
 def json_schema() -> Schema:
     steps = _steps()
     defs: dict[str, Schema] = {
@@ -329,36 +387,53 @@ def json_schema() -> Schema:
                 },
             ]
         },
+        # One shape per kind, chosen by the kind's key (if/then), so that an editor reports
+        # what is wrong inside the step rather than "not valid under any of the given schemas".
         "step": {
-            "anyOf": [
-                {"enum": list(BARE_WORDS), "description": "A step with no argument"},
-                *(_ref(f"step_{kind}") for kind in steps),
+            "type": ["string", "object", "array"],
+            "description": "A step: a bare word (- rset), a mapping starting with its kind "
+            "(- mail: ADDRESS), use: NAME, group: [...], or an anchored list (- *name)",
+            "allOf": [
                 {
-                    "type": "object",
-                    "description": "The steps of the top-level list x-NAME, played here",
-                    "properties": {
-                        "use": {"type": "string", "description": "NAME of an x-NAME list"},
-                        "when": _COMMON["when"],
+                    "if": {"type": "string"},
+                    "then": {"enum": list(BARE_WORDS), "description": "A step with no argument"},
+                },
+                {"if": {"type": "array"}, "then": {"items": _ref("step")}},
+                *(
+                    {"if": {"type": "object", "required": [kind]}, "then": _ref(f"step_{kind}")}
+                    for kind in steps
+                ),
+                {"if": {"type": "object", "required": ["use"]}, "then": _ref("use")},
+                {"if": {"type": "object", "required": ["group"]}, "then": _ref("group")},
+                {
+                    "if": {"type": "object"},
+                    "then": {
+                        "description": "A step mapping starts with its kind",
+                        "propertyNames": {"enum": [*steps, *_COMMON, "use", "group"]},
+                        "anyOf": [{"required": [k]} for k in (*steps, "use", "group")],
                     },
-                    "required": ["use"],
-                    "additionalProperties": False,
                 },
-                {
-                    "type": "object",
-                    "description": "Several steps under one condition",
-                    "properties": {
-                        "group": {"type": "array", "items": _ref("step"), "minItems": 1},
-                        "when": _COMMON["when"],
-                    },
-                    "required": ["group"],
-                    "additionalProperties": False,
-                },
-                {
-                    "type": "array",
-                    "description": "An anchored list of steps (- *name), played here",
-                    "items": _ref("step"),
-                },
-            ]
+            ],
+        },
+        "use": {
+            "type": "object",
+            "description": "The steps of the top-level list x-NAME, played here",
+            "properties": {
+                "use": {"type": "string", "description": "NAME of an x-NAME list of steps"},
+                "when": _COMMON["when"],
+            },
+            "required": ["use"],
+            "additionalProperties": False,
+        },
+        "group": {
+            "type": "object",
+            "description": "Several steps under one condition",
+            "properties": {
+                "group": {"type": "array", "items": _ref("step"), "minItems": 1},
+                "when": _COMMON["when"],
+            },
+            "required": ["group"],
+            "additionalProperties": False,
         },
         "members": {
             "type": "array",
@@ -371,6 +446,7 @@ def json_schema() -> Schema:
             },
         },
     }
+    steps = _narrowed(defs, steps)
     defs.update({f"step_{kind}": schema for kind, schema in steps.items()})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
