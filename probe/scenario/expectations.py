@@ -18,7 +18,7 @@ from probe.scenario.fields import Fields, did_you_mean
 from probe.scenario.grammar import EXPECT_KEYS
 from probe.scenario.model import CodePattern, Expectation, Level
 from probe.scenario.patterns import Pattern, PatternError, compile_pattern
-from probe.scenario.yamlnodes import INT_TAG, STR_TAG, describe, is_null, items
+from probe.scenario.yamlnodes import FLOAT_TAG, INT_TAG, STR_TAG, describe, is_null, items
 
 CODE_RE = re.compile(r"[2-5](?:[0-9][0-9xX]|[xX][xX])\Z")
 
@@ -137,8 +137,12 @@ class ExpectReader:
         if isinstance(node, ScalarNode) and is_null(node):
             self.problems.add(node, f"'{key}' has no value; give a code such as 250 or 5xx")
             return None
-        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, STR_TAG):
+        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, STR_TAG, FLOAT_TAG):
             text = str(node.value).strip()
+            if node.tag == FLOAT_TAG:
+                # 250.0 is the number 250 (in JSON too, so editors' schema checks accept it).
+                whole, _, fraction = text.partition(".")
+                text = whole if whole.isdigit() and fraction.strip("0") == "" else text
             if CODE_RE.match(text):
                 return CodePattern(text.lower())
         elif not isinstance(node, ScalarNode):

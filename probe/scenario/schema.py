@@ -30,15 +30,14 @@ _TEXT: Schema = {
 }
 
 # One EHLO keyword or a list of them (RFC 5321 §4.1.1.1).
-_KEYWORDS: Schema = {
-    "oneOf": [
+_KEYWORD: Schema = {
+    "anyOf": [
         {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
-        {
-            "type": "array",
-            "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
-            "minItems": 1,
-        },
-    ],
+        {"type": "integer", "minimum": 0},  # a keyword may be all digits (YAML reads a number)
+    ]
+}
+_KEYWORDS: Schema = {
+    "anyOf": [_KEYWORD, {"type": "array", "items": _KEYWORD, "minItems": 1}],
 }
 
 _NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -240,6 +239,7 @@ def _steps() -> dict[str, Schema]:
                             },
                             "as": {
                                 "type": "string",
+                                "pattern": "^\\s*[A-Za-z][A-Za-z0-9 _-]*$",
                                 "description": "The verb whose code table judges the reply",
                             },
                         },
@@ -309,16 +309,39 @@ def _per_command(schema: Any, command: str, key: str = "") -> Any:
     return schema
 
 
+_ONE_LINE_TEXT: Schema = {
+    **_TEXT,
+    "pattern": "^[^\\r\\n]*$",
+    "description": "Text on one line (it goes into a command line); " + _TEXT["description"],
+}
+
+
+def _one_line(kind: str, schema: Schema) -> Schema:
+    """Keys sent inside a command line take one line of text, as the loader requires."""
+    from probe.scenario.grammar import KINDS
+    from probe.scenario.model import StepKind
+
+    spec = KINDS[StepKind(kind)]
+    value = json.loads(json.dumps(schema["properties"][kind]))
+    for alternative in value.get("anyOf", [value]):
+        if alternative == _TEXT and spec.main in spec.one_line:
+            alternative.update(_ONE_LINE_TEXT)
+        for key, prop in alternative.get("properties", {}).items():
+            if key in spec.one_line and prop.get("type") == _TEXT["type"]:
+                prop["pattern"] = _ONE_LINE_TEXT["pattern"]
+    return {**schema, "properties": {**schema["properties"], kind: value}}
+
+
 def _narrowed(defs: dict[str, Schema], steps: dict[str, Schema]) -> dict[str, Schema]:
     """Per-command expectation schemas, so an editor refuses `expect: 250` on data as the loader
     does (the classes come from the code tables)."""
     from probe.scenario.expectations import allowed_classes
     from probe.scenario.grammar import DATA_END, KINDS
 
-    out = dict(steps)
+    out = {kind: _one_line(kind, schema) for kind, schema in steps.items()}
     commands = {kind.value: spec.command for kind, spec in KINDS.items() if spec.command}
     for kind, command in commands.items():
-        out[kind] = _per_command(steps[kind], command)
+        out[kind] = _per_command(out[kind], command)
     for command in sorted({*commands.values(), DATA_END}):
         known = allowed_classes(command)
         if known is None:
@@ -371,10 +394,13 @@ def json_schema() -> Schema:
                             "searched in the reply's text lines without their codes, joined by "
                             "newlines; ${var} inside is matched literally",
                             "anyOf": [
-                                {"type": "string", "format": "regex"},
+                                {"type": ["string", "number", "boolean"], "format": "regex"},
                                 {
                                     "type": "array",
-                                    "items": {"type": "string", "format": "regex"},
+                                    "items": {
+                                        "type": ["string", "number", "boolean"],
+                                        "format": "regex",
+                                    },
                                     "minItems": 1,
                                 },
                             ],
@@ -454,8 +480,16 @@ def json_schema() -> Schema:
         "title": "smtp-probe scenario",
         "type": "object",
         "properties": {
-            "name": {"type": "string", "description": "Default: the file name"},
-            "description": {"type": "string"},
+            "name": {
+                "type": ["string", "number", "boolean"],
+                "minLength": 1,
+                "pattern": "\\S",
+                "description": "The scenario's name in reports; default: the file name",
+            },
+            "description": {
+                "type": ["string", "number", "boolean"],
+                "description": "What the scenario checks (smtp-probe list shows it)",
+            },
             "vars": {
                 "type": ["object", "null"],
                 "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
