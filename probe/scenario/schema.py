@@ -332,13 +332,26 @@ def _one_line(kind: str, schema: Schema) -> Schema:
     return {**schema, "properties": {**schema["properties"], kind: value}}
 
 
+def _described(kind: str, schema: Schema) -> Schema:
+    """Every key's description from probe/scenario/keydocs.py (docs/scenarios.md has the same)."""
+    from probe.scenario.keydocs import KIND_DOCS, key_doc
+
+    schema = json.loads(json.dumps(schema))
+    for key, prop in schema["properties"].items():
+        prop["description"] = KIND_DOCS[kind] if key == kind else key_doc(kind, key)
+    for alternative in schema["properties"][kind].get("anyOf", [schema["properties"][kind]]):
+        for key, prop in alternative.get("properties", {}).items():
+            prop["description"] = key_doc(kind, key)
+    return schema
+
+
 def _narrowed(defs: dict[str, Schema], steps: dict[str, Schema]) -> dict[str, Schema]:
     """Per-command expectation schemas, so an editor refuses `expect: 250` on data as the loader
     does (the classes come from the code tables)."""
     from probe.scenario.expectations import allowed_classes
     from probe.scenario.grammar import DATA_END, KINDS
 
-    out = {kind: _one_line(kind, schema) for kind, schema in steps.items()}
+    out = {kind: _described(kind, _one_line(kind, schema)) for kind, schema in steps.items()}
     commands = {kind.value: spec.command for kind, spec in KINDS.items() if spec.command}
     for kind, command in commands.items():
         out[kind] = _per_command(out[kind], command)

@@ -1,0 +1,124 @@
+"""What every step kind and key means, in one place: the JSON Schema's descriptions (what an
+editor shows on hover) and the key tables of docs/scenarios.md are both made from these.
+
+`python -m probe.scenario.keydocs` prints the tables; tests check the doc holds them as printed.
+"""
+
+from __future__ import annotations
+
+from probe.scenario.grammar import KINDS, Arg
+from probe.scenario.model import StepKind
+
+KIND_DOCS: dict[str, str] = {
+    "connect": "Open the connection and judge the greeting (implicit when the first step is not "
+    "a connect).",
+    "ehlo": "EHLO DOMAIN; the reply's extensions are what later steps' `requires`, `when` and "
+    "the judging of extension codes go by.",
+    "helo": "HELO DOMAIN.",
+    "mail": "MAIL FROM:<ADDRESS> [PARAMS]; angle brackets are added unless the address has them.",
+    "rcpt": "RCPT TO:<ADDRESS> [PARAMS]; angle brackets are added unless the address has them.",
+    "data": "DATA, then, only after a 354, the message and the final dot; `expect` judges the "
+    "reply to DATA, `expect_end` the reply to the end of the message.",
+    "rset": "RSET [ARG].",
+    "vrfy": "VRFY [ARG].",
+    "expn": "EXPN [ARG].",
+    "help": "HELP [ARG].",
+    "noop": "NOOP [ARG].",
+    "quit": "QUIT [ARG]; a 221 ends the session (the probe then waits for the close).",
+    "send": "Any command line, or raw bytes; the line's first word (or `as`) picks the code table "
+    "that judges the reply.",
+    "pipeline": "Several commands in one write (RFC 2920); each reply is judged by its own "
+    "command.",
+    "starttls": "STARTTLS, then, after a 220, the TLS handshake (RFC 3207).",
+    "auth": "AUTH with a mechanism, a user name and a password (RFC 4954); the password is a "
+    "secret, masked in every form.",
+}
+
+# (kind, key) for a kind's own meaning of a key; (None, key) for a key every kind shares.
+KEY_DOCS: dict[tuple[str | None, str], str] = {
+    (None, "expect"): "The reply wanted: a code (250), a class (5xx), a class and subclass (25x), "
+    "a list of those, or {code, text, level, why}. Default level: must.",
+    (None, "level"): "What an unmet expectation costs: must (fail, the default), should (warn), "
+    "info (a note).",
+    (None, "why"): "Shown when the expectation is not met: the rule it rests on.",
+    (None, "name"): "The step's label in reports (default: the command it sends).",
+    (None, "stop_on_fail"): "Stop the scenario when this step fails (default: the scenario's "
+    "stop_on_fail, else false).",
+    (None, "timeout"): "Seconds to wait for the reply (default: the phase's, from --timeouts).",
+    (None, "settle"): "Seconds of quiet before the command; any reply in that time is reported "
+    "as unsolicited.",
+    (None, "requires"): "EHLO keywords the step needs; where not advertised it is skipped as not "
+    "applicable.",
+    (None, "save"): "Values from this step's reply for ${NAME} in later steps: NAME: KEYWORD (an "
+    "ehlo step: that keyword's parameters) or NAME: {text: REGEX} (its first group, else the "
+    "whole match).",
+    (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
+    "keywords), saved, not_saved (saved names); else it is skipped as not applicable.",
+    ("ehlo", "domain"): "The client's domain or address literal (one line).",
+    ("helo", "domain"): "The client's domain (one line).",
+    ("ehlo", "advertises"): "EHLO keywords the 250 reply must list (judged at the step's level).",
+    ("ehlo", "not_advertises"): "EHLO keywords the 250 reply must not list.",
+    ("mail", "from"): "The reverse-path; `<>` is the null reverse-path.",
+    ("rcpt", "to"): "The forward-path.",
+    (None, "params"): "ESMTP parameters after the path (SIZE=1000 BODY=8BITMIME).",
+    (None, "exact"): "Send the path exactly as written: no angle brackets added.",
+    ("data", "body"): "The message text: line ends sent as CRLF, dot-stuffed, the final dot "
+    "added.",
+    ("data", "raw"): "Bytes sent exactly after the 354 (escapes \\r \\n \\t \\0 \\\\ \\xHH); the "
+    "final dot is yours to send.",
+    ("data", "file"): "The message from this file (relative to the scenario), streamed: bare LF "
+    "or CR sent as CRLF (and said), dot-stuffed, the final dot added.",
+    ("data", "expand"): "Expand ${...} inside the file (read whole; at most 16 MiB). Default: "
+    "false, the file is sent as it is.",
+    ("data", "expect_end"): "The reply wanted after the end of the message (as `expect`).",
+    (None, "arg"): "The command's argument (one line).",
+    ("send", "line"): "The command line, CRLF added (one line).",
+    ("send", "raw"): "Bytes sent exactly (escapes \\r \\n \\t \\0 \\\\ \\xHH).",
+    ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
+    "for raw, none: any code of a possible class).",
+    ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",
+    ("auth", "mechanism"): "PLAIN or LOGIN.",
+    ("auth", "username"): "The user name.",
+    ("auth", "password"): "The password: a secret, masked with its base64 forms; use "
+    "${secret:NAME}.",
+}
+
+
+def key_doc(kind: str, key: str) -> str:
+    """What `key` means on a `kind` step; KeyError when nobody wrote it down."""
+    return KEY_DOCS.get((kind, key)) or KEY_DOCS[(None, key)]
+
+
+def _forms(kind: StepKind) -> str:
+    spec = KINDS[kind]
+    main = spec.main
+    return {
+        Arg.NONE: f"`- {kind.value}`, or `- {kind.value}: {{...}}` with the common keys",
+        Arg.OPTIONAL: f"`- {kind.value}`, `- {kind.value}: ARG` or `- {kind.value}: {{{main}: "
+        "..., ...}`",
+        Arg.REQUIRED: f"`- {kind.value}: {main.upper() if main else 'VALUE'}` or "
+        f"`- {kind.value}: {{{main}: ..., ...}}`",
+        Arg.MAPPING: f"`- {kind.value}: {{...}}`",
+        Arg.LIST: f"`- {kind.value}: [steps]` or `- {kind.value}: {{steps: [...]}}`",
+    }[spec.arg]
+
+
+def markdown() -> str:
+    """The key tables of docs/scenarios.md, kind by kind."""
+    out: list[str] = []
+    for kind in StepKind:
+        spec = KINDS[kind]
+        out += [f"### `{kind.value}`", "", KIND_DOCS[kind.value], "", f"Forms: {_forms(kind)}."]
+        if spec.keys:
+            out += ["", "| key | meaning |", "|---|---|"]
+            out += [f"| `{key}` | {key_doc(kind.value, key)} |" for key in spec.keys]
+        common = ", ".join(f"`{key}`" for key in spec.common)
+        out += ["", f"Common keys: {common} (below).", ""]
+    out += ["### Keys every step takes", "", "| key | meaning |", "|---|---|"]
+    common_keys = dict.fromkeys(k for spec in KINDS.values() for k in spec.common)
+    out += [f"| `{key}` | {KEY_DOCS[(None, key)]} |" for key in common_keys]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
