@@ -62,8 +62,7 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("rcpt", "to"): "The forward-path.",
     (None, "params"): "ESMTP parameters after the path (SIZE=1000 BODY=8BITMIME).",
     (None, "exact"): "Send the path exactly as written: no angle brackets added.",
-    ("data", "body"): "The message text: line ends sent as CRLF, dot-stuffed, the final dot "
-    "added.",
+    ("data", "body"): "The message text: line ends sent as CRLF, dot-stuffed, the final dot added.",
     ("data", "raw"): "Bytes sent exactly after the 354 (escapes \\r \\n \\t \\0 \\\\ \\xHH); the "
     "final dot is yours to send.",
     ("data", "file"): "The message from this file (relative to the scenario), streamed: bare LF "
