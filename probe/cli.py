@@ -278,6 +278,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     _add_output_options(p)
     _add_judging_options(p)
+    _add_ci_options(p)
 
 
 def seconds(text: str) -> float:
@@ -525,6 +526,8 @@ def _play(
     report_dir = None if args.no_report else (args.report_dir or default_report_dir(Path.cwd()))
     if report_dir is not None and not dry_run:
         _check_report_dir(report_dir)
+    if not dry_run:
+        _check_ci_files(args)
 
     async def main() -> Any:
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
@@ -554,6 +557,7 @@ def _play(
     else:
         sys.stdout.write(text.render(run, redact, verbose=args.verbose))
     sys.stdout.flush()
+    written = _write_ci_files(args, run, redact)
     if report_dir is not None:
         name = report_name(run.started_at, scenarios[0].name if len(scenarios) == 1 else "run")
         try:
@@ -562,7 +566,57 @@ def _play(
             print(f"smtp-probe: {exc}", file=sys.stderr)
             return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
         print(f"report: {path}", file=sys.stderr)
+    if not written:
+        return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
     return run.exit_code
+
+
+# ---- outputs for CI and monitoring (README "CI and monitoring") --------------------------------
+# Files written beside the stdout report; each is checked before anything is sent.
+
+
+def _add_ci_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write JUnit XML to FILE: a testsuite per scenario and server, a testcase per "
+        "step (for GitHub, GitLab, Jenkins)",
+    )
+
+
+def _check_ci_files(args: argparse.Namespace) -> None:
+    """Fail before sending anything when an output file could not be written."""
+    for option in ("junit",):
+        path = getattr(args, option, None)
+        if path is None:
+            continue
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise UsageError(f"--{option} {path}: is a directory")
+        if not folder.is_dir():
+            raise UsageError(f"--{option} {path}: no such folder {folder}")
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"--{option} {path}: the folder is not writable")
+
+
+def _write_ci_files(args: argparse.Namespace, run: Any, redact: Any) -> bool:
+    """Write the files asked for; False (and a line on stderr) when one could not be written."""
+    from probe.report.files import ReportWriteError, write_atomic
+
+    outputs = []
+    if getattr(args, "junit", None) is not None:
+        from probe.report import junit
+
+        outputs.append(("junit", args.junit, junit.render(run, redact)))
+    ok = True
+    for option, path, text in outputs:
+        try:
+            write_atomic(path.parent, path.name, text)
+        except ReportWriteError as exc:
+            print(f"smtp-probe: --{option}: {exc}", file=sys.stderr)
+            ok = False
+    return ok
 
 
 def default_report_dir(cwd: Path) -> Path | None:
