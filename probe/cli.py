@@ -239,9 +239,9 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--format", choices=("text", "json"), default="text", help="stdout format (default text)"
-    )
+    from probe.report.formats import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default="text", help="stdout format (default text)")
     p.add_argument(
         "--report-dir",
         type=Path,
@@ -554,8 +554,12 @@ def _play(
     report_json = json_report.render(run, redact)
     if args.format == "json":
         sys.stdout.write(report_json)
-    else:
+    elif args.format == "text":
         sys.stdout.write(text.render(run, redact, verbose=args.verbose))
+    else:
+        from probe.report import formats
+
+        sys.stdout.write(formats.render(args.format, run, redact, verbose=args.verbose))
     sys.stdout.flush()
     written = _write_ci_files(args, run, redact)
     if report_dir is not None:
@@ -583,11 +587,17 @@ def _add_ci_options(p: argparse.ArgumentParser) -> None:
         help="also write JUnit XML to FILE: a testsuite per scenario and server, a testcase per "
         "step (for GitHub, GitLab, Jenkins)",
     )
+    p.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help='also append the Markdown report to FILE (e.g. "$GITHUB_STEP_SUMMARY")',
+    )
 
 
 def _check_ci_files(args: argparse.Namespace) -> None:
     """Fail before sending anything when an output file could not be written."""
-    for option in ("junit",):
+    for option in ("junit", "summary"):
         path = getattr(args, option, None)
         if path is None:
             continue
@@ -610,6 +620,15 @@ def _write_ci_files(args: argparse.Namespace, run: Any, redact: Any) -> bool:
 
         outputs.append(("junit", args.junit, junit.render(run, redact)))
     ok = True
+    if getattr(args, "summary", None) is not None:
+        from probe.report import markdown
+
+        try:  # appended, as GitHub's job summary file expects: steps before may have written
+            with args.summary.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+                handle.write(markdown.render(run, redact))
+        except OSError as exc:
+            print(f"smtp-probe: --summary {args.summary}: {exc.strerror or exc}", file=sys.stderr)
+            ok = False
     for option, path, text in outputs:
         try:
             write_atomic(path.parent, path.name, text)
