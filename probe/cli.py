@@ -345,15 +345,76 @@ def _cut(line: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from probe.errors import ScenarioError  # small: no YAML, no asyncio
-
     for stream in (sys.stdout, sys.stderr):
         # Reports quote RFC sections (§) and server text: on a non-UTF-8 terminal, escape what
         # it cannot show rather than fail half-way through a report.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
+    if _nagios_wanted(raw):
+        return _as_plugin(raw)
+    return _main(raw)
+
+
+def _nagios_wanted(raw: Sequence[str]) -> bool:
+    from itertools import pairwise
+
+    return "--format=nagios" in raw or ("--format", "nagios") in pairwise(raw)
+
+
+class _PluginExit(BaseException):
+    """--format nagios: the run is over and its state (0-3) is the exit code."""
+
+    def __init__(self, state: int) -> None:
+        self.state = state
+
+
+def _as_plugin(raw: list[str]) -> int:
+    """--format nagios: whatever stops the run (a bad option, a bad scenario, an internal error)
+    is UNKNOWN (3), with a status line that says why, never 2, which a monitoring system would
+    read as CRITICAL."""
+    said = _Said(sys.stderr)
+    sys.stderr = said
+    try:
+        code = _main(raw)
+    except _PluginExit as exc:
+        return exc.state
+    except SystemExit as exc:  # argparse: a bad option (--help and --version exit 0)
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if code == EXIT_OK:
+            raise
+    finally:
+        sys.stderr = said.stream
+    if code in (EXIT_USAGE, EXIT_INTERNAL):
+        why = said.first_line().removeprefix("smtp-probe: ") or "bad invocation"
+        print(f"SMTP-PROBE UNKNOWN - {why.replace('|', '/')}")
+        sys.stdout.flush()
+        return 3
+    return code
+
+
+class _Said:
+    """stderr, keeping what was written to it (for the plugin's UNKNOWN line)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.text: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.text.append(text)
+        return int(self.stream.write(text))
+
+    def first_line(self) -> str:
+        return "".join(self.text).strip().split("\n")[0][:LINE_MAX]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _main(raw: list[str]) -> int:
+    from probe.errors import ScenarioError  # small: no YAML, no asyncio
+
+    parser = build_parser()
     args, extra = parser.parse_known_args(_negative_values(raw, _value_options(parser)))
     if extra:
         # Unknown options belong to the command they were given to: its usage, not the top's.
@@ -528,6 +589,7 @@ def _play(
         _check_report_dir(report_dir)
     if not dry_run:
         _check_ci_files(args)
+    limits = _thresholds(args)
 
     async def main() -> Any:
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
@@ -550,6 +612,9 @@ def _play(
         print(f"dry run: would play {names} in {len(plan.jobs)} session(s); nothing was sent")
         return EXIT_OK
     run = run_plan(plan, options, getattr(args, "concurrency", 8))
+    from probe import thresholds
+
+    thresholds.apply(run, limits)
     redact = Redactor(plan.secrets)
     report_json = json_report.render(run, redact)
     if args.format == "json":
@@ -559,17 +624,22 @@ def _play(
     else:
         from probe.report import formats
 
-        sys.stdout.write(formats.render(args.format, run, redact, verbose=args.verbose))
+        context = formats.Context(verbose=args.verbose, thresholds=limits)
+        sys.stdout.write(formats.render(args.format, run, redact, context))
     sys.stdout.flush()
     written = _write_ci_files(args, run, redact)
     if report_dir is not None:
         name = report_name(run.started_at, scenarios[0].name if len(scenarios) == 1 else "run")
         try:
             path = write_atomic(report_dir, name, report_json)
+            print(f"report: {path}", file=sys.stderr)
         except ReportWriteError as exc:
             print(f"smtp-probe: {exc}", file=sys.stderr)
-            return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
-        print(f"report: {path}", file=sys.stderr)
+            written = False
+    if args.format == "nagios":  # the plugin convention: the state is the exit code
+        from probe.report import nagios
+
+        raise _PluginExit(nagios.state(run) if written else nagios.UNKNOWN)
     if not written:
         return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
     return run.exit_code
@@ -593,6 +663,25 @@ def _add_ci_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help='also append the Markdown report to FILE (e.g. "$GITHUB_STEP_SUMMARY")',
     )
+    for level, word, verdict in (("warn", "warning", "warn"), ("crit", "critical", "fail")):
+        p.add_argument(
+            f"--{level}-ms",
+            action="append",
+            default=[],
+            metavar="[PHASE=]MS",
+            help=f"{word} response-time threshold in milliseconds: over it is a {verdict} "
+            "finding; bare MS is the whole session, PHASE=MS one phase (greeting, ehlo, mail, "
+            "rcpt, data, data-end, quit...); repeatable",
+        )
+
+
+def _thresholds(args: argparse.Namespace) -> Any:
+    from probe.thresholds import ThresholdError, Thresholds
+
+    try:
+        return Thresholds.parse(getattr(args, "warn_ms", []), getattr(args, "crit_ms", []))
+    except ThresholdError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_ci_files(args: argparse.Namespace) -> None:
