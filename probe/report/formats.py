@@ -12,7 +12,7 @@ from probe.report.redact import Redactor
 from probe.results import RunResult
 from probe.thresholds import Thresholds
 
-FORMATS = ("text", "json", "markdown", "nagios")
+FORMATS = ("text", "json", "markdown", "tap", "nagios")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,12 @@ def _markdown(run: RunResult, redact: Redactor, context: Context) -> str:
     return markdown.render(run, redact)
 
 
+def _tap(run: RunResult, redact: Redactor, context: Context) -> str:
+    from probe.report import tap
+
+    return tap.render(run, redact)
+
+
 def _nagios(run: RunResult, redact: Redactor, context: Context) -> str:
     from probe.report import nagios
 
@@ -54,6 +60,7 @@ RENDERERS: dict[str, Renderer] = {
     "text": _text,
     "json": _json,
     "markdown": _markdown,
+    "tap": _tap,
     "nagios": _nagios,
 }
 
