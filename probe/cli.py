@@ -524,11 +524,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from probe.targetsfile import unused_variables
 
     overrides = _vars(args.var)
+    from_files, from_env = _outside_vars(args)
     entries = _targets(args)
     config = _resolver_config(args)
     scenarios = _load_scenarios([args.scenario])
     given = [(entry.where, entry.variables) for entry in entries if entry.variables]
-    _warn(unused_variables(scenarios, overrides, "--var", given))
+    _warn(
+        unused_variables(
+            scenarios,
+            overrides,
+            "--var",
+            [*_outside_given(args, scenarios, from_files, from_env), *given],
+        )
+    )
+    overrides = {**from_files, **from_env, **overrides}  # README "Variables from files"
     targets = [entry.target for entry in entries]
     target_vars = [entry.variables for entry in entries]
     return _play(args, scenarios, targets, overrides, config, target_vars)
@@ -651,6 +660,16 @@ def _play(
 
 def _add_ci_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="scenario variables from FILE: KEY=VALUE lines, or a YAML mapping (*.yaml/*.yml); "
+        "--var beats SMTP_PROBE_VAR_NAME environment variables, which beat the file "
+        "(repeatable; a later file beats an earlier one)",
+    )
+    p.add_argument(
         "--junit",
         type=Path,
         metavar="FILE",
@@ -673,6 +692,34 @@ def _add_ci_options(p: argparse.ArgumentParser) -> None:
             "finding; bare MS is the whole session, PHASE=MS one phase (greeting, ehlo, mail, "
             "rcpt, data, data-end, quit...); repeatable",
         )
+
+
+def _outside_vars(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables of --var-file files and of SMTP_PROBE_VAR_* environment variables."""
+    from probe.varfile import VarFileError, from_environment, read_var_files
+
+    try:
+        return read_var_files(getattr(args, "var_file", [])), from_environment(os.environ)
+    except VarFileError as exc:
+        shown = [_cut(problem) for problem in exc.problems[:PROBLEMS_SHOWN]]
+        raise UsageError("\nsmtp-probe: ".join(shown)) from None
+
+
+def _outside_given(
+    args: argparse.Namespace,
+    scenarios: list[Any],
+    from_files: dict[str, str],
+    from_env: dict[str, str],
+) -> list[tuple[str, dict[str, str]]]:
+    """Where each of those came from, for the warning about variables no scenario declares (an
+    environment variable named in full)."""
+    from probe.varfile import ENV_PREFIX
+
+    files = getattr(args, "var_file", [])
+    where = "--var-file " + ", ".join(str(path) for path in files)
+    declared = {name for scenario in scenarios for name in scenario.variables}
+    env = {f"{ENV_PREFIX}{k}": v for k, v in from_env.items() if k not in declared}
+    return [(where, from_files), ("environment", env)]
 
 
 def _thresholds(args: argparse.Namespace) -> Any:
