@@ -682,6 +682,13 @@ def _add_ci_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help='also append the Markdown report to FILE (e.g. "$GITHUB_STEP_SUMMARY")',
     )
+    p.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write one self-contained HTML report to FILE: servers x steps coloured by "
+        "verdict, a click on a cell shows the exchange and its rule, a filter box",
+    )
     for level, word, verdict in (("warn", "warning", "warn"), ("crit", "critical", "fail")):
         p.add_argument(
             f"--{level}-ms",
@@ -733,7 +740,7 @@ def _thresholds(args: argparse.Namespace) -> Any:
 
 def _check_ci_files(args: argparse.Namespace) -> None:
     """Fail before sending anything when an output file could not be written."""
-    for option in ("junit", "summary"):
+    for option in ("junit", "summary", "html"):
         path = getattr(args, option, None)
         if path is None:
             continue
@@ -755,6 +762,10 @@ def _write_ci_files(args: argparse.Namespace, run: Any, redact: Any) -> bool:
         from probe.report import junit
 
         outputs.append(("junit", args.junit, junit.render(run, redact)))
+    if getattr(args, "html", None) is not None:
+        from probe.report import html
+
+        outputs.append(("html", args.html, html.render(run, redact)))
     ok = True
     if getattr(args, "summary", None) is not None:
         from probe.report import markdown
