@@ -620,7 +620,12 @@ def _play(
         names = ", ".join(s.name for s in scenarios)
         print(f"dry run: would play {names} in {len(plan.jobs)} session(s); nothing was sent")
         return EXIT_OK
-    run = run_plan(plan, options, getattr(args, "concurrency", 8))
+    progress = _progress(args, len(plan.jobs))
+    try:
+        run = run_plan(plan, options, getattr(args, "concurrency", 8), progress)
+    finally:
+        if progress is not None:
+            progress.close()
     from probe import thresholds
 
     thresholds.apply(run, limits)
@@ -689,6 +694,13 @@ def _add_ci_options(p: argparse.ArgumentParser) -> None:
         help="also write one self-contained HTML report to FILE: servers x steps coloured by "
         "verdict, a click on a cell shows the exchange and its rule, a filter box",
     )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress line on stderr (shown only when stderr is a terminal and the run has "
+        "several sessions)",
+    )
     for level, word, verdict in (("warn", "warning", "warn"), ("crit", "critical", "fail")):
         p.add_argument(
             f"--{level}-ms",
@@ -727,6 +739,14 @@ def _outside_given(
     declared = {name for scenario in scenarios for name in scenario.variables}
     env = {f"{ENV_PREFIX}{k}": v for k, v in from_env.items() if k not in declared}
     return [(where, from_files), ("environment", env)]
+
+
+def _progress(args: argparse.Namespace, total: int) -> Any:
+    from probe.progress import Progress
+
+    if Progress.wanted(total, sys.stderr, getattr(args, "quiet", False)):
+        return Progress(total, sys.stderr)
+    return None
 
 
 def _thresholds(args: argparse.Namespace) -> Any:
