@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("code", metavar="CODE")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    _add_ci_commands(sub)
     return parser
 
 
@@ -433,6 +434,7 @@ def _main(raw: list[str]) -> int:
             "codes": _cmd_codes,
             "explain": _cmd_explain,
             "schema": _cmd_schema,
+            "diff": _cmd_diff,
         }[args.command]
         return handler(args)
     except UsageError as exc:
@@ -599,6 +601,7 @@ def _play(
     if not dry_run:
         _check_ci_files(args)
     limits = _thresholds(args)
+    baseline = None if dry_run else _load_baseline(args)
 
     async def main() -> Any:
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
@@ -656,6 +659,8 @@ def _play(
         raise _PluginExit(nagios.state(run) if written else nagios.UNKNOWN)
     if not written:
         return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
+    if baseline is not None:
+        return _against_baseline(args, baseline, json_report.to_dict(run, redact))
     return run.exit_code
 
 
@@ -693,6 +698,13 @@ def _add_ci_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write one self-contained HTML report to FILE: servers x steps coloured by "
         "verdict, a click on a cell shows the exchange and its rule, a filter box",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="compare with a stored JSON report: fail (exit 1) only on steps whose verdict got "
+        "worse (new fails, new errors); list what improved",
     )
     p.add_argument(
         "-q",
@@ -739,6 +751,53 @@ def _outside_given(
     declared = {name for scenario in scenarios for name in scenario.variables}
     env = {f"{ENV_PREFIX}{k}": v for k, v in from_env.items() if k not in declared}
     return [(where, from_files), ("environment", env)]
+
+
+def _add_ci_commands(sub: Any) -> None:
+    diff = sub.add_parser(
+        "diff",
+        help="compare two JSON reports: what regressed (exit 1), what improved",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD.json")
+    diff.add_argument("new", type=Path, metavar="NEW.json")
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from probe.baseline import BaselineError, compare, load_report
+    from probe.inputfile import shown
+
+    try:
+        old, new = load_report(args.old), load_report(args.new)
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from None
+    comparison = compare(old, new, shown(args.old))
+    sys.stdout.write(comparison.render())
+    return comparison.exit_code
+
+
+def _load_baseline(args: argparse.Namespace) -> Any:
+    """The --baseline report, read before anything is sent."""
+    if getattr(args, "baseline", None) is None:
+        return None
+    from probe.baseline import BaselineError, load_report
+
+    try:
+        return load_report(args.baseline)
+    except BaselineError as exc:
+        raise UsageError(f"--baseline: {exc}") from None
+
+
+def _against_baseline(args: argparse.Namespace, baseline: Any, report: Any) -> int:
+    """Print what changed since the baseline (stderr: stdout keeps its format); the exit code
+    becomes 1 for a regression, else 0 (3 if the run was interrupted)."""
+    from probe.baseline import compare
+    from probe.inputfile import shown
+
+    comparison = compare(baseline, report, shown(args.baseline))
+    sys.stderr.write(comparison.render())
+    if comparison.exit_code:
+        return comparison.exit_code
+    return EXIT_UNREACHABLE if report.get("interrupted") else EXIT_OK
 
 
 def _progress(args: argparse.Namespace, total: int) -> Any:
