@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("code", metavar="CODE")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    _add_ci_commands(sub)
     return parser
 
 
@@ -239,9 +240,9 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--format", choices=("text", "json"), default="text", help="stdout format (default text)"
-    )
+    from probe.report.formats import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default="text", help="stdout format (default text)")
     p.add_argument(
         "--report-dir",
         type=Path,
@@ -278,6 +279,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     _add_output_options(p)
     _add_judging_options(p)
+    _add_ci_options(p)
 
 
 def seconds(text: str) -> float:
@@ -344,15 +346,76 @@ def _cut(line: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from probe.errors import ScenarioError  # small: no YAML, no asyncio
-
     for stream in (sys.stdout, sys.stderr):
         # Reports quote RFC sections (§) and server text: on a non-UTF-8 terminal, escape what
         # it cannot show rather than fail half-way through a report.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
+    if _nagios_wanted(raw):
+        return _as_plugin(raw)
+    return _main(raw)
+
+
+def _nagios_wanted(raw: Sequence[str]) -> bool:
+    from itertools import pairwise
+
+    return "--format=nagios" in raw or ("--format", "nagios") in pairwise(raw)
+
+
+class _PluginExit(BaseException):
+    """--format nagios: the run is over and its state (0-3) is the exit code."""
+
+    def __init__(self, state: int) -> None:
+        self.state = state
+
+
+def _as_plugin(raw: list[str]) -> int:
+    """--format nagios: whatever stops the run (a bad option, a bad scenario, an internal error)
+    is UNKNOWN (3), with a status line that says why, never 2, which a monitoring system would
+    read as CRITICAL."""
+    said = _Said(sys.stderr)
+    sys.stderr = said
+    try:
+        code = _main(raw)
+    except _PluginExit as exc:
+        return exc.state
+    except SystemExit as exc:  # argparse: a bad option (--help and --version exit 0)
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if code == EXIT_OK:
+            raise
+    finally:
+        sys.stderr = said.stream
+    if code in (EXIT_USAGE, EXIT_INTERNAL):
+        why = said.first_line().removeprefix("smtp-probe: ") or "bad invocation"
+        print(f"SMTP-PROBE UNKNOWN - {why.replace('|', '/')}")
+        sys.stdout.flush()
+        return 3
+    return code
+
+
+class _Said:
+    """stderr, keeping what was written to it (for the plugin's UNKNOWN line)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.text: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.text.append(text)
+        return int(self.stream.write(text))
+
+    def first_line(self) -> str:
+        return "".join(self.text).strip().split("\n")[0][:LINE_MAX]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _main(raw: list[str]) -> int:
+    from probe.errors import ScenarioError  # small: no YAML, no asyncio
+
+    parser = build_parser()
     args, extra = parser.parse_known_args(_negative_values(raw, _value_options(parser)))
     if extra:
         # Unknown options belong to the command they were given to: its usage, not the top's.
@@ -371,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "codes": _cmd_codes,
             "explain": _cmd_explain,
             "schema": _cmd_schema,
+            "diff": _cmd_diff,
         }[args.command]
         return handler(args)
     except UsageError as exc:
@@ -462,11 +526,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from probe.targetsfile import unused_variables
 
     overrides = _vars(args.var)
+    from_files, from_env = _outside_vars(args)
     entries = _targets(args)
     config = _resolver_config(args)
     scenarios = _load_scenarios([args.scenario])
     given = [(entry.where, entry.variables) for entry in entries if entry.variables]
-    _warn(unused_variables(scenarios, overrides, "--var", given))
+    _warn(
+        unused_variables(
+            scenarios,
+            overrides,
+            "--var",
+            [*_outside_given(args, scenarios, from_files, from_env), *given],
+        )
+    )
+    overrides = {**from_files, **from_env, **overrides}  # README "Variables from files"
     targets = [entry.target for entry in entries]
     target_vars = [entry.variables for entry in entries]
     return _play(args, scenarios, targets, overrides, config, target_vars)
@@ -525,6 +598,10 @@ def _play(
     report_dir = None if args.no_report else (args.report_dir or default_report_dir(Path.cwd()))
     if report_dir is not None and not dry_run:
         _check_report_dir(report_dir)
+    if not dry_run:
+        _check_ci_files(args)
+    limits = _thresholds(args)
+    baseline = None if dry_run else _load_baseline(args)
 
     async def main() -> Any:
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
@@ -546,23 +623,245 @@ def _play(
         names = ", ".join(s.name for s in scenarios)
         print(f"dry run: would play {names} in {len(plan.jobs)} session(s); nothing was sent")
         return EXIT_OK
-    run = run_plan(plan, options, getattr(args, "concurrency", 8))
+    progress = _progress(args, len(plan.jobs))
+    try:
+        run = run_plan(plan, options, getattr(args, "concurrency", 8), progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    from probe import thresholds
+
+    thresholds.apply(run, limits)
     redact = Redactor(plan.secrets)
     report_json = json_report.render(run, redact)
     if args.format == "json":
         sys.stdout.write(report_json)
-    else:
+    elif args.format == "text":
         sys.stdout.write(text.render(run, redact, verbose=args.verbose))
+    else:
+        from probe.report import formats
+
+        context = formats.Context(verbose=args.verbose, thresholds=limits)
+        sys.stdout.write(formats.render(args.format, run, redact, context))
     sys.stdout.flush()
+    written = _write_ci_files(args, run, redact)
     if report_dir is not None:
         name = report_name(run.started_at, scenarios[0].name if len(scenarios) == 1 else "run")
         try:
             path = write_atomic(report_dir, name, report_json)
+            print(f"report: {path}", file=sys.stderr)
         except ReportWriteError as exc:
             print(f"smtp-probe: {exc}", file=sys.stderr)
-            return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
-        print(f"report: {path}", file=sys.stderr)
+            written = False
+    if args.format == "nagios":  # the plugin convention: the state is the exit code
+        from probe.report import nagios
+
+        raise _PluginExit(nagios.state(run) if written else nagios.UNKNOWN)
+    if not written:
+        return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
+    if baseline is not None:
+        return _against_baseline(args, baseline, json_report.to_dict(run, redact))
     return run.exit_code
+
+
+# ---- outputs for CI and monitoring (README "CI and monitoring") --------------------------------
+# Files written beside the stdout report; each is checked before anything is sent.
+
+
+def _add_ci_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="scenario variables from FILE: KEY=VALUE lines, or a YAML mapping (*.yaml/*.yml); "
+        "--var beats SMTP_PROBE_VAR_NAME environment variables, which beat the file "
+        "(repeatable; a later file beats an earlier one)",
+    )
+    p.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write JUnit XML to FILE: a testsuite per scenario and server, a testcase per "
+        "step (for GitHub, GitLab, Jenkins)",
+    )
+    p.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help='also append the Markdown report to FILE (e.g. "$GITHUB_STEP_SUMMARY")',
+    )
+    p.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write one self-contained HTML report to FILE: servers x steps coloured by "
+        "verdict, a click on a cell shows the exchange and its rule, a filter box",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="compare with a stored JSON report: fail (exit 1) only on steps whose verdict got "
+        "worse (new fails, new errors); list what improved",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress line on stderr (shown only when stderr is a terminal and the run has "
+        "several sessions)",
+    )
+    for level, word, verdict in (("warn", "warning", "warn"), ("crit", "critical", "fail")):
+        p.add_argument(
+            f"--{level}-ms",
+            action="append",
+            default=[],
+            metavar="[PHASE=]MS",
+            help=f"{word} response-time threshold in milliseconds: over it is a {verdict} "
+            "finding; bare MS is the whole session, PHASE=MS one phase (greeting, ehlo, mail, "
+            "rcpt, data, data-end, quit...); repeatable",
+        )
+
+
+def _outside_vars(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables of --var-file files and of SMTP_PROBE_VAR_* environment variables."""
+    from probe.varfile import VarFileError, from_environment, read_var_files
+
+    try:
+        return read_var_files(getattr(args, "var_file", [])), from_environment(os.environ)
+    except VarFileError as exc:
+        shown = [_cut(problem) for problem in exc.problems[:PROBLEMS_SHOWN]]
+        raise UsageError("\nsmtp-probe: ".join(shown)) from None
+
+
+def _outside_given(
+    args: argparse.Namespace,
+    scenarios: list[Any],
+    from_files: dict[str, str],
+    from_env: dict[str, str],
+) -> list[tuple[str, dict[str, str]]]:
+    """Where each of those came from, for the warning about variables no scenario declares (an
+    environment variable named in full)."""
+    from probe.varfile import ENV_PREFIX
+
+    files = getattr(args, "var_file", [])
+    where = "--var-file " + ", ".join(str(path) for path in files)
+    declared = {name for scenario in scenarios for name in scenario.variables}
+    env = {f"{ENV_PREFIX}{k}": v for k, v in from_env.items() if k not in declared}
+    return [(where, from_files), ("environment", env)]
+
+
+def _add_ci_commands(sub: Any) -> None:
+    diff = sub.add_parser(
+        "diff",
+        help="compare two JSON reports: what regressed (exit 1), what improved",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD.json")
+    diff.add_argument("new", type=Path, metavar="NEW.json")
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from probe.baseline import BaselineError, compare, load_report
+    from probe.inputfile import shown
+
+    try:
+        old, new = load_report(args.old), load_report(args.new)
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from None
+    comparison = compare(old, new, shown(args.old))
+    sys.stdout.write(comparison.render())
+    return comparison.exit_code
+
+
+def _load_baseline(args: argparse.Namespace) -> Any:
+    """The --baseline report, read before anything is sent."""
+    if getattr(args, "baseline", None) is None:
+        return None
+    from probe.baseline import BaselineError, load_report
+
+    try:
+        return load_report(args.baseline)
+    except BaselineError as exc:
+        raise UsageError(f"--baseline: {exc}") from None
+
+
+def _against_baseline(args: argparse.Namespace, baseline: Any, report: Any) -> int:
+    """Print what changed since the baseline (stderr: stdout keeps its format); the exit code
+    becomes 1 for a regression, else 0 (3 if the run was interrupted)."""
+    from probe.baseline import compare
+    from probe.inputfile import shown
+
+    comparison = compare(baseline, report, shown(args.baseline))
+    sys.stderr.write(comparison.render())
+    if comparison.exit_code:
+        return comparison.exit_code
+    return EXIT_UNREACHABLE if report.get("interrupted") else EXIT_OK
+
+
+def _progress(args: argparse.Namespace, total: int) -> Any:
+    from probe.progress import Progress
+
+    if Progress.wanted(total, sys.stderr, getattr(args, "quiet", False)):
+        return Progress(total, sys.stderr)
+    return None
+
+
+def _thresholds(args: argparse.Namespace) -> Any:
+    from probe.thresholds import ThresholdError, Thresholds
+
+    try:
+        return Thresholds.parse(getattr(args, "warn_ms", []), getattr(args, "crit_ms", []))
+    except ThresholdError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_ci_files(args: argparse.Namespace) -> None:
+    """Fail before sending anything when an output file could not be written."""
+    for option in ("junit", "summary", "html"):
+        path = getattr(args, option, None)
+        if path is None:
+            continue
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise UsageError(f"--{option} {path}: is a directory")
+        if not folder.is_dir():
+            raise UsageError(f"--{option} {path}: no such folder {folder}")
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"--{option} {path}: the folder is not writable")
+
+
+def _write_ci_files(args: argparse.Namespace, run: Any, redact: Any) -> bool:
+    """Write the files asked for; False (and a line on stderr) when one could not be written."""
+    from probe.report.files import ReportWriteError, write_atomic
+
+    outputs = []
+    if getattr(args, "junit", None) is not None:
+        from probe.report import junit
+
+        outputs.append(("junit", args.junit, junit.render(run, redact)))
+    if getattr(args, "html", None) is not None:
+        from probe.report import html
+
+        outputs.append(("html", args.html, html.render(run, redact)))
+    ok = True
+    if getattr(args, "summary", None) is not None:
+        from probe.report import markdown
+
+        try:  # appended, as GitHub's job summary file expects: steps before may have written
+            with args.summary.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+                handle.write(markdown.render(run, redact))
+        except OSError as exc:
+            print(f"smtp-probe: --summary {args.summary}: {exc.strerror or exc}", file=sys.stderr)
+            ok = False
+    for option, path, text in outputs:
+        try:
+            write_atomic(path.parent, path.name, text)
+        except ReportWriteError as exc:
+            print(f"smtp-probe: --{option}: {exc}", file=sys.stderr)
+            ok = False
+    return ok
 
 
 def default_report_dir(cwd: Path) -> Path | None:

@@ -227,6 +227,14 @@ def _notes(step: StepResult) -> bool:
     return any(f.verdict is not Verdict.PASS for f in step.findings)
 
 
+def step_transcript(step: StepResult, redact: Redactor) -> list[str]:
+    """The lines under a step's line in this report, unindented: what was sent (`C:`) and
+    received (`S:`), each finding with what was expected and its source, the scenario's `why`,
+    or why the step was skipped. The CI reports (JUnit, Markdown, TAP, HTML) show the same."""
+    block = _step(step, redact)[1:]
+    return [line[8:] if line.startswith(" " * 8) else line.strip() for line in block]
+
+
 def _step(step: StepResult, redact: Redactor) -> list[str]:
     where = f"  ({step.position})" if step.position else ""
     lines = [f"  {_MARK[step.verdict]:5} {step.label}{where}"]

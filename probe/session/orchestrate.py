@@ -96,14 +96,20 @@ def _for_target(problem: ScenarioProblem, target: Target) -> ScenarioProblem:
     return replace(problem, message=f"{problem.message} (target {target.text})")
 
 
-def run_plan(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
+def run_plan(
+    plan: Plan,
+    options: RunOptions,
+    concurrency: int = 8,
+    on_result: Callable[[ServerResult], None] | None = None,
+) -> RunResult:
     """Play every job: one job on the blocking driver (no event loop to pay for), several
-    concurrently on the asyncio driver. Both give the same results."""
+    concurrently on the asyncio driver. Both give the same results. `on_result` is told of each
+    result of several as its session ends (progress), in the order they end."""
     if len(plan.jobs) == 1:
         return execute_blocking(plan, options)
     import asyncio
 
-    return asyncio.run(execute(plan, options, concurrency))
+    return asyncio.run(execute(plan, options, concurrency, on_result))
 
 
 def execute_blocking(plan: Plan, options: RunOptions) -> RunResult:
@@ -214,7 +220,12 @@ def _signals_raise() -> Iterator[list[bool]]:
             signal.signal(number, old)
 
 
-async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
+async def execute(
+    plan: Plan,
+    options: RunOptions,
+    concurrency: int = 8,
+    on_result: Callable[[ServerResult], None] | None = None,
+) -> RunResult:
     import asyncio
 
     from probe.session.drivers import aio
@@ -263,7 +274,14 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-    tasks = [asyncio.ensure_future(one(i, job)) for i, job in enumerate(plan.jobs)]
+
+    async def told(index: int, job: Job) -> None:
+        await one(index, job)
+        done = results[index]
+        if on_result is not None and done is not None:
+            on_result(done)
+
+    tasks = [asyncio.ensure_future(told(i, job)) for i, job in enumerate(plan.jobs)]
     try:
         await asyncio.gather(*tasks)
     except asyncio.CancelledError:
