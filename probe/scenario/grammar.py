@@ -77,7 +77,9 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.PIPELINE: KindSpec(
         "steps", ("steps",), Arg.LIST, common=("name", "stop_on_fail", "timeout", "requires")
     ),
-    StepKind.STARTTLS: KindSpec(None, (), Arg.NONE, command="STARTTLS"),
+    StepKind.STARTTLS: KindSpec(
+        None, ("inject",), Arg.NONE, command="STARTTLS", one_line=("inject",)
+    ),
     StepKind.AUTH: KindSpec(
         None, ("mechanism", "username", "password"), Arg.MAPPING, command="AUTH"
     ),

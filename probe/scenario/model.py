@@ -99,6 +99,8 @@ class Step:
       `raw` (sent exactly after 354); `expect` judges the 354 stage, `expect_end` the final reply.
       pipeline: `steps` sent in one write, each reply judged by its own command.
       auth: `mechanism` (PLAIN or LOGIN), `username`, `password` (a secret: never printed).
+      starttls: `inject`, a command line sent in the same write as STARTTLS (the plaintext
+      injection test, CVE-2011-0411): a server that answers it inside TLS fails.
     """
 
     kind: StepKind
@@ -122,6 +124,7 @@ class Step:
     mechanism: str | None = None
     username: str | None = None
     password: str | None = None
+    inject: str | None = None  # starttls: a command sent with STARTTLS in one write
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,7 +220,24 @@ def _steps() -> dict[str, Schema]:
             "Several commands in one write (RFC 2920); data only as the last member",
             _PIPELINE_COMMON,
         ),
-        "starttls": _kind("starttls", null_or_common, "STARTTLS, then the TLS handshake"),
+        "starttls": _kind(
+            "starttls",
+            {
+                "anyOf": [
+                    {"type": "null"},
+                    _long(
+                        {
+                            "inject": {
+                                **_TEXT,
+                                "description": "A command sent in the same write as STARTTLS "
+                                "(the plaintext injection test, CVE-2011-0411)",
+                            }
+                        }
+                    ),
+                ]
+            },
+            "STARTTLS, then the TLS handshake",
+        ),
         "auth": _kind(
             "auth",
             _long(

@@ -363,6 +363,10 @@ class Session:
             return f"TLS handshake failed: {event.reason}"
         return f"TLS handshake timed out after {limit:g} s"
 
+    def tls_findings(self) -> list[Finding]:
+        """What the TLS session just negotiated says about the server (certificates, version)."""
+        return []
+
     @property
     def buffered(self) -> int:
         """Bytes received and not yet parsed into a reply."""
