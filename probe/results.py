@@ -147,13 +147,15 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class TlsInfo:
-    """What the TLS handshake after STARTTLS negotiated (RFC 3207), as the ssl object reports it."""
+    """What the TLS handshake negotiated (after STARTTLS, RFC 3207, or at once, RFC 8314), as the
+    ssl object reports it."""
 
     version: str | None  # e.g. "TLSv1.3"
     cipher: str | None  # e.g. "TLS_AES_256_GCM_SHA384"
+    mode: str = "starttls"  # or "implicit"
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"version": self.version, "cipher": self.cipher}
+    def as_dict(self) -> dict[str, object]:
+        return {"version": self.version, "cipher": self.cipher, "mode": self.mode}
 
 
 @dataclass(slots=True)

@@ -11,7 +11,10 @@ from enum import Enum
 
 from probe.scenario.model import Level, StepKind
 
-TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "steps")
+TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "tls", "steps")
+# `tls:` at the top: `implicit` connects with TLS (RFC 8314, port 465); `required` says the
+# server must require TLS before a mail transaction (MAIL accepted in the clear then fails).
+TLS_MODES = ("implicit", "required")
 EXTENSION_PREFIX = "x-"  # top-level keys starting with this are ignored: a home for anchors
 
 # Keys any step may carry, inside its mapping or beside its kind key.

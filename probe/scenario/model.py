@@ -142,6 +142,7 @@ class Scenario:
     variables: dict[str, Variable] = field(default_factory=dict)
     steps: tuple[Step, ...] = ()
     stop_on_fail: bool = False
+    tls: str | None = None  # "implicit" (RFC 8314) or "required" (TLS before MAIL)
 
 
 @dataclass(frozen=True, slots=True)

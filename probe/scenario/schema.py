@@ -341,6 +341,11 @@ def json_schema() -> Schema:
                 },
             },
             "stop_on_fail": {"type": "boolean", "description": "Default for every step"},
+            "tls": {
+                "enum": ["implicit", "required"],
+                "description": "implicit: connect with TLS (RFC 8314, port 465); required: the "
+                "server must require TLS before MAIL",
+            },
             "steps": {"type": "array", "minItems": 1, "items": _ref("step")},
         },
         "patternProperties": {"^x-": {"description": "Ignored: a place for YAML anchors"}},

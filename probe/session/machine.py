@@ -94,6 +94,7 @@ class RunOptions:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_reply_lines: int = DEFAULT_MAX_REPLY_LINES
     tls_verify: bool = False
+    implicit_tls: bool = False  # --tls implicit: TLS from the first byte (RFC 8314)
     # Length of the quiet windows (after the greeting, before the final dot, after QUIT, before
     # a step with `settle:` and no figure of its own); None: twice the median round trip so far.
     settle: float | None = None
@@ -127,6 +128,7 @@ class Session:
         table: CodeTable | None = None,
         server_name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        implicit_tls: bool = False,
     ) -> None:
         self.bound = bound
         self.host = host
@@ -135,6 +137,9 @@ class Session:
         # the address it resolved to.
         self.server_name = server_name or host
         self.options = options
+        # TLS from the first byte (RFC 8314): the option, the scenario's `tls: implicit`, or an
+        # smtps:// target.
+        self.implicit_tls = implicit_tls or options.implicit_tls or bound.scenario.tls == "implicit"
         self.table = table or load_table()
         self.clock = clock
         self.model = ServerModel()
@@ -341,9 +346,10 @@ class Session:
                 return
             self._reader.receive_data(got.data)
 
-    def start_tls(self) -> Play[str | None]:
-        """Upgrade to TLS; None on success, else the reason. Bytes received before the handshake
-        are dropped (RFC 3207 §4.2): nothing from the plaintext phase counts afterwards."""
+    def start_tls(self, mode: str = "starttls") -> Play[str | None]:
+        """Upgrade to TLS (`mode`: "starttls", or "implicit" before the greeting); None on
+        success, else the reason. Bytes received before the handshake are dropped (RFC 3207
+        §4.2): nothing from the plaintext phase counts afterwards."""
         if not self.connected:
             return "connection is closed"
         if self.past_deadline:
@@ -354,7 +360,7 @@ class Session:
         event = yield StartTLS(self.server_name, self.options.tls_verify, until)
         if isinstance(event, TLSUp):
             self._reader = self._new_reader()
-            self.model.tls_started(event.version, event.cipher)
+            self.model.tls_started(event.version, event.cipher, mode)
             return None
         yield from self.close(abort=True)
         if self.past_deadline:

@@ -112,8 +112,10 @@ class ServerModel:
         self.facts.in_transaction = False
         self.facts.recipients = 0
 
-    def tls_started(self, version: str | None, cipher: str | None = None) -> None:
+    def tls_started(
+        self, version: str | None, cipher: str | None = None, mode: str = "starttls"
+    ) -> None:
         """RFC 3207 §4.2: the server forgets everything it learned from the client."""
         self.facts = SessionFacts(greeting_code=self.facts.greeting_code, tls_active=True)
         self.mode = Mode.COMMANDS
-        self.tls = TlsInfo(version, cipher)
+        self.tls = TlsInfo(version, cipher, mode)
