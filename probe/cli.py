@@ -227,7 +227,26 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="a reply with more lines ends the session with an error (default 1000)",
     )
-    p.add_argument("--tls-verify", action="store_true", help="verify certificates on STARTTLS")
+    p.add_argument(
+        "--tls-verify",
+        action="store_true",
+        help="certificate problems (chain, name) fail instead of warn",
+    )
+    p.add_argument(
+        "--cafile", metavar="FILE", help="trust these CA certificates (PEM) instead of the system's"
+    )
+    p.add_argument(
+        "--cert-days",
+        type=_positive_int,
+        metavar="N",
+        help="warn when a certificate in the chain expires within N days",
+    )
+    p.add_argument(
+        "--cert-days-critical",
+        type=_positive_int,
+        metavar="N",
+        help="fail when a certificate in the chain expires within N days",
+    )
     p.add_argument(
         "--tls",
         choices=("implicit",),
@@ -528,6 +547,9 @@ def _play(
         max_reply_bytes=args.max_reply_bytes,
         max_reply_lines=args.max_reply_lines,
         tls_verify=args.tls_verify,
+        cafile=args.cafile,
+        cert_days=args.cert_days,
+        cert_days_critical=args.cert_days_critical,
         implicit_tls=args.tls == "implicit",
         settle=args.settle,
     )

@@ -92,9 +92,13 @@ class Authority:
         days_before: int = 1,
         days_after: int = 90,
         self_signed: bool = False,
+        ip: str | None = None,
     ) -> tuple[Path, Path]:
         """A leaf for `hostname`, valid from `days_before` days ago to `days_after` days from now
-        (negative: expired); `self_signed` signs it with its own key. Returns (chain, key)."""
+        (negative: expired); `self_signed` signs it with its own key; `ip` adds an IP address to
+        its names. Returns (chain, key)."""
+        import ipaddress
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -111,7 +115,13 @@ class Authority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=days_before))
             .not_valid_after(now + datetime.timedelta(days=days_after))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(hostname)]
+                    + ([x509.IPAddress(ipaddress.ip_address(ip))] if ip else [])
+                ),
+                critical=False,
+            )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         )
