@@ -24,7 +24,7 @@ COMMON_KEYS = ("expect", "level", "why", "name", "stop_on_fail", "timeout", "set
 EXPECT_KEYS = ("code", "text", "level", "why")
 
 LEVELS = tuple(level.value for level in Level)
-MECHANISMS = ("PLAIN", "LOGIN")
+MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "SCRAM-SHA-1", "SCRAM-SHA-256")
 
 
 class Arg(Enum):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from probe.scenario.grammar import MECHANISMS
+
 SCHEMA_ID = "https://smtp-probe.invalid/scenario.schema.json"
 CODE_PATTERN = "^[2-5](?:[0-9][0-9xX]|[xX][xX])$"
 
@@ -242,13 +244,14 @@ def _steps() -> dict[str, Schema]:
             "auth",
             _long(
                 {
-                    "mechanism": {"enum": ["PLAIN", "LOGIN"]},
+                    "mechanism": {"enum": list(MECHANISMS)},
                     "username": _TEXT,
                     "password": {**_TEXT, "description": "A secret: use ${secret:NAME}"},
                 },
                 required=["mechanism", "username", "password"],
             ),
-            "AUTH PLAIN or LOGIN",
+            "AUTH with one SASL mechanism (RFC 4954); the password is a secret (an OAuth "
+            "token for XOAUTH2)",
         ),
     }
 

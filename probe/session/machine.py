@@ -817,6 +817,10 @@ class Session:
     ) -> None:
         self.log.skip(step, reason, under_way, applicable)
 
+    def add_secrets(self, forms: list[bytes]) -> None:
+        """Secrets derived during the session (a CRAM digest, a SCRAM proof): masked from now on."""
+        self.masker.add(forms)
+
     def mask(self, data: bytes) -> bytes:
         return self.masker.bytes(data)
 
