@@ -50,5 +50,10 @@ def test_postfix_discards_a_command_injected_with_starttls(
     )
     result, session = run(cli, tmp_path, text, postfix.target)
     starttls = session["steps"][2]
-    assert starttls["verdict"] == "pass", starttls
+    # Its self-signed certificate is a warning; the injected NOOP was not answered inside TLS.
+    assert starttls["verdict"] in ("pass", "warn"), starttls
+    assert any(
+        f["verdict"] == "pass" and "did not answer 'NOOP'" in f["message"]
+        for f in starttls["findings"]
+    ), starttls
     assert result.code == 0, result.stdout

@@ -32,20 +32,29 @@ steps:
 """
 
 
+CAFILE: list[str] = []  # the test authority's certificate, given to every run as --cafile
+
+
 @pytest.fixture(scope="module")
 def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
-    return Authority(tmp_path_factory.mktemp("ca"))
+    authority = Authority(tmp_path_factory.mktemp("ca"))
+    CAFILE[:] = [str(authority.ca_path)]
+    return authority
 
 
 @pytest.fixture(scope="module")
 def context(authority: Authority):
-    return server_context(*authority.issue("mx", "mx.probe.test"))
+    # Names the address probed, and verifies with --cafile: no certificate warnings here.
+    return server_context(*authority.issue("mx", "mx.probe.test", ip="127.0.0.1"))
 
 
 def run(cli, tmp_path: Path, text: str, target: str, *options: str) -> tuple[Any, dict[str, Any]]:
     path = tmp_path / "scenario.yaml"
     path.write_text(text, encoding="utf-8")
-    result = cli("run", str(path), target, "--format", "json", "--timeout", "5", *options)
+    result = cli(
+        "run", str(path), target, "--format", "json", "--timeout", "5",
+        "--cafile", *CAFILE, *options,
+    )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
     return result, result.json()["results"][0]
 
@@ -119,3 +128,15 @@ def test_starttls_not_advertised_is_the_probes_breach(cli, tmp_path: Path, conte
     starttls = step(session, "starttls")
     assert any("did not offer STARTTLS" in m for m in findings(starttls, "info"))
     assert starttls["verdict"] == "pass"
+
+
+@pytest.mark.parametrize(("required", "verdict"), [(True, "fail"), (False, "info")])
+def test_mail_accepted_before_starttls(cli, tmp_path: Path, context, required: bool, verdict: str):
+    top = "tls: required\n" if required else ""
+    text = f"name: t\n{top}steps:\n  - ehlo: probe.test\n  - mail: a@probe.test\n  - quit\n"
+    with aiosmtpd_tls(context) as target:
+        result, session = run(cli, tmp_path, text, target)
+    mail = step(session, "mail <a@probe.test>")
+    assert any("MAIL accepted before STARTTLS" in m or "before STARTTLS" in m
+               for m in findings(mail, verdict)), mail["findings"]  # fmt: skip
+    assert result.code == (1 if required else 0)

@@ -747,10 +747,38 @@ class Session:
 
     def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
+        findings += self._mail_in_the_clear(exchange)
         if self._pending:
             findings = self._pending + findings
             self._pending = []
         return findings
+
+    def _mail_in_the_clear(self, exchange: Exchange) -> list[Finding]:
+        """MAIL accepted before STARTTLS on a server that offers it: a failure where the scenario
+        says the server must require TLS (`tls: required`), else information."""
+        reply, facts = exchange.reply, self.model.facts
+        if (
+            exchange.command != "MAIL"
+            or reply is None
+            or reply.code is None
+            or not 200 <= reply.code < 300
+            or facts.tls_active
+            or "STARTTLS" not in facts.extensions
+        ):
+            return []
+        if self.bound.scenario.tls == "required":
+            return [
+                Finding(
+                    Verdict.FAIL,
+                    f"the server accepted MAIL ({reply.code}) before STARTTLS, and the scenario "
+                    "says it must require TLS first (tls: required; RFC 3207 §4 lets it answer "
+                    "530 until then)",
+                    "scenario tls: required; RFC 3207 §4",
+                )
+            ]
+        return [
+            Finding(Verdict.INFO, "MAIL accepted before STARTTLS: TLS is offered, not required")
+        ]
 
     def _closed_after_previous(self) -> None:
         """The server closed the connection after its last reply, with no 421 and not after QUIT
