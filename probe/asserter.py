@@ -86,7 +86,8 @@ def judge(
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
     syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
-    findings = _enhanced_findings(reply, exchange.command, facts)
+    findings = _tls_ehlo_findings(exchange.command, reply, facts)
+    findings += _enhanced_findings(reply, exchange.command, facts)
     about = _about(exchange, reply)
     if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
         findings += _code_findings(exchange, reply.code, table, profile, facts, about)
@@ -120,6 +121,42 @@ def _ehlo_findings(command: str, reply: Reply) -> list[Finding]:
         must, source = EHLO_PROBLEMS[problem.kind]
         findings.append(
             Finding(Verdict.FAIL if must else Verdict.WARN, problem, source, topic="syntax")
+        )
+    return findings
+
+
+# Mechanisms that send the password itself (RFC 4954 §4 calls them plaintext password mechanisms).
+PLAINTEXT_MECHANISMS = ("PLAIN", "LOGIN")
+
+
+def _tls_ehlo_findings(command: str, reply: Reply, facts: SessionFacts) -> list[Finding]:
+    """What EHLO advertises about TLS and passwords: STARTTLS again inside TLS (RFC 3207 §4.2,
+    a MUST), and a plaintext password mechanism offered in the clear (RFC 4954 §4, a SHOULD)."""
+    if command != "EHLO" or reply.code != 250:
+        return []
+    capabilities = parse_ehlo(reply)
+    findings = []
+    if facts.tls_active and capabilities.has("STARTTLS"):
+        findings.append(
+            Finding(
+                Verdict.FAIL,
+                'the server advertises STARTTLS inside the TLS session: "A server MUST NOT '
+                "return the STARTTLS extension in response to an EHLO command received after a "
+                'TLS handshake has completed"',
+                "RFC 3207 §4.2",
+            )
+        )
+    plain = [m for m in capabilities.auth_mechanisms if m in PLAINTEXT_MECHANISMS]
+    if not facts.tls_active and plain:
+        findings.append(
+            Finding(
+                Verdict.WARN,
+                f"the server offers AUTH {' '.join(plain)} without TLS, where the password "
+                'would cross the network in the clear: "Server sites SHOULD NOT use any '
+                "configuration which permits a plaintext password mechanism without such a "
+                'protection mechanism against password snooping"',
+                "RFC 4954 §4",
+            )
         )
     return findings
 

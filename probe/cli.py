@@ -228,7 +228,31 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="a reply with more lines ends the session with an error (default 1000)",
     )
-    p.add_argument("--tls-verify", action="store_true", help="verify certificates on STARTTLS")
+    p.add_argument(
+        "--tls-verify",
+        action="store_true",
+        help="certificate problems (chain, name) fail instead of warn",
+    )
+    p.add_argument(
+        "--cafile", metavar="FILE", help="trust these CA certificates (PEM) instead of the system's"
+    )
+    p.add_argument(
+        "--cert-days",
+        type=_positive_int,
+        metavar="N",
+        help="warn when a certificate in the chain expires within N days",
+    )
+    p.add_argument(
+        "--cert-days-critical",
+        type=_positive_int,
+        metavar="N",
+        help="fail when a certificate in the chain expires within N days",
+    )
+    p.add_argument(
+        "--tls",
+        choices=("implicit",),
+        help="implicit: TLS from the first byte (RFC 8314, port 465; also smtps://HOST[:PORT])",
+    )
     p.add_argument(
         "--settle",
         type=_non_negative_seconds,
@@ -269,7 +293,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="set a scenario variable (repeatable; default: the scenario's vars:); one that "
         "no scenario declares gets a warning",
     )
-    p.add_argument("--port", type=_port, default=25, help="default port (25)")
+    p.add_argument(
+        "--port", type=_port, default=None, help="default port (25; 465 with --tls implicit)"
+    )
     p.add_argument(
         "--concurrency",
         type=_positive_int,
@@ -483,18 +509,21 @@ def _load_scenarios(paths: list[Path], check: Any = None) -> list[Any]:
 
 def _targets(args: argparse.Namespace) -> list[Any]:
     """TargetEntry for each TARGET, then for each entry of --targets FILE (with its variables)."""
-    from probe.targets import TargetError, parse_target
+    from probe.targets import DEFAULT_PORT, SMTPS_PORT, TargetError, parse_target
     from probe.targetsfile import TargetEntry, TargetsFileError, read_targets_file
 
     entries = []
+    port = args.port
+    if port is None:
+        port = SMTPS_PORT if getattr(args, "tls", None) == "implicit" else DEFAULT_PORT
     for text in args.targets:
         try:
-            entries.append(TargetEntry(parse_target(text, args.port)))
+            entries.append(TargetEntry(parse_target(text, port)))
         except TargetError as exc:
             raise UsageError(f"bad target {exc}") from None
     if getattr(args, "targets_file", None) is not None:
         try:
-            entries += read_targets_file(args.targets_file, args.port)
+            entries += read_targets_file(args.targets_file, port)
         except TargetsFileError as exc:  # one line each, as many lines as problems
             shown = [_cut(problem) for problem in exc.problems[:PROBLEMS_SHOWN]]
             if len(exc.problems) > PROBLEMS_SHOWN:
@@ -591,6 +620,10 @@ def _play(
         max_reply_bytes=args.max_reply_bytes,
         max_reply_lines=args.max_reply_lines,
         tls_verify=args.tls_verify,
+        cafile=args.cafile,
+        cert_days=args.cert_days,
+        cert_days_critical=args.cert_days_critical,
+        implicit_tls=args.tls == "implicit",
         settle=args.settle,
     )
     all_mx = getattr(args, "all_mx", False)

@@ -146,14 +146,69 @@ class StepResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CertInfo:
+    """One certificate the server presented, in words (probe.tlsfacts)."""
+
+    subject: str  # RFC 4514, e.g. "CN=mx.example.test"
+    issuer: str
+    sans: tuple[str, ...] = ()  # "DNS:mx.example.test", "IP:192.0.2.1"
+    not_before: str = ""  # ISO 8601, UTC
+    not_after: str = ""
+    days_left: int = 0  # whole days until not_after; negative once expired
+    sha256: str = ""  # fingerprint of the DER certificate, hex
+    self_signed: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "sans": list(self.sans),
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+            "days_left": self.days_left,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TlsVerification:
+    """Whether the chain verifies against a trust store, and whether it names the host."""
+
+    trusted: bool | None  # None: no trust store to judge against
+    trust_store: str  # a --cafile path, or "the system CAs"
+    error: str  # why not trusted ("" when trusted)
+    name: str  # the name checked: the MX host name, or the address of an IP target
+    name_matches: bool | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "trusted": self.trusted,
+            "trust_store": self.trust_store,
+            "error": self.error,
+            "name": self.name,
+            "name_matches": self.name_matches,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TlsInfo:
-    """What the TLS handshake after STARTTLS negotiated (RFC 3207), as the ssl object reports it."""
+    """What the TLS handshake negotiated (after STARTTLS, RFC 3207, or at once, RFC 8314), as the
+    ssl object reports it."""
 
     version: str | None  # e.g. "TLSv1.3"
     cipher: str | None  # e.g. "TLS_AES_256_GCM_SHA384"
+    mode: str = "starttls"  # or "implicit"
+    chain: tuple[CertInfo, ...] = ()  # as presented, the server's own certificate first
+    verification: TlsVerification | None = None
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"version": self.version, "cipher": self.cipher}
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "cipher": self.cipher,
+            "mode": self.mode,
+            "chain": [cert.as_dict() for cert in self.chain],
+            "verification": self.verification.as_dict() if self.verification else None,
+        }
 
 
 @dataclass(slots=True)

@@ -1,12 +1,15 @@
-"""Target syntax: NAME, NAME:PORT, IP, IP:PORT, [IPv6], [IPv6]:PORT."""
+"""Target syntax: NAME, NAME:PORT, IP, IP:PORT, [IPv6], [IPv6]:PORT; `smtps://` before any of
+them connects with implicit TLS (RFC 8314), on port 465 unless one is given, with no MX lookup."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 DEFAULT_PORT = 25
+SMTPS = "smtps://"
+SMTPS_PORT = 465  # RFC 8314 §7.3
 _NAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$"
 )
@@ -26,6 +29,7 @@ class Target:
     is_address: bool  # an IP literal: connect directly, no lookup
     explicit_port: bool
     details: dict[str, object] = field(default_factory=dict, compare=False)
+    implicit_tls: bool = False  # smtps://: TLS from the first byte (RFC 8314)
 
     @property
     def hostport(self) -> str:
@@ -34,6 +38,10 @@ class Target:
 
 def parse_target(text: str, default_port: int = DEFAULT_PORT) -> Target:
     raw = text.strip()
+    if raw[: len(SMTPS)].lower() == SMTPS:
+        # A host to submit to, not a mail domain: the port is explicit (465 by default).
+        inner = parse_target(raw[len(SMTPS) :], SMTPS_PORT)
+        return replace(inner, text=text, explicit_port=True, implicit_tls=True)
     if not raw:
         raise TargetError("empty target")
     if raw.startswith("["):

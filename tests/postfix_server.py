@@ -91,10 +91,11 @@ def require_postfix() -> None:
 class PostfixServer:
     """A running instance. Unpacks as `host, port`."""
 
-    def __init__(self, workdir: Path, host: str, port: int) -> None:
+    def __init__(self, workdir: Path, host: str, port: int, smtps_port: int | None = None) -> None:
         self.workdir = workdir
         self.host = host
         self.port = port
+        self.smtps_port = smtps_port  # implicit TLS (RFC 8314), when asked for
         self.config_dir = workdir / "config"
         self.queue_dir = workdir / "queue"
         self.data_dir = workdir / "data"
@@ -103,6 +104,11 @@ class PostfixServer:
     @property
     def target(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def smtps_target(self) -> str:
+        """smtps://HOST:PORT of the implicit-TLS listener (postfix_server(implicit_tls=True))."""
+        return f"smtps://{self.host}:{self.smtps_port}"
 
     def __iter__(self) -> Iterator[str | int]:
         return iter((self.host, self.port))
@@ -237,8 +243,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-def _prepare(workdir: Path, port: int) -> PostfixServer:
-    server = PostfixServer(workdir, HOST, port)
+# A second smtpd speaking TLS from the first byte (RFC 8314), as a submissions port does.
+_SMTPS_MASTER_CF = """\
+{host}:{port} inet n    -       n       -       -       smtpd -o smtpd_tls_wrappermode=yes
+"""
+
+
+def _prepare(workdir: Path, port: int, smtps_port: int | None = None) -> PostfixServer:
+    server = PostfixServer(workdir, HOST, port, smtps_port)
     # The daemons run as mail_owner and must reach the config and queue: the temp dir is 0700.
     workdir.chmod(0o755)
     for d in (server.config_dir, server.queue_dir, server.maillog_path.parent):
@@ -249,7 +261,10 @@ def _prepare(workdir: Path, port: int) -> PostfixServer:
     cert, key = server.config_dir / "cert.pem", server.config_dir / "key.pem"
     write_tls_pair(cert, key, f"mx.{DOMAIN}")
     (server.config_dir / "main.cf").write_text(_main_cf(server, cert, key))
-    (server.config_dir / "master.cf").write_text(_MASTER_CF.format(host=HOST, port=port))
+    master = _MASTER_CF.format(host=HOST, port=port)
+    if smtps_port is not None:
+        master += _SMTPS_MASTER_CF.format(host=HOST, port=smtps_port)
+    (server.config_dir / "master.cf").write_text(master)
     # A resolver config that sends any stray query to loopback, where nobody answers.
     (workdir / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     return server
@@ -335,7 +350,7 @@ def _stop(server: PostfixServer) -> None:
 
 @contextmanager
 def postfix_server(
-    start_timeout: float = START_TIMEOUT, attempts: int = 3
+    start_timeout: float = START_TIMEOUT, attempts: int = 3, implicit_tls: bool = False
 ) -> Iterator[PostfixServer]:
     """Start a private Postfix on a free loopback port; stop it and remove its files after.
 
@@ -349,13 +364,15 @@ def postfix_server(
     failures: list[str] = []
     for _ in range(attempts):
         workdir = Path(tempfile.mkdtemp(prefix="smtp-probe-postfix-"))
-        server = _prepare(workdir, free_port())
+        server = _prepare(workdir, free_port(), free_port() if implicit_tls else None)
         started = False
         try:
             proc = _start(server)
             started = proc.returncode == 0 and _wait_for_port(
                 server.host, server.port, start_timeout
             )
+            if started and server.smtps_port is not None:
+                started = _wait_for_port(server.host, server.smtps_port, start_timeout)
             if not started:
                 failures.append(
                     f"`{' '.join(_postfix_cmd(server, 'start'))}` exited {proc.returncode}; "

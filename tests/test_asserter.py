@@ -375,3 +375,32 @@ def test_a_non_ascii_address_without_smtputf8_is_the_probes_breach():
     findings = judge(exchange, TABLE, "rfc5321", SessionFacts())
     assert findings[0].verdict is Verdict.INFO and "did not offer SMTPUTF8" in findings[0].message
     assert step_verdict(findings, strict=True) is Verdict.PASS  # its refusal is not counted
+
+
+# ---- TLS and passwords in EHLO (RFC 3207 §4.2, RFC 4954 §4) ------------------------------------
+
+
+def test_starttls_advertised_inside_tls_fails_and_outside_passes():
+    data = b"250-mx.example.test\r\n250 STARTTLS\r\n"
+    inside, messages = verdict_of("EHLO", data, facts=SessionFacts(tls_active=True))
+    assert inside is Verdict.FAIL
+    assert any("[RFC 3207 §4.2]" in m for m in messages), messages
+    outside, _ = verdict_of("EHLO", data, facts=SessionFacts())
+    assert outside is Verdict.PASS
+
+
+@pytest.mark.parametrize(
+    ("auth", "tls", "expected"),
+    [
+        ("AUTH PLAIN LOGIN", False, Verdict.WARN),
+        ("AUTH=LOGIN", False, Verdict.WARN),
+        ("AUTH CRAM-MD5 SCRAM-SHA-256", False, Verdict.PASS),  # no password on the wire
+        ("AUTH PLAIN LOGIN", True, Verdict.PASS),
+    ],
+)
+def test_a_plaintext_password_mechanism_offered_in_the_clear_is_a_warning(auth, tls, expected):
+    data = f"250-mx.example.test\r\n250 {auth}\r\n".encode()
+    found, messages = verdict_of("EHLO", data, facts=SessionFacts(tls_active=tls))
+    assert found is expected, messages
+    if expected is Verdict.WARN:
+        assert any("SHOULD NOT" in m and "[RFC 4954 §4]" in m for m in messages), messages

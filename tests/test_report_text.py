@@ -13,30 +13,50 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from certs import write_tls_pair
+from certs import Authority
 from conftest import BASIC
 from servers import Action, Behaviour, ScriptedServer, ehlo, sequence
 
 from probe.demo import free_port
 
 EHLO = ehlo("PIPELINING", "SIZE 10240000", "8BITMIME", "STARTTLS")
+EHLO_IN_TLS = ehlo("PIPELINING", "SIZE 10240000", "8BITMIME")  # no STARTTLS (RFC 3207 §4.2)
 
 
 # What the server below negotiates: TLS 1.2 with one cipher, so that the report is known exactly.
 TLS_VERSION, TLS_CIPHER = "TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256"
 
 
+# The server's certificate comes from a test authority and names 127.0.0.1, so that with --cafile
+# (run_text gives it) the chain verifies and names the address probed: no warnings.
+_CA_FOLDER = Path(tempfile.mkdtemp(prefix="smtp-probe-report-ca-"))
+_AUTHORITY = Authority(_CA_FOLDER)
+
+
 def _server_tls() -> ssl.SSLContext:
-    """A server context with a fresh self-signed (EC) certificate for localhost, offering only
-    TLS_VERSION and TLS_CIPHER."""
+    """A server context with a fresh (EC) certificate for localhost and 127.0.0.1 issued by
+    _AUTHORITY, offering only TLS_VERSION and TLS_CIPHER."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(TLS_CIPHER)
-    with tempfile.TemporaryDirectory(prefix="smtp-probe-report-") as folder:
-        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
-        write_tls_pair(cert, key, "localhost")
-        context.load_cert_chain(cert, key)
+    context.load_cert_chain(*_AUTHORITY.issue("localhost", "localhost", ip="127.0.0.1"))
     return context
+
+
+def tls_block(shown: list[str]) -> list[str]:
+    """The TLS block's lines after the TLS: line, with the dates (which vary) as DATE and N."""
+    return [
+        re.sub(r"until \S+ \(\d+ days left\)", "until DATE (N days left)", line) for line in shown
+    ]
+
+
+TLS_BLOCK = [
+    "        cert 0: CN=localhost; DNS:localhost IP:127.0.0.1; until DATE (N days left); "
+    "issuer CN=smtp-probe test CA",
+    "        cert 1: CN=smtp-probe test CA; no subjectAltName; until DATE (N days left); "
+    "self-signed",
+    f"        chain: verifies against {_CA_FOLDER / 'ca.pem'}; names 127.0.0.1",
+]
 
 
 def tls_server(**replies: bytes) -> Behaviour:
@@ -48,7 +68,11 @@ def tls_server(**replies: bytes) -> Behaviour:
         await writer.start_tls(context)
 
     return Behaviour(
-        replies={"EHLO": EHLO, "STARTTLS": sequence(b"220 2.0.0 go ahead\r\n", upgrade), **replies}
+        replies={
+            "EHLO": in_turn(EHLO, EHLO_IN_TLS),
+            "STARTTLS": sequence(b"220 2.0.0 go ahead\r\n", upgrade),
+            **replies,
+        }
     )
 
 
@@ -97,7 +121,8 @@ def test_the_json_report_names_the_tls_version_and_cipher(cli, tmp_path: Path, d
                      "--timeout", "5", timeout=30)  # fmt: skip
     assert result.code == 0, result.stdout + result.stderr
     results = {r["scenario"]: r for r in result.json()["results"]}
-    assert results["tls"]["tls"] == {"version": TLS_VERSION, "cipher": TLS_CIPHER}
+    tls = results["tls"]["tls"]
+    assert (tls["version"], tls["cipher"], tls["mode"]) == (TLS_VERSION, TLS_CIPHER, "starttls")
     if driver == "aio":
         assert results["plain"]["tls"] is None
 
@@ -105,8 +130,8 @@ def test_the_json_report_names_the_tls_version_and_cipher(cli, tmp_path: Path, d
 def run_text(cli, tmp_path: Path, behaviour: Behaviour, steps: str, *options: str) -> list[str]:
     path = scenario(tmp_path, "s", steps)
     with ScriptedServer(behaviour) as server:
-        result = cli("run", str(path), server.target, "--no-report", "--timeout", "5", *options,
-                     timeout=30)  # fmt: skip
+        result = cli("run", str(path), server.target, "--no-report", "--timeout", "5",
+                     "--cafile", str(_AUTHORITY.ca_path), *options, timeout=30)  # fmt: skip
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     return [line.replace(server.target, "SERVER") for line in lines(result.stdout)]
 
@@ -136,7 +161,8 @@ def test_a_failed_server_shows_the_ehlo_after_starttls_and_the_tls_session(cli, 
         "      EHLO: PIPELINING SIZE 10240000 AUTH PLAIN LOGIN",
         f"      TLS: {TLS_VERSION}, {TLS_CIPHER}",
     ]
-    assert shown[4].startswith("  FAIL  quit  (")
+    assert tls_block(shown[4:7]) == TLS_BLOCK
+    assert shown[7].startswith("  FAIL  quit  (")
 
 
 def test_a_starttls_with_no_ehlo_after_it_still_shows_what_ehlo_advertised(cli, tmp_path: Path):
@@ -153,10 +179,11 @@ def test_a_passed_server_shows_ehlo_and_tls_with_v_only(cli, tmp_path: Path):
     assert quiet[:2] == ["PASS  s -> SERVER  [5 pass]  N ms", ""]
     assert not [line for line in quiet if "EHLO:" in line or "TLS:" in line]
     verbose = run_text(cli, tmp_path, tls_server(), TLS_STEPS, "-v")
-    assert verbose[:4] == [
+    assert tls_block(verbose[:7]) == [
         "PASS  s -> SERVER  [5 pass]  N ms",
-        "      EHLO: PIPELINING SIZE 10240000 8BITMIME STARTTLS",
+        "      EHLO: PIPELINING SIZE 10240000 8BITMIME",
         f"      TLS: {TLS_VERSION}, {TLS_CIPHER}",
+        *TLS_BLOCK,
         "  PASS  connect (implicit)  (" + str(tmp_path / "s.yaml") + ":3:5)",
     ]
 

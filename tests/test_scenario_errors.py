@@ -154,7 +154,7 @@ def test_missing_steps_and_unknown_top_level_keys() -> None:
         "s.yaml:1:1: missing 'steps' (the list of steps to play)",
         "s.yaml:2:1: unknown top-level key 'step'; did you mean 'steps'?",
         "s.yaml:4:1: unknown top-level key 'frobnicate'; the keys are name, description, vars, "
-        "stop_on_fail, steps (and x-... for anchors)",
+        "stop_on_fail, tls, steps (and x-... for anchors)",
     ]
 
 
@@ -297,12 +297,14 @@ def test_data_and_send_forms() -> None:
 
 
 def test_auth_fields() -> None:
-    assert problems("steps:\n  - auth: {mechanism: CRAM-MD5, username: u}\n") == [
+    assert problems("steps:\n  - auth: {mechanism: DIGEST-MD5, username: u}\n") == [
         "s.yaml:2:11: 'auth' needs 'password'",
-        "s.yaml:2:23: 'mechanism' must be PLAIN or LOGIN, got 'CRAM-MD5'",
+        "s.yaml:2:23: 'mechanism' must be PLAIN or LOGIN or CRAM-MD5 or XOAUTH2 or SCRAM-SHA-1 "
+        "or SCRAM-SHA-256, got 'DIGEST-MD5'",
     ]
     assert problems("steps:\n  - auth: {mechanism: PLAN, username: u, password: p}\n") == [
-        "s.yaml:2:23: 'mechanism' must be PLAIN or LOGIN, got 'PLAN'; did you mean 'PLAIN'?",
+        "s.yaml:2:23: 'mechanism' must be PLAIN or LOGIN or CRAM-MD5 or XOAUTH2 or SCRAM-SHA-1 "
+        "or SCRAM-SHA-256, got 'PLAN'; did you mean 'PLAIN'?",
     ]
 
 

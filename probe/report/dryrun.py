@@ -61,8 +61,13 @@ def _sent(step: Step) -> list[str]:
     kind = step.kind
     if kind is StepKind.CONNECT:
         return []
-    if kind is StepKind.AUTH:
+    if kind is StepKind.AUTH and step.mechanism in ("PLAIN", "LOGIN", None):
         return [_shown(line) for line in auth_lines(step)]
+    if kind is StepKind.AUTH:  # the rest answers the server's challenges: only the first line
+        from probe.session.sasl import SaslClient
+
+        first = SaslClient(step.mechanism or "", step.username or "", step.password or "").first()
+        return [_shown(first)]
     if kind is StepKind.PIPELINE:
         return [text for member in step.steps for text in _sent(member)]
     if kind is StepKind.DATA and step.file is not None and not step.expand:

@@ -14,6 +14,7 @@ from probe.results import (
     RunResult,
     ServerResult,
     StepResult,
+    TlsInfo,
     Verdict,
     strongest,
 )
@@ -175,10 +176,41 @@ def _session_facts(result: ServerResult, redact: Redactor) -> list[str]:
         items = [_extension(k, v) for k, v in parse_ehlo(replies[-1]).extensions.items()]
         lines.append(f"      EHLO: {redact(_fit(items)) if items else '(no extensions)'}")
     if result.tls is not None:
-        facts = [result.tls.version or "version not reported"]
-        if result.tls.cipher:
-            facts.append(result.tls.cipher)
-        lines.append(f"      TLS: {', '.join(facts)}")
+        lines += [redact(line) for line in tls_block(result.tls)]
+    return lines
+
+
+def tls_block(tls: TlsInfo) -> list[str]:
+    """The TLS session at a glance: version and cipher (and "implicit TLS" for RFC 8314), each
+    certificate of the chain (subject, names, end of validity, issuer), then whether the chain
+    verifies and names the host."""
+    facts = [tls.version or "version not reported"]
+    if tls.cipher:
+        facts.append(tls.cipher)
+    if tls.mode == "implicit":
+        facts.append("implicit TLS")
+    lines = [f"      TLS: {', '.join(facts)}"]
+    for index, cert in enumerate(tls.chain):
+        names = " ".join(cert.sans) or "no subjectAltName"
+        if cert.days_left < 0:
+            left = f"expired {-cert.days_left} days ago"
+        else:
+            left = f"{cert.days_left} days left"
+        issuer = "self-signed" if cert.self_signed else f"issuer {cert.issuer}"
+        lines.append(
+            f"        cert {index}: {cert.subject}; {names}; until {cert.not_after[:10]} "
+            f"({left}); {issuer}"
+        )
+    check = tls.verification
+    if check is not None:
+        if check.trusted:
+            trust = f"verifies against {check.trust_store}"
+        elif check.trusted is None:
+            trust = f"not verified ({check.error})"
+        else:
+            trust = f"does not verify against {check.trust_store} ({check.error})"
+        match = "names" if check.name_matches else "does not name"
+        lines.append(f"        chain: {trust}; {match} {check.name}")
     return lines
 
 

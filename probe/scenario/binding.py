@@ -37,6 +37,7 @@ def step_templates(step: Step) -> list[str]:
             step.username,
             step.password,
             step.mechanism,
+            step.inject,
         )
         if t
     ]
@@ -222,6 +223,7 @@ class _Binder:
             else self.expand(step.body, where),
             username=username,
             password=password,
+            inject=self.expand(step.inject, where),
             verb=verb,
             expect=self.expectation(step.expect, where),
             expect_end=self.expectation(step.expect_end, where),

@@ -11,7 +11,10 @@ from enum import Enum
 
 from probe.scenario.model import Level, StepKind
 
-TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "steps")
+TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "tls", "steps")
+# `tls:` at the top: `implicit` connects with TLS (RFC 8314, port 465); `required` says the
+# server must require TLS before a mail transaction (MAIL accepted in the clear then fails).
+TLS_MODES = ("implicit", "required")
 EXTENSION_PREFIX = "x-"  # top-level keys starting with this are ignored: a home for anchors
 
 # Keys any step may carry, inside its mapping or beside its kind key.
@@ -35,7 +38,7 @@ WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved")
 EXPECT_KEYS = ("code", "text", "level", "why")
 
 LEVELS = tuple(level.value for level in Level)
-MECHANISMS = ("PLAIN", "LOGIN")
+MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "SCRAM-SHA-1", "SCRAM-SHA-256")
 
 
 class Arg(Enum):
@@ -94,7 +97,9 @@ KINDS: dict[StepKind, KindSpec] = {
         Arg.LIST,
         common=("name", "stop_on_fail", "timeout", "requires", "when"),
     ),
-    StepKind.STARTTLS: KindSpec(None, (), Arg.NONE, command="STARTTLS"),
+    StepKind.STARTTLS: KindSpec(
+        None, ("inject",), Arg.NONE, command="STARTTLS", one_line=("inject",)
+    ),
     StepKind.AUTH: KindSpec(
         None, ("mechanism", "username", "password"), Arg.MAPPING, command="AUTH"
     ),

@@ -27,7 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from probe.scenario import binding
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.fields import Fields, Suggester, did_you_mean
-from probe.scenario.grammar import EXTENSION_PREFIX, TOP_KEYS
+from probe.scenario.grammar import EXTENSION_PREFIX, TLS_MODES, TOP_KEYS
 from probe.scenario.model import BoundScenario, Position, Scenario, Step, Variable
 from probe.scenario.steps import StepReader
 from probe.scenario.variables import NAME_RE, find_cycles, references
@@ -39,6 +39,7 @@ from probe.scenario.yamlnodes import (
     is_null,
     items,
     read_text,
+    shorten,
     sorted_problems,
 )
 
@@ -172,6 +173,9 @@ def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
     stop_on_fail = False
     if "stop_on_fail" in entries:
         stop_on_fail = bool(fields.boolean(entries["stop_on_fail"][1], "stop_on_fail"))
+    tls = None
+    if "tls" in entries:
+        tls = _tls_mode(entries["tls"][1], fields)
     variables: dict[str, Variable] = {}
     if "vars" in entries:
         variables = _variables(entries["vars"][1], fields)
@@ -202,6 +206,7 @@ def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
         steps=steps,
         stop_on_fail=stop_on_fail,
         saves=saves,
+        tls=tls,
     )
 
 
@@ -247,6 +252,16 @@ def _check_save_order(
                 f"{where.line}, column {where.column})",
             )
         saved |= {s.name for m in (step, *step.steps) for s in m.save}
+
+
+def _tls_mode(node: Node, fields: Fields) -> str | None:
+    given = fields.text(node, "tls", template=False, one_line=True)
+    if given is None:
+        return None
+    if given.strip().lower() in TLS_MODES:
+        return given.strip().lower()
+    fields.problems.add(node, f"'tls' must be {' or '.join(TLS_MODES)}, got '{shorten(given)}'")
+    return None
 
 
 def _variables(node: Node, fields: Fields) -> dict[str, Variable]:

@@ -152,6 +152,8 @@ class Step:
       `raw` (sent exactly after 354); `expect` judges the 354 stage, `expect_end` the final reply.
       pipeline: `steps` sent in one write, each reply judged by its own command.
       auth: `mechanism` (PLAIN or LOGIN), `username`, `password` (a secret: never printed).
+      starttls: `inject`, a command line sent in the same write as STARTTLS (the plaintext
+      injection test, CVE-2011-0411): a server that answers it inside TLS fails.
     """
 
     kind: StepKind
@@ -179,6 +181,7 @@ class Step:
     mechanism: str | None = None
     username: str | None = None
     password: str | None = None
+    inject: str | None = None  # starttls: a command sent with STARTTLS in one write
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,7 @@ class Scenario:
     steps: tuple[Step, ...] = ()
     stop_on_fail: bool = False
     saves: dict[str, Position] = field(default_factory=dict)  # saved names, where each is saved
+    tls: str | None = None  # "implicit" (RFC 8314) or "required" (TLS before MAIL)
 
 
 @dataclass(frozen=True, slots=True)

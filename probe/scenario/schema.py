@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from probe.scenario.grammar import MECHANISMS
+
 SCHEMA_ID = "https://smtp-probe.invalid/scenario.schema.json"
 CODE_PATTERN = "^[2-5](?:[0-9][0-9xX]|[xX][xX])$"
 
@@ -260,18 +262,36 @@ def _steps() -> dict[str, Schema]:
             "Several commands in one write (RFC 2920); data only as the last member",
             _PIPELINE_COMMON,
         ),
-        "starttls": _kind("starttls", null_or_common, "STARTTLS, then the TLS handshake"),
+        "starttls": _kind(
+            "starttls",
+            {
+                "anyOf": [
+                    {"type": "null"},
+                    _long(
+                        {
+                            "inject": {
+                                **_TEXT,
+                                "description": "A command sent in the same write as STARTTLS "
+                                "(the plaintext injection test, CVE-2011-0411)",
+                            }
+                        }
+                    ),
+                ]
+            },
+            "STARTTLS, then the TLS handshake",
+        ),
         "auth": _kind(
             "auth",
             _long(
                 {
-                    "mechanism": {"enum": ["PLAIN", "LOGIN"]},
+                    "mechanism": {"enum": list(MECHANISMS)},
                     "username": _TEXT,
                     "password": {**_TEXT, "description": "A secret: use ${secret:NAME}"},
                 },
                 required=["mechanism", "username", "password"],
             ),
-            "AUTH PLAIN or LOGIN",
+            "AUTH with one SASL mechanism (RFC 4954); the password is a secret (an OAuth "
+            "token for XOAUTH2)",
         ),
     }
 
@@ -512,6 +532,11 @@ def json_schema() -> Schema:
                 },
             },
             "stop_on_fail": {"type": "boolean", "description": "Default for every step"},
+            "tls": {
+                "enum": ["implicit", "required"],
+                "description": "implicit: connect with TLS (RFC 8314, port 465); required: the "
+                "server must require TLS before MAIL",
+            },
             "steps": {"type": "array", "minItems": 1, "items": _ref("step")},
         },
         "patternProperties": {"^x-": {"description": "Ignored: a place for YAML anchors"}},

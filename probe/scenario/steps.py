@@ -94,6 +94,8 @@ def default_label(step: Step) -> str:
             return "data (raw)" if step.raw is not None else "data"
         case StepKind.AUTH:
             return f"auth {step.mechanism} {step.username}"
+        case StepKind.STARTTLS if step.inject:
+            return f"starttls (inject {step.inject})"
         case StepKind.PIPELINE:
             return f"pipeline ({', '.join(s.kind.value for s in step.steps)})"
         case _:
@@ -434,6 +436,7 @@ class StepReader:
 
         judge = Judge(spec.command) if spec.command else None
         arg = params = raw = body = verb = mechanism = username = password = file = None
+        inject = None
         exact = expand = False
         members: tuple[Step, ...] = ()
         match kind:
@@ -461,7 +464,9 @@ class StepReader:
                 username, password = text("username"), text("password")
             case StepKind.PIPELINE:
                 members = self._members(fields.get("steps"), stop_on_fail)
-            case StepKind.CONNECT | StepKind.STARTTLS:
+            case StepKind.STARTTLS:
+                inject = text("inject")
+            case StepKind.CONNECT:
                 pass
             case _:
                 arg = text("arg")
@@ -505,6 +510,7 @@ class StepReader:
             mechanism=mechanism,
             username=username,
             password=password,
+            inject=inject,
         )
         return replace(step, label=name if name is not None else default_label(step))
 

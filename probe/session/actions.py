@@ -82,6 +82,7 @@ class Failed:
 class TLSUp:
     version: str | None
     cipher: str | None = None
+    chain: tuple[bytes, ...] = ()  # the certificates the server sent (DER), its own first
 
 
 Event = Connected | Done | Data | TimedOut | Failed | TLSUp

@@ -34,7 +34,15 @@ from probe.protocol.reader import (
     ReplyReader,
 )
 from probe.protocol.reply import Reply, printable
-from probe.results import Exchange, Finding, ServerResult, StepResult, Verdict
+from probe.results import (
+    CertInfo,
+    Exchange,
+    Finding,
+    ServerResult,
+    StepResult,
+    TlsVerification,
+    Verdict,
+)
 from probe.scenario.binding import saved_names
 from probe.scenario.errors import ScenarioError
 from probe.scenario.model import BoundScenario, Expectation, Save, Step, StepKind
@@ -95,7 +103,13 @@ class RunOptions:
     session_deadline: float = 300.0
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_reply_lines: int = DEFAULT_MAX_REPLY_LINES
+    # Certificate problems (chain, name) are warnings; with tls_verify, failures. The handshake
+    # itself never verifies: the chain is judged afterwards (probe.tlsfacts).
     tls_verify: bool = False
+    cafile: str | None = None  # trust anchors instead of the system CAs
+    cert_days: int | None = None  # a certificate expiring within N days: warn
+    cert_days_critical: int | None = None  # ... within N days: fail
+    implicit_tls: bool = False  # --tls implicit: TLS from the first byte (RFC 8314)
     # Length of the quiet windows (after the greeting, before the final dot, after QUIT, before
     # a step with `settle:` and no figure of its own); None: twice the median round trip so far.
     settle: float | None = None
@@ -129,6 +143,7 @@ class Session:
         table: CodeTable | None = None,
         server_name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        implicit_tls: bool = False,
     ) -> None:
         self.bound = bound
         self.host = host
@@ -137,6 +152,9 @@ class Session:
         # the address it resolved to.
         self.server_name = server_name or host
         self.options = options
+        # TLS from the first byte (RFC 8314): the option, the scenario's `tls: implicit`, or an
+        # smtps:// target.
+        self.implicit_tls = implicit_tls or options.implicit_tls or bound.scenario.tls == "implicit"
         self.table = table or load_table()
         self.clock = clock
         self.model = ServerModel()
@@ -404,9 +422,10 @@ class Session:
                 return
             self._reader.receive_data(got.data)
 
-    def start_tls(self) -> Play[str | None]:
-        """Upgrade to TLS; None on success, else the reason. Bytes received before the handshake
-        are dropped (RFC 3207 §4.2): nothing from the plaintext phase counts afterwards."""
+    def start_tls(self, mode: str = "starttls") -> Play[str | None]:
+        """Upgrade to TLS (`mode`: "starttls", or "implicit" before the greeting); None on
+        success, else the reason. Bytes received before the handshake are dropped (RFC 3207
+        §4.2): nothing from the plaintext phase counts afterwards."""
         if not self.connected:
             return "connection is closed"
         if self.past_deadline:
@@ -414,10 +433,13 @@ class Session:
             return DEADLINE_REACHED
         limit = self.limit(Phase.TLS)
         until = self.until(limit)
-        event = yield StartTLS(self.server_name, self.options.tls_verify, until)
+        # Never verified in the handshake: the chain is judged afterwards, so that a probe reaches
+        # servers with self-signed certificates and still reports what is wrong with them.
+        event = yield StartTLS(self.server_name, False, until)
         if isinstance(event, TLSUp):
             self._reader = self._new_reader()
-            self.model.tls_started(event.version, event.cipher)
+            chain, verification = _certificate_facts(event.chain, self.server_name, self.options)
+            self.model.tls_started(event.version, event.cipher, mode, chain, verification)
             return None
         yield from self.close(abort=True)
         if self.past_deadline:
@@ -425,6 +447,76 @@ class Session:
         if isinstance(event, Failed):
             return f"TLS handshake failed: {event.reason}"
         return f"TLS handshake timed out after {limit:g} s"
+
+    def tls_findings(self) -> list[Finding]:
+        """What the TLS session just negotiated says about the server: the chain and the name
+        (warnings, or failures with --tls-verify), certificates near their end (--cert-days,
+        --cert-days-critical), a protocol version below TLS 1.2 (RFC 8996)."""
+        tls = self.model.tls
+        if tls is None:
+            return []
+        options = self.options
+        found: list[Finding] = []
+        problem = Verdict.FAIL if options.tls_verify else Verdict.WARN
+        flag = " (--tls-verify)" if options.tls_verify else ""
+        check = tls.verification
+        if check is not None and check.trusted is False:
+            found.append(
+                Finding(
+                    problem,
+                    f"the certificate chain does not verify against {check.trust_store}: "
+                    f"{check.error}{flag}",
+                    "RFC 5280 §6.1",
+                    topic="tls",
+                )
+            )
+        elif check is not None and check.trusted is None:
+            found.append(
+                Finding(Verdict.INFO, f"the certificate chain was not verified: {check.error}")
+            )
+        if check is not None and check.name_matches is False:
+            names = ", ".join(tls.chain[0].sans) if tls.chain else ""
+            found.append(
+                Finding(
+                    problem,
+                    f"the certificate does not name {check.name} (it names "
+                    f"{names or 'no subjectAltName'}){flag}",
+                    "RFC 6125 §6.4",
+                    topic="tls",
+                )
+            )
+        for index, cert in enumerate(tls.chain):
+            for limit, verdict, option in (
+                (options.cert_days_critical, Verdict.FAIL, "--cert-days-critical"),
+                (options.cert_days, Verdict.WARN, "--cert-days"),
+            ):
+                if limit is not None and cert.days_left <= limit:
+                    when = (
+                        f"expired {-cert.days_left} days ago"
+                        if cert.days_left < 0
+                        else f"expires in {cert.days_left} days"
+                    )
+                    found.append(
+                        Finding(
+                            verdict,
+                            f"certificate {index} ({cert.subject}) {when} "
+                            f"({cert.not_after[:10]}): within {option} {limit}",
+                            expected=f"more than {limit} days left",
+                            topic="tls",
+                        )
+                    )
+                    break
+        if tls.version in OLD_TLS:
+            found.append(
+                Finding(
+                    Verdict.WARN,
+                    f"the server negotiated {tls.version}, below TLS 1.2: TLS 1.0 and 1.1 "
+                    '"MUST NOT be used"',
+                    "RFC 8996 §2, §3",
+                    topic="tls",
+                )
+            )
+        return found
 
     @property
     def buffered(self) -> int:
@@ -718,10 +810,38 @@ class Session:
 
     def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
+        findings += self._mail_in_the_clear(exchange)
         if self._pending:
             findings = self._pending + findings
             self._pending = []
         return findings
+
+    def _mail_in_the_clear(self, exchange: Exchange) -> list[Finding]:
+        """MAIL accepted before STARTTLS on a server that offers it: a failure where the scenario
+        says the server must require TLS (`tls: required`), else information."""
+        reply, facts = exchange.reply, self.model.facts
+        if (
+            exchange.command != "MAIL"
+            or reply is None
+            or reply.code is None
+            or not 200 <= reply.code < 300
+            or facts.tls_active
+            or "STARTTLS" not in facts.extensions
+        ):
+            return []
+        if self.bound.scenario.tls == "required":
+            return [
+                Finding(
+                    Verdict.FAIL,
+                    f"the server accepted MAIL ({reply.code}) before STARTTLS, and the scenario "
+                    "says it must require TLS first (tls: required; RFC 3207 §4 lets it answer "
+                    "530 until then)",
+                    "scenario tls: required; RFC 3207 §4",
+                )
+            ]
+        return [
+            Finding(Verdict.INFO, "MAIL accepted before STARTTLS: TLS is offered, not required")
+        ]
 
     def _closed_after_previous(self) -> None:
         """The server closed the connection after its last reply, with no 421 and not after QUIT
@@ -788,6 +908,10 @@ class Session:
     ) -> None:
         self.log.skip(step, reason, under_way, applicable)
 
+    def add_secrets(self, forms: list[bytes]) -> None:
+        """Secrets derived during the session (a CRAM digest, a SCRAM proof): masked from now on."""
+        self.masker.add(forms)
+
     def mask(self, data: bytes) -> bytes:
         return self.masker.bytes(data)
 
@@ -796,6 +920,22 @@ class Session:
 
     def _new_reader(self) -> ReplyReader:
         return ReplyReader(self.options.max_reply_bytes, self.options.max_reply_lines)
+
+
+OLD_TLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")
+
+
+def _certificate_facts(
+    chain: tuple[bytes, ...], name: str, options: RunOptions
+) -> tuple[tuple[CertInfo, ...], TlsVerification | None]:
+    """The presented chain in words, and whether it verifies and names `name`."""
+    try:
+        from probe import tlsfacts
+    except ImportError:  # cryptography missing: the session goes on without the facts
+        return (), None
+    now = datetime.now(UTC)
+    infos = tlsfacts.certificates(chain, now)
+    return infos, tlsfacts.verify(chain, infos, name, options.cafile, now)
 
 
 def _is_message_data(step: Step) -> bool:

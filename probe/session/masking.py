@@ -11,6 +11,11 @@ class Masker:
     def __init__(self, secrets: list[bytes]) -> None:
         self.secrets = secrets  # every wire form of every secret, longest first
 
+    def add(self, forms: list[bytes]) -> None:
+        new = [form for form in forms if form and form not in self.secrets]
+        if new:
+            self.secrets = sorted([*self.secrets, *new], key=len, reverse=True)
+
     def bytes(self, data: bytes) -> bytes:
         for secret in self.secrets:
             data = data.replace(secret, MASK)

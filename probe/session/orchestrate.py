@@ -125,7 +125,13 @@ def execute_blocking(plan: Plan, options: RunOptions) -> RunResult:
 
     def play(job: Job, candidate: Candidate, sessions: list[Session]) -> ServerResult:
         session = Session(
-            job.bound, candidate.address, candidate.port, options, table, candidate.host
+            job.bound,
+            candidate.address,
+            candidate.port,
+            options,
+            table,
+            candidate.host,
+            implicit_tls=job.target.implicit_tls,
         )
         sessions.append(session)
         return blocking.play(session, job.target.text)
@@ -244,7 +250,13 @@ async def execute(
             refused: list[str] = []
             for number, candidate in enumerate(job.candidates, 1):
                 session = Session(
-                    job.bound, candidate.address, candidate.port, options, table, candidate.host
+                    job.bound,
+                    candidate.address,
+                    candidate.port,
+                    options,
+                    table,
+                    candidate.host,
+                    implicit_tls=job.target.implicit_tls,
                 )
                 try:
                     result = await aio.play(session, job.target.text)

@@ -13,7 +13,7 @@ from enum import Enum
 from probe.asserter import SessionFacts
 from probe.protocol.ehlo import parse_ehlo
 from probe.protocol.reply import Reply
-from probe.results import TlsInfo
+from probe.results import CertInfo, TlsInfo, TlsVerification
 
 
 def _first(reply: Reply) -> str:
@@ -112,8 +112,15 @@ class ServerModel:
         self.facts.in_transaction = False
         self.facts.recipients = 0
 
-    def tls_started(self, version: str | None, cipher: str | None = None) -> None:
+    def tls_started(
+        self,
+        version: str | None,
+        cipher: str | None = None,
+        mode: str = "starttls",
+        chain: tuple[CertInfo, ...] = (),
+        verification: TlsVerification | None = None,
+    ) -> None:
         """RFC 3207 §4.2: the server forgets everything it learned from the client."""
         self.facts = SessionFacts(greeting_code=self.facts.greeting_code, tls_active=True)
         self.mode = Mode.COMMANDS
-        self.tls = TlsInfo(version, cipher)
+        self.tls = TlsInfo(version, cipher, mode, chain, verification)

@@ -30,7 +30,13 @@ from probe.session.actions import (
     TLSUp,
     hostport,
 )
-from probe.session.drivers.common import CHUNK, client_context, connect_error, tls_error
+from probe.session.drivers.common import (
+    CHUNK,
+    client_context,
+    connect_error,
+    peer_chain,
+    tls_error,
+)
 from probe.session.machine import Session
 from probe.session.state import DEADLINE_REACHED
 
@@ -112,8 +118,10 @@ class AsyncConnection:
         except (ssl.SSLError, ConnectionError, OSError) as exc:
             return Failed(tls_error(exc))
         tls = writer.get_extra_info("ssl_object")
-        cipher = tls.cipher() if tls is not None else None
-        return TLSUp(tls.version() if tls is not None else None, cipher[0] if cipher else None)
+        if tls is None:
+            return TLSUp(None)
+        cipher = tls.cipher()
+        return TLSUp(tls.version(), cipher[0] if cipher else None, peer_chain(tls))
 
     async def close(self, abort: bool = False) -> None:
         writer, self.writer, self.reader = self.writer, None, None

@@ -30,7 +30,13 @@ from probe.session.actions import (
     TLSUp,
     hostport,
 )
-from probe.session.drivers.common import CHUNK, client_context, connect_error, tls_error
+from probe.session.drivers.common import (
+    CHUNK,
+    client_context,
+    connect_error,
+    peer_chain,
+    tls_error,
+)
 from probe.session.machine import Session
 
 SPIN_LIMIT = 0.001  # seconds: waits up to this long poll in a loop instead of sleeping
@@ -116,7 +122,7 @@ class BlockingConnection:
         except (ssl.SSLError, OSError) as exc:
             return Failed(tls_error(exc))
         cipher = tls.cipher()
-        return TLSUp(tls.version(), cipher[0] if cipher else None)
+        return TLSUp(tls.version(), cipher[0] if cipher else None, peer_chain(tls))
 
     def close(self) -> None:
         sock, self.sock = self.sock, None

@@ -18,6 +18,25 @@ def client_context(verify: bool) -> ssl.SSLContext:
     return context
 
 
+def peer_chain(tls: ssl.SSLSocket | ssl.SSLObject) -> tuple[bytes, ...]:
+    """The certificates the server sent (DER), its own first. Python 3.13 has
+    get_unverified_chain(); 3.10-3.12 have it on the private _sslobj; else the leaf alone."""
+    get = getattr(tls, "get_unverified_chain", None) or getattr(
+        getattr(tls, "_sslobj", None), "get_unverified_chain", None
+    )
+    if get is not None:
+        try:
+            chain = get() or []
+            return tuple(
+                c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                for c in chain
+            )
+        except (ssl.SSLError, ValueError, AttributeError):
+            pass
+    leaf = tls.getpeercert(binary_form=True)
+    return (leaf,) if leaf else ()
+
+
 def connect_error(exc: OSError) -> str:
     """asyncio's strerror is "Connect call failed (...)"; the errno says what happened."""
     return os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))

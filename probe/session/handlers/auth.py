@@ -1,29 +1,49 @@
-"""`auth`: AUTH PLAIN with an initial response, or LOGIN's three lines (RFC 4954)."""
+"""`auth`: AUTH with one SASL mechanism (RFC 4954): PLAIN with an initial response, LOGIN,
+CRAM-MD5, XOAUTH2, SCRAM-SHA-1 and SCRAM-SHA-256, each 334 challenge answered by
+`probe.session.sasl`. Every derived form of the secret is masked before anything is recorded."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from probe.results import Exchange, Finding
+from probe.results import Exchange, Finding, Verdict
 from probe.scenario.model import Step
-from probe.session.commands import auth_lines
+from probe.session.commands import Line
+from probe.session.sasl import CANCEL, SaslClient, SaslError
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
 
+MAX_ROUNDS = 8  # 334 challenges answered at most: a server that never stops is cancelled
+
 
 def play(step: Step, s: Session) -> Play[None]:
+    client = SaslClient(step.mechanism or "PLAIN", step.username or "", step.password or "")
     exchanges: list[Exchange] = []
     findings: list[list[Finding]] = []
-    lines = auth_lines(step)
-    for index, line in enumerate(lines):
+    line = client.first()
+    s.add_secrets(client.secrets)
+    while True:
         exchange = yield from s.command(line, step)
         exchanges.append(exchange)
-        code = exchange.reply.code if exchange.reply else None
+        reply = exchange.reply
         # Each line after the first answers a 334 challenge; anything else ends the exchange.
-        final = index == len(lines) - 1 or code != 334
+        final = reply is None or reply.code != 334 or line.data == CANCEL
         findings.append(s.judge(exchange, step.expect if final else None))
         s.observe(exchange)
-        if final:
+        if final or reply is None:
             break
+        if len(exchanges) > MAX_ROUNDS:
+            findings[-1].append(
+                Finding(Verdict.WARN, f"more than {MAX_ROUNDS} challenges; the probe cancelled")
+            )
+            line = Line(CANCEL, "AUTH", CANCEL)
+            continue
+        try:
+            line = client.respond(reply.lines[-1].text if reply.lines else "")
+        except SaslError as exc:
+            source = "RFC 5802 §3" if "SCRAM" in str(exc) else "RFC 4954 §4"
+            findings[-1].append(Finding(Verdict.FAIL, f"{exc}; the probe cancelled", source))
+            line = Line(CANCEL, "AUTH", CANCEL)
+        s.add_secrets(client.secrets)
     s.record(step, exchanges, findings)

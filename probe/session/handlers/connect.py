@@ -1,4 +1,5 @@
-"""`connect`: open the connection and judge the greeting (RFC 5321 §3.1, §4.3.2)."""
+"""`connect`: open the connection (with implicit TLS, RFC 8314, the handshake first) and judge
+the greeting (RFC 5321 §3.1, §4.3.2)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ def play(step: Step, s: Session) -> Play[None]:
         s.model.end(EndKind.NOT_CONNECTED, "not connected")
         s.record(step, [exchange], [[Finding(Verdict.ERROR, failure)]])
         return
+    tls: list[Finding] = []
+    if s.implicit_tls:
+        # RFC 8314 §3.3: the TLS handshake starts at once; the greeting comes inside TLS.
+        failure = yield from s.start_tls("implicit")
+        if failure is not None:
+            exchange.error = failure
+            exchange.elapsed = s.now() - started
+            s.model.end(EndKind.TLS_FAILED, "implicit TLS handshake failed")
+            s.record(step, [exchange], [[Finding(Verdict.ERROR, failure, "RFC 8314 §3.3")]])
+            return
+        tls.append(Finding(Verdict.PASS, f"implicit TLS established ({s.model.tls_version})"))
+        tls += s.tls_findings()
     yield from s.read_into(exchange, Phase.GREETING, step.timeout)
     if exchange.reply is not None:
         s.model.facts.greeting_code = exchange.reply.code
@@ -32,4 +45,4 @@ def play(step: Step, s: Session) -> Play[None]:
         # it taken for the reply to EHLO: look once, briefly, before the first command.
         findings += yield from s.unsolicited("after the greeting", s.window())
     s.observe(exchange)
-    s.record(step, [exchange], [findings])
+    s.record(step, [exchange], [findings, tls])
