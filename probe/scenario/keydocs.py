@@ -29,7 +29,7 @@ KIND_DOCS: dict[str, str] = {
     "that judges the reply.",
     "pipeline": "Several commands in one write (RFC 2920); each reply is judged by its own "
     "command.",
-    "starttls": "STARTTLS, then, after a 220, the TLS handshake (RFC 3207).",
+    "starttls": "STARTTLS, then, after a 220, the TLS handshake (RFC 3207), and EHLO again.",
     "auth": "AUTH with a mechanism, a user name and a password (RFC 4954); the password is a "
     "secret, masked in every form.",
 }
@@ -76,7 +76,9 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
     "for raw, none: any code of a possible class).",
     ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",
-    ("auth", "mechanism"): "PLAIN or LOGIN.",
+    ("auth", "mechanism"): "PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-1 or SCRAM-SHA-256.",
+    ("starttls", "inject"): "A command sent in the same write as STARTTLS, before the handshake "
+    "(the plaintext injection test, CVE-2011-0411): a server that answers it inside TLS fails.",
     ("auth", "username"): "The user name.",
     ("auth", "password"): "The password: a secret, masked with its base64 forms; use "
     "${secret:NAME}.",
