@@ -5,6 +5,7 @@ advertised. Certificates come from a test authority (tests/certs.py)."""
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,21 @@ def test_mail_accepted_before_starttls(cli, tmp_path: Path, context, required: b
     assert any("MAIL accepted before STARTTLS" in m or "before STARTTLS" in m
                for m in findings(mail, verdict)), mail["findings"]  # fmt: skip
     assert result.code == (1 if required else 0)
+
+
+def test_a_handshake_that_fails_on_its_merits_is_a_warning(cli, tmp_path: Path, context):
+    # Real TLS, but the server demands a client certificate the probe does not have: the
+    # handshake fails with an alert. No MUST covers that (RFC 5321 §4.2.4's is about 502/500),
+    # so it is a warning naming the reason, not a fail.
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_default_certs()
+    # TLS 1.2, where the certificate request is part of the handshake (TLS 1.3 checks it after
+    # the client's side is done, which the client sees as a close, not a failed handshake).
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with ScriptedServer(starttls_server(context)) as server:
+        _result, session = run(cli, tmp_path, STARTTLS, server.target)
+    starttls = step(session, "starttls")
+    assert starttls["verdict"] == "warn", starttls
+    assert starttls["reason"].startswith("TLS handshake failed: ")
+    assert "senders cannot use the TLS it offers" in starttls["reason"]
+    assert not findings(starttls, "fail")

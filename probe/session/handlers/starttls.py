@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 # that kept it answers as soon as the handshake is over.
 INJECT_WINDOW_MIN = 0.05
 HANDSHAKE_FAILED = "TLS handshake failed"
+# OpenSSL's words when the peer's bytes are not TLS records at all.
+NOT_TLS = (
+    "wrong version number",
+    "record layer failure",
+    "packet length too long",
+    "unexpected message",
+    "http request",
+    "unknown protocol",
+)
 INJECTION_SOURCE = "RFC 3207 §4.2 (CVE-2011-0411)"
 
 
@@ -127,10 +136,19 @@ def _handshake_failure(failure: str, step: Step, advertised: bool) -> Finding:
         )
     if not advertised:
         return Finding(Verdict.ERROR, failure, "RFC 3207 §4")
+    if any(sign in failure.lower() for sign in NOT_TLS):
+        # What came after the 220 was not TLS at all: the record layer's own grammar is broken.
+        return Finding(
+            Verdict.FAIL,
+            f'{failure}: the server answered 220 ("Ready to start TLS") to STARTTLS, then sent '
+            "bytes that are not TLS records",
+            "RFC 3207 §4; RFC 8446 §5 (the TLS record layer)",
+        )
+    # No MUST covers a handshake that fails on its merits (RFC 5321 §4.2.4's MUST is about
+    # 502/500 to an advertised command): a warning, but a sender cannot use what was offered.
     return Finding(
-        Verdict.FAIL,
+        Verdict.WARN,
         f'{failure}: the server listed STARTTLS in its EHLO reply and answered 220 ("Ready to '
-        'start TLS"), then could not complete the handshake: it offered what it cannot do',
-        "RFC 3207 §4; RFC 5321 §4.2.4 (no capability listed in EHLO that the server will not "
-        "perform)",
+        'start TLS"), then the handshake failed: senders cannot use the TLS it offers',
+        "RFC 3207 §4",
     )
