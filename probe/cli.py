@@ -344,8 +344,6 @@ def _cut(line: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from probe.errors import ScenarioError  # small: no YAML, no asyncio
-
     for stream in (sys.stdout, sys.stderr):
         # Reports quote RFC sections (§) and server text: on a non-UTF-8 terminal, escape what
         # it cannot show rather than fail half-way through a report.
@@ -376,15 +374,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"smtp-probe: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ScenarioError as exc:  # one line per problem: file:line:column: message
-        print_problems(exc.problems)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("smtp-probe: interrupted", file=sys.stderr)
         return EXIT_UNREACHABLE
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the promise: never a bare traceback
+        from probe.errors import ScenarioError  # imported here: --version needs none of it
+
+        if isinstance(exc, ScenarioError):  # one line per problem: file:line:column: message
+            print_problems(exc.problems)
+            return EXIT_USAGE
         if os.environ.get("SMTP_PROBE_DEBUG"):
             raise
         print(
@@ -498,12 +498,9 @@ def _play(
     config: Any,
     target_vars: list[Any] | None = None,
 ) -> int:
-    import asyncio
-
-    from probe.report import json_report, text
     from probe.report.files import ReportWriteError, report_name, write_atomic
     from probe.report.redact import Redactor
-    from probe.resolve import DnsCache, plan_targets, render_plan
+    from probe.resolve import direct_plans, render_plan
     from probe.scenario import ScenarioError
     from probe.session.machine import RunOptions
     from probe.session.orchestrate import make_plan, run_plan
@@ -526,14 +523,17 @@ def _play(
     if report_dir is not None and not dry_run:
         _check_report_dir(report_dir)
 
-    async def main() -> Any:
-        # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
-        # or variable stops the run before any SMTP byte is sent.
-        plans = await plan_targets(targets, config, DnsCache.from_config(config))
-        return plans, make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
+    # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario or
+    # variable stops the run before any SMTP byte is sent. Address targets need no event loop.
+    plans = direct_plans(targets, config)
+    if plans is None:
+        import asyncio
 
+        from probe.resolve import DnsCache, plan_targets
+
+        plans = asyncio.run(plan_targets(targets, config, DnsCache.from_config(config)))
     try:
-        plans, plan = asyncio.run(main())
+        plan = make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
     except ScenarioError as exc:
         print_problems(exc.problems)
         return EXIT_USAGE
@@ -548,10 +548,16 @@ def _play(
         return EXIT_OK
     run = run_plan(plan, options, getattr(args, "concurrency", 8))
     redact = Redactor(plan.secrets)
-    report_json = json_report.render(run, redact)
+    report_json = ""
+    if args.format == "json" or report_dir is not None:
+        from probe.report import json_report
+
+        report_json = json_report.render(run, redact)
     if args.format == "json":
         sys.stdout.write(report_json)
     else:
+        from probe.report import text
+
         sys.stdout.write(text.render(run, redact, verbose=args.verbose))
     sys.stdout.flush()
     if report_dir is not None:
