@@ -12,10 +12,10 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe.codes import load_table
 from probe.resolve import Candidate, PlanKind, TargetPlan, plan_details
@@ -24,6 +24,9 @@ from probe.scenario import Scenario, ScenarioError, ScenarioProblem, bind
 from probe.scenario.model import BoundScenario
 from probe.session.machine import RunOptions, Session
 from probe.targets import Target
+
+if TYPE_CHECKING:
+    from probe.session.limits import Limits
 
 
 @dataclass(slots=True)
@@ -96,14 +99,17 @@ def _for_target(problem: ScenarioProblem, target: Target) -> ScenarioProblem:
     return replace(problem, message=f"{problem.message} (target {target.text})")
 
 
-def run_plan(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
+def run_plan(
+    plan: Plan, options: RunOptions, concurrency: int = 8, limits: Limits | None = None
+) -> RunResult:
     """Play every job: one job on the blocking driver (no event loop to pay for), several
-    concurrently on the asyncio driver. Both give the same results."""
-    if len(plan.jobs) == 1:
+    concurrently on the asyncio driver, within `limits` (default: `concurrency` at once and the
+    default per-host limit). Both give the same results."""
+    if len(plan.jobs) == 1 and (limits is None or limits.rate is None):
         return execute_blocking(plan, options)
     import asyncio
 
-    return asyncio.run(execute(plan, options, concurrency))
+    return asyncio.run(execute(plan, options, concurrency, limits))
 
 
 def execute_blocking(plan: Plan, options: RunOptions) -> RunResult:
@@ -214,47 +220,36 @@ def _signals_raise() -> Iterator[list[bool]]:
             signal.signal(number, old)
 
 
-async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunResult:
+async def play_with_fallback(
+    job: Job, play: Callable[[Candidate], Awaitable[ServerResult]]
+) -> ServerResult:
+    """`_with_fallback` for the asyncio driver: the job's addresses in turn until one accepts."""
+    if not job.candidates:
+        return _unprobed(job)
+    refused: list[str] = []
+    result: ServerResult | None = None
+    for number, candidate in enumerate(job.candidates, 1):
+        result = await play(candidate)
+        _fallback_details(job, candidate, result, refused)
+        if result.address is not None:
+            return result
+        _note_refusal(result, refused, number, len(job.candidates))
+    assert result is not None
+    return result
+
+
+@contextlib.contextmanager
+def _signals_cancel(task: Any) -> Iterator[list[bool]]:
+    """SIGINT and SIGTERM cancel `task` (the run); the list says whether one came."""
     import asyncio
 
-    from probe.session.drivers import aio
-
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    t0 = time.monotonic()
-    table = load_table()
-    limit = asyncio.Semaphore(max(1, concurrency))
-    results: list[ServerResult | None] = [None] * len(plan.jobs)
-
-    async def one(index: int, job: Job) -> None:
-        async with limit:
-            if not job.candidates:
-                results[index] = _unprobed(job)
-                return
-            refused: list[str] = []
-            for number, candidate in enumerate(job.candidates, 1):
-                session = Session(
-                    job.bound, candidate.address, candidate.port, options, table, candidate.host
-                )
-                try:
-                    result = await aio.play(session, job.target.text)
-                except asyncio.CancelledError:
-                    results[index] = _interrupted(job, session.results, candidate)
-                    raise
-                _fallback_details(job, candidate, result, refused)
-                results[index] = result
-                if result.address is not None:
-                    return
-                _note_refusal(result, refused, number, len(job.candidates))
-
-    main = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    interrupted = False
+    signalled = [False]
 
     def stop() -> None:
-        nonlocal interrupted
-        interrupted = True
-        if main is not None:
-            main.cancel()
+        signalled[0] = True
+        if task is not None:
+            task.cancel()
 
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -263,20 +258,43 @@ async def execute(plan: Plan, options: RunOptions, concurrency: int = 8) -> RunR
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-    tasks = [asyncio.ensure_future(one(i, job)) for i, job in enumerate(plan.jobs)]
     try:
-        await asyncio.gather(*tasks)
-    except asyncio.CancelledError:
-        interrupted = True
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        yield signalled
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-    final: list[ServerResult] = []
-    for index, job in enumerate(plan.jobs):
-        final.append(results[index] or _interrupted(job, []))
+
+
+async def execute(
+    plan: Plan, options: RunOptions, concurrency: int = 8, limits: Limits | None = None
+) -> RunResult:
+    """Play the plan's jobs on the asyncio driver within `limits` (probe.session.fleet), the
+    results kept and reported in the plan's order."""
+    import asyncio
+
+    from probe.session.fleet import run_jobs
+    from probe.session.limits import Limits
+
+    limits = limits or Limits(concurrency=concurrency)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    results: list[ServerResult | None] = [None] * len(plan.jobs)
+
+    async def jobs() -> AsyncIterator[tuple[Any, Job]]:
+        for item in enumerate(plan.jobs):
+            yield item
+
+    def keep(index: Any, result: ServerResult) -> None:
+        results[index] = result
+
+    interrupted = False
+    with _signals_cancel(asyncio.current_task()) as signalled:
+        try:
+            await run_jobs(jobs(), options, limits, keep)
+        except asyncio.CancelledError:
+            interrupted = True
+        interrupted = interrupted or signalled[0]
+    final = [r or _interrupted(job, []) for r, job in zip(results, plan.jobs, strict=True)]
     return RunResult(
         results=final,
         profile=options.profile,
