@@ -118,6 +118,7 @@ async def stream(
     secrets: set[str] = set()
     redactor = Redactor(secrets)
     cache: Any = None
+    bound_cache: dict[Any, Any] = {}  # targets with the same values share a bound scenario
 
     async def plan_of(entry: TargetEntry) -> TargetPlan:
         nonlocal cache
@@ -132,7 +133,9 @@ async def stream(
         if shard is not None and not shard.holds(plan):
             return []
         try:
-            bound = make_plan(scenarios, [plan], overrides, environ, all_mx, [entry.variables])
+            bound = make_plan(
+                scenarios, [plan], overrides, environ, all_mx, [entry.variables], bound_cache
+            )
         except ScenarioError as exc:
             for p in exc.problems:
                 problem(f"{entry.where or entry.target.text}: {p}")

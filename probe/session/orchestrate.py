@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from probe.session.limits import Limits
 
 
+BOUND_CACHE_SIZE = 256
+
+
 @dataclass(slots=True)
 class Job:
     """One scenario for one target: where to connect, in the order a sending MTA would try."""
@@ -61,12 +64,14 @@ def make_plan(
     environ: Mapping[str, str],
     all_mx: bool = False,
     target_vars: Sequence[Mapping[str, str]] | None = None,
+    bound_cache: dict[Any, BoundScenario] | None = None,
 ) -> Plan:
     """Bind each scenario for each resolved target; raise one ScenarioError listing every
     problem. `target_vars[i]` are the variables given with `plans[i]`'s target (a targets file
     line); they beat `overrides` (--var), which beat the `domain` a NAME target gives. Each
     scenario takes the variables it declares: the others are for other scenarios, or unused
-    (`probe.targetsfile.unused_variables` says which)."""
+    (`probe.targetsfile.unused_variables` says which). `bound_cache` (a fleet run's) keeps a
+    scenario bound with the same values for the next target that has them."""
     if target_vars is None:
         target_vars = [{}] * len(plans)
     if len(target_vars) != len(plans):
@@ -81,7 +86,13 @@ def make_plan(
             if "domain" in scenario.variables and "domain" not in values and target_plan.domain:
                 values["domain"] = target_plan.domain
             try:
-                bound = bind(scenario, values, environ)
+                key = (id(scenario), frozenset(values.items()))
+                cached = bound_cache.get(key) if bound_cache is not None else None
+                bound = cached or bind(scenario, values, environ)
+                if bound_cache is not None and cached is None:
+                    if len(bound_cache) >= BOUND_CACHE_SIZE:
+                        bound_cache.clear()  # targets with values of their own: kept bounded
+                    bound_cache[key] = bound
             except ScenarioError as exc:
                 found = exc.problems
                 if any(target_vars):  # which target lacks a value, when targets differ
