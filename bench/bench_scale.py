@@ -16,7 +16,8 @@ Fleet rows: SESSIONS basic.yaml sessions over SERVERS loopback servers (127.0.0.
   --settle 0`, every session judged and written as it ends;
 - raw asyncio client: the same commands (EHLO, MAIL, RCPT, DATA and the message, RSET, NOOP, VRFY,
   QUIT) over asyncio streams, each reply read to its last line and nothing else done, C at once.
-Each is its own process; peak RSS is that process's ru_maxrss (os.wait4). Rows alternate.
+Each is its own process; its peak RSS and CPU time come from os.wait4 (through a small
+trampoline, so the figure is the process's own). Rows alternate.
 Prints Markdown; asserts nothing. Talks only to loopback.
 """
 
@@ -145,55 +146,52 @@ class Row:
     walls: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)  # user + system seconds of the process
+    usage: bool = False  # measure peak RSS and CPU time (through TRAMPOLINE)
     failures: list[str] = field(default_factory=list)
     check: object = None
 
 
-_RSS: dict[int, float] = {}
-_CPU: dict[int, float] = {}
-
-
-def _child_rss(proc: _Popen) -> float | None:
-    return _RSS.pop(proc.pid, None)
-
-
-class _Popen(subprocess.Popen):  # type: ignore[type-arg]
-    """Popen whose wait records the child's own peak RSS (os.wait4), in MiB."""
-
-    def _try_wait(self, wait_flags: int):  # type: ignore[no-untyped-def]
-        try:
-            pid, status, usage = os.wait4(self.pid, wait_flags)
-        except ChildProcessError:
-            return (self.pid, 0)
-        if pid == self.pid:
-            _RSS[pid] = usage.ru_maxrss / 1024
-            _CPU[pid] = usage.ru_utime + usage.ru_stime
-        return (pid, status)
+# Peak RSS and CPU time come from os.wait4 in a small trampoline process: a child forked straight
+# from this (larger) process would report this process's RSS as its own peak (Linux keeps the
+# high-water mark across the fork and the exec).
+TRAMPOLINE = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+with open(os.environ["BENCH_RUSAGE"], "w") as out:
+    out.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 def run_once(row: Row, cwd: Path) -> None:
+    usage_file = cwd.parent / "rusage.txt"
+    usage_file.unlink(missing_ok=True)
+    argv, env = row.argv, row.env
+    if row.usage:
+        argv = [sys.executable, "-c", TRAMPOLINE, *row.argv]
+        env = {**row.env, "BENCH_RUSAGE": str(usage_file)}
     start = time.perf_counter()
-    proc = _Popen(
-        row.argv,
+    proc = subprocess.Popen(
+        argv,
         cwd=cwd,
-        env=row.env,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     out, err = proc.communicate(timeout=600)
     wall = (time.perf_counter() - start) * 1000
-    # communicate() reaped it through _Popen, which kept its own peak RSS.
-    rss = _child_rss(proc)
     problem = row.check(proc.returncode, out, err) if callable(row.check) else None
     if problem:
         row.failures.append(problem)
         return
     row.walls.append(wall)
-    if proc.pid in _CPU:
-        row.cpu.append(_CPU.pop(proc.pid))
-    if rss is not None:
-        row.rss.append(rss)
+    if row.usage and usage_file.exists():
+        maxrss, cpu = usage_file.read_text().split()
+        row.rss.append(int(maxrss) / 1024)
+        row.cpu.append(float(cpu))
 
 
 def rounds(rows: list[Row], runs: int, cwd: Path, warmup: bool = True) -> None:
@@ -314,8 +312,8 @@ def fleet(args: argparse.Namespace, base: Path, cwd: Path) -> list[str]:
         probe += ["--concurrency", str(args.concurrency), "--per-host", str(per_host)]
         raw = [sys.executable, __file__, "--raw", str(listing), str(args.concurrency)]
         rows = [
-            Row("smtp-probe --format jsonl", probe, env, check=probe_ok),
-            Row("raw asyncio client", raw, env, check=raw_ok),
+            Row("smtp-probe --format jsonl", probe, env, check=probe_ok, usage=True),
+            Row("raw asyncio client", raw, env, check=raw_ok, usage=True),
         ]
         print(f"fleet: {args.fleet_runs} rounds of {args.sessions} sessions", file=sys.stderr)
         rounds(rows, args.fleet_runs, cwd, warmup=False)
