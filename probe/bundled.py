@@ -4,7 +4,6 @@ venv, a --user install or pipx alike (the data files its own metadata lists)."""
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 DISTRIBUTION = "smtp-probe"
@@ -15,6 +14,8 @@ def bundled_dir() -> Path | None:
     checkout = Path(__file__).resolve().parent.parent / "scenarios"
     if (checkout / "basic.yaml").is_file():
         return checkout
+    from importlib import metadata  # an installed wheel: ask its metadata (slower to import)
+
     try:
         files = metadata.distribution(DISTRIBUTION).files or []
         dist = metadata.distribution(DISTRIBUTION)

@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
     _add_ci_commands(sub)
+
+    merge = sub.add_parser(
+        "merge", help="join the JSONL files of sharded runs (--shard) into one report"
+    )
+    merge.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _add_output_options(merge)
     return parser
 
 
@@ -266,7 +272,16 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     from probe.report.formats import FORMATS
 
-    p.add_argument("--format", choices=FORMATS, default="text", help="stdout format (default text)")
+    p.add_argument(
+        "--format",
+        choices=(*FORMATS, "jsonl"),
+        default="text",
+        help="stdout format (default text); jsonl: one result a line as each session ends, then "
+        "a summary line, holding nothing in memory",
+    )
+    p.add_argument(
+        "--output", type=Path, metavar="FILE", help="write the --format output to FILE, not stdout"
+    )
     p.add_argument(
         "--report-dir",
         type=Path,
@@ -301,7 +316,23 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=8,
         metavar="N",
-        help="sessions at once (default 8)",
+        help="sessions at once (default 8): a bound on open sockets",
+    )
+    p.add_argument(
+        "--per-host",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="sessions at once against one server (address and port; default 2)",
+    )
+    p.add_argument(
+        "--rate", type=_positive_float, metavar="R", help="at most R new sessions per second"
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="probe only the targets whose server (MX host, or address) hashes to shard I of N "
+        "(0 <= I < N); smtp-probe merge joins the shards' --format jsonl files",
     )
     _add_output_options(p)
     _add_judging_options(p)
@@ -333,6 +364,16 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
     return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -461,13 +502,11 @@ def _main(raw: list[str]) -> int:
             "explain": _cmd_explain,
             "schema": _cmd_schema,
             "diff": _cmd_diff,
+            "merge": _cmd_merge,
         }[args.command]
         return handler(args)
     except UsageError as exc:
         print(f"smtp-probe: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ScenarioError as exc:  # one line per problem: file:line:column: message
-        print_problems(exc.problems)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("smtp-probe: interrupted", file=sys.stderr)
@@ -475,6 +514,11 @@ def _main(raw: list[str]) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the promise: never a bare traceback
+        from probe.errors import ScenarioError  # imported here: --version needs none of it
+
+        if isinstance(exc, ScenarioError):  # one line per problem: file:line:column: message
+            print_problems(exc.problems)
+            return EXIT_USAGE
         if os.environ.get("SMTP_PROBE_DEBUG"):
             raise
         print(
@@ -521,7 +565,17 @@ def _targets(args: argparse.Namespace) -> list[Any]:
             entries.append(TargetEntry(parse_target(text, port)))
         except TargetError as exc:
             raise UsageError(f"bad target {exc}") from None
-    if getattr(args, "targets_file", None) is not None:
+    if str(getattr(args, "targets_file", None)) == "-":
+        from probe.streaming import entries as stream_entries
+        from probe.streaming import line_batches
+
+        problems: list[str] = []
+        name, batches = line_batches(None)
+        for batch in stream_entries(name, batches, args.port, problems.append):
+            entries += batch
+        if problems:
+            raise UsageError("\nsmtp-probe: ".join(_cut(p) for p in problems[:PROBLEMS_SHOWN]))
+    elif getattr(args, "targets_file", None) is not None:
         try:
             entries += read_targets_file(args.targets_file, port)
         except TargetsFileError as exc:  # one line each, as many lines as problems
@@ -556,6 +610,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides = _vars(args.var)
     from_files, from_env = _outside_vars(args)
+    if args.format == "jsonl" and not args.dry_run:
+        return _stream(args, {**from_files, **from_env, **overrides})
     entries = _targets(args)
     config = _resolver_config(args)
     scenarios = _load_scenarios([args.scenario])
@@ -600,32 +656,14 @@ def _play(
     config: Any,
     target_vars: list[Any] | None = None,
 ) -> int:
-    import asyncio
-
-    from probe.report import json_report, text
     from probe.report.files import ReportWriteError, report_name, write_atomic
     from probe.report.redact import Redactor
-    from probe.resolve import DnsCache, plan_targets, render_plan
+    from probe.resolve import direct_plans, render_plan
     from probe.scenario import ScenarioError
-    from probe.session.machine import RunOptions
     from probe.session.orchestrate import make_plan, run_plan
-    from probe.session.timeouts import Timeouts
 
-    options = RunOptions(
-        profile=args.profile,
-        strict=args.strict,
-        timeouts=Timeouts(args.timeouts, args.timeout),
-        connect_timeout=args.connect_timeout,
-        session_deadline=args.deadline or Timeouts(args.timeouts).default_deadline,
-        max_reply_bytes=args.max_reply_bytes,
-        max_reply_lines=args.max_reply_lines,
-        tls_verify=args.tls_verify,
-        cafile=args.cafile,
-        cert_days=args.cert_days,
-        cert_days_critical=args.cert_days_critical,
-        implicit_tls=args.tls == "implicit",
-        settle=args.settle,
-    )
+    options = _run_options(args)
+    shard = _shard(args)
     all_mx = getattr(args, "all_mx", False)
     dry_run = getattr(args, "dry_run", False)
     report_dir = None if args.no_report else (args.report_dir or default_report_dir(Path.cwd()))
@@ -636,14 +674,21 @@ def _play(
     limits = _thresholds(args)
     baseline = None if dry_run else _load_baseline(args)
 
-    async def main() -> Any:
-        # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
-        # or variable stops the run before any SMTP byte is sent.
-        plans = await plan_targets(targets, config, DnsCache.from_config(config))
-        return plans, make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
+    # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario or
+    # variable stops the run before any SMTP byte is sent. Address targets need no event loop.
+    plans = direct_plans(targets, config)
+    if plans is None:
+        import asyncio
 
+        from probe.resolve import DnsCache, plan_targets
+
+        plans = asyncio.run(plan_targets(targets, config, DnsCache.from_config(config)))
+    if shard is not None:
+        kept = [i for i, target_plan in enumerate(plans) if shard.holds(target_plan)]
+        plans = [plans[i] for i in kept]
+        target_vars = [target_vars[i] for i in kept] if target_vars is not None else None
     try:
-        plans, plan = asyncio.run(main())
+        plan = make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
     except ScenarioError as exc:
         print_problems(exc.problems)
         return EXIT_USAGE
@@ -658,7 +703,7 @@ def _play(
         return EXIT_OK
     progress = _progress(args, len(plan.jobs))
     try:
-        run = run_plan(plan, options, getattr(args, "concurrency", 8), progress)
+        run = run_plan(plan, options, getattr(args, "concurrency", 8), _limits(args), progress)
     finally:
         if progress is not None:
             progress.close()
@@ -666,17 +711,9 @@ def _play(
 
     thresholds.apply(run, limits)
     redact = Redactor(plan.secrets)
-    report_json = json_report.render(run, redact)
-    if args.format == "json":
-        sys.stdout.write(report_json)
-    elif args.format == "text":
-        sys.stdout.write(text.render(run, redact, verbose=args.verbose))
-    else:
-        from probe.report import formats
-
-        context = formats.Context(verbose=args.verbose, thresholds=limits)
-        sys.stdout.write(formats.render(args.format, run, redact, context))
-    sys.stdout.flush()
+    report_json = _write_report(
+        args, run, redact, with_json=report_dir is not None, thresholds=limits
+    )
     written = _write_ci_files(args, run, redact)
     if report_dir is not None:
         name = report_name(run.started_at, scenarios[0].name if len(scenarios) == 1 else "run")
@@ -693,6 +730,8 @@ def _play(
     if not written:
         return EXIT_USAGE if run.exit_code == EXIT_OK else run.exit_code
     if baseline is not None:
+        from probe.report import json_report
+
         return _against_baseline(args, baseline, json_report.to_dict(run, redact))
     return run.exit_code
 
@@ -895,6 +934,211 @@ def _write_ci_files(args: argparse.Namespace, run: Any, redact: Any) -> bool:
             print(f"smtp-probe: --{option}: {exc}", file=sys.stderr)
             ok = False
     return ok
+
+
+def _run_options(args: argparse.Namespace) -> Any:
+    from probe.session.machine import RunOptions
+    from probe.session.timeouts import Timeouts
+
+    return RunOptions(
+        profile=args.profile,
+        strict=args.strict,
+        timeouts=Timeouts(args.timeouts, args.timeout),
+        connect_timeout=args.connect_timeout,
+        session_deadline=args.deadline or Timeouts(args.timeouts).default_deadline,
+        max_reply_bytes=args.max_reply_bytes,
+        max_reply_lines=args.max_reply_lines,
+        tls_verify=args.tls_verify,
+        cafile=args.cafile,
+        cert_days=args.cert_days,
+        cert_days_critical=args.cert_days_critical,
+        implicit_tls=args.tls == "implicit",
+        settle=args.settle,
+    )
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from probe.session.limits import DEFAULT_PER_HOST, Limits
+
+    return Limits(
+        concurrency=getattr(args, "concurrency", 8),
+        per_host=getattr(args, "per_host", DEFAULT_PER_HOST),
+        rate=getattr(args, "rate", None),
+    )
+
+
+def _shard(args: argparse.Namespace) -> Any:
+    if getattr(args, "shard", None) is None:
+        return None
+    from probe.shard import parse_shard
+
+    try:
+        return parse_shard(args.shard)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _output(args: argparse.Namespace) -> Any:
+    """Where --format output goes: --output FILE (checked before anything is sent) or stdout."""
+    if getattr(args, "output", None) is None:
+        return sys.stdout
+    try:
+        return args.output.open("w", encoding="utf-8", errors="backslashreplace")
+    except OSError as exc:
+        raise UsageError(f"--output {args.output}: cannot write ({exc.strerror})") from None
+
+
+def _write_report(
+    args: argparse.Namespace, run: Any, redact: Any, with_json: bool, thresholds: Any = None
+) -> str:
+    """The run in --format, to stdout or --output; returns the JSON report when asked for it
+    (for --report-dir, --baseline) or when it is the format."""
+    report_json = ""
+    if args.format == "json" or with_json:
+        from probe.report import json_report
+
+        report_json = json_report.render(run, redact)
+    if args.format == "json":
+        body = report_json
+    elif args.format == "jsonl":
+        from probe.report import jsonl
+
+        tally = jsonl.Tally(interrupted=run.interrupted)
+        lines = []
+        for index, result in enumerate(run.results):
+            tally.add(result.verdict, jsonl.warnings_of(result))
+            lines.append(jsonl.result_line([index], result, redact))
+        lines.append(
+            jsonl.summary_line(tally, run.profile, run.strict, run.started_at, run.duration)
+        )
+        body = "".join(lines)
+    elif args.format == "text":
+        from probe.report import text
+
+        body = text.render(run, redact, verbose=getattr(args, "verbose", False))
+    else:
+        from probe.report import formats
+
+        context = formats.Context(verbose=getattr(args, "verbose", False))
+        if thresholds is not None:
+            context = formats.Context(verbose=context.verbose, thresholds=thresholds)
+        body = formats.render(args.format, run, redact, context)
+    out = _output(args)
+    try:
+        out.write(body)
+        out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return report_json
+
+
+def _stream(args: argparse.Namespace, overrides: dict[str, str]) -> int:
+    """run --format jsonl: targets read lazily, a line per result as each session ends."""
+    from probe import streaming
+    from probe.report import jsonl
+    from probe.targetsfile import is_yaml, unused_variables
+
+    scenarios = _load_scenarios([args.scenario])
+    _warn(unused_variables(scenarios, overrides, "--var"))
+    config = _resolver_config(args)
+    shard = _shard(args)
+    given: list[Any] = []
+    for text in args.targets:
+        given += _targets(argparse.Namespace(targets=[text], port=args.port))
+    path = args.targets_file
+    if path is not None and str(path) != "-":
+        try:
+            head = path.open(encoding="utf-8", errors="replace").read(4096)
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read targets: {exc.strerror}") from None
+        if is_yaml(path, head):  # the YAML form is read whole, as without --format jsonl
+            given += _targets(argparse.Namespace(targets=[], targets_file=path, port=args.port))
+            path = None
+    line_problems: list[str] = []  # `-:LINE: what is wrong`: that line is skipped
+
+    def problem(text: str) -> None:
+        print(f"smtp-probe: {_cut(text)}", file=sys.stderr)
+
+    def line_problem(text: str) -> None:
+        line_problems.append(text)
+        problem(text)
+
+    source: Any = iter([given] if given else [])
+    if path is not None:
+        import itertools
+
+        name, batches = streaming.line_batches(path)
+        lazily = streaming.entries(name, batches, args.port, line_problem)
+        source = itertools.chain(source, lazily)
+    elif not given:
+        raise UsageError("no targets: give TARGET... or --targets FILE")
+    options = _run_options(args)
+    out = _output(args)
+    try:
+        tally = streaming.run(
+            source,
+            scenarios,
+            overrides,
+            os.environ,
+            config,
+            options,
+            _limits(args),
+            jsonl.Writer(out),
+            all_mx=args.all_mx,
+            shard=shard,
+            problem=problem,
+            skipped=lambda: len({p.split(": ", 1)[0] for p in line_problems}),
+        )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if out is not sys.stdout:
+        print(tally.closing(options.profile, options.strict), file=sys.stderr)
+    return tally.exit_code
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    """The JSONL files of sharded runs as one report, in the order of the target list."""
+    from probe.report import jsonl
+    from probe.report.redact import Redactor
+    from probe.results import RunResult
+
+    try:
+        shards = jsonl.read(args.files)
+    except jsonl.ShardError as exc:
+        raise UsageError(str(exc)) from None
+    summaries = shards.summaries
+    interrupted = any(s.get("interrupted") for s in summaries)
+    skipped = sum(int(s.get("skipped_targets") or 0) for s in summaries)
+    first = next((s for s in summaries if "profile" in s), {})
+    run = RunResult(
+        results=[jsonl.result_from_dict(r) for r in shards.results],
+        profile=first.get("profile", "rfc5321"),
+        strict=bool(first.get("strict", False)),
+        started_at=min((s["started_at"] for s in summaries if "started_at" in s), default=""),
+        duration=max((s.get("duration_ms", 0) for s in summaries), default=0) / 1000,
+        interrupted=interrupted,
+    )
+    if args.format == "json":
+        # The results exactly as the shards wrote them (not rebuilt), in list order.
+        import json
+
+        from probe.report import json_report
+
+        document = json_report.to_dict(run, Redactor(()))
+        document["results"] = [
+            {k: v for k, v in r.items() if k not in ("record", "order")} for r in shards.results
+        ]
+        document["shards"] = len(summaries)
+        out = _output(args)
+        out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        if out is not sys.stdout:
+            out.close()
+    else:
+        _write_report(args, run, Redactor(()), with_json=False)
+    code = run.exit_code
+    return EXIT_USAGE if code == EXIT_OK and skipped else code
 
 
 def default_report_dir(cwd: Path) -> Path | None:

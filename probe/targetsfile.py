@@ -14,7 +14,6 @@ problem is one line, `FILE:LINE: what is wrong`; nothing is sent when there is o
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -276,6 +275,8 @@ def _string(node: Any, what: str, problems: list[str], at: Any) -> str | None:
 def _unknown_key(key: str | None) -> str:
     if key is None:
         return "a key must be text ('target' or 'vars')"
+    import difflib  # only for a mistake: not imported by every run
+
     close = difflib.get_close_matches(key, _KEYS, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else " (expected 'target' and 'vars')"
     return f"unknown key {_printable(key)!r}{hint}"
@@ -299,6 +300,8 @@ def unused_variables(
     listing = _declared_listing(scenarios)
 
     def line(prefix: str, name: str) -> str:
+        import difflib
+
         close = difflib.get_close_matches(name, sorted(declared), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         return f"{prefix}{name}=... is declared by no {scenario_word} ({listing}){hint}"

@@ -5,6 +5,7 @@ Nothing here does I/O. `probe.protocol.reader` builds these from bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -102,6 +103,9 @@ def collapse_problems(problems: Iterable[SyntaxProblem]) -> tuple[SyntaxProblem,
     return tuple(out)
 
 
+_PLAIN = re.compile(rb"[\x20-\x7e]*")
+
+
 def printable(raw: bytes, limit: int | None = None) -> str:
     """`raw` for a one-line message: HT and 32-126 as is, other octets as \\xHH; cut at `limit`."""
     if limit is not None and len(raw) > limit:
@@ -110,6 +114,8 @@ def printable(raw: bytes, limit: int | None = None) -> str:
 
 
 def _printable(raw: bytes) -> str:
+    if _PLAIN.fullmatch(raw):  # the common case, a line of printable ASCII, without a loop
+        return raw.decode("ascii")
     out = []
     for byte in raw:
         if 0x20 <= byte <= 0x7E:

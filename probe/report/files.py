@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -22,6 +21,8 @@ def report_name(started_at: str, scenario: str) -> str:
     stamp = re.sub(r"[^0-9T]", "", started_at)[:15]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario).strip("-.") or "run"
     if slug != scenario or len(slug) > SLUG_MAX:
+        import hashlib
+
         digest = hashlib.sha256(scenario.encode("utf-8", "surrogateescape")).hexdigest()[:8]
         slug = f"{slug[:SLUG_MAX].rstrip('-.')}-{digest}"
     return f"smtp-probe-{stamp}-{slug}.json"

@@ -9,6 +9,8 @@ for group in plans[0].candidates(all_mx=False):  # try each group's candidates i
     ...
 """
 
+from typing import TYPE_CHECKING
+
 from probe.resolve.config import (
     BOTH_FAMILIES,
     DEFAULT_TIMEOUT,
@@ -18,18 +20,32 @@ from probe.resolve.config import (
     parse_nameserver,
     parse_override,
 )
-from probe.resolve.lookup import DnsCache, DnsClient, DnsError, Failure, Lookup, MxRecord
 from probe.resolve.plan import (
     DEFAULT_CONCURRENCY,
     Candidate,
     MxHost,
     PlanKind,
     TargetPlan,
+    direct_plans,
     order_mx,
     plan_target,
     plan_targets,
 )
+from probe.resolve.records import DnsError, Failure, Lookup, MxRecord
 from probe.resolve.render import plan_details, render_plan
+
+if TYPE_CHECKING:
+    from probe.resolve.lookup import DnsCache, DnsClient
+
+
+def __getattr__(name: str) -> object:
+    """DnsCache and DnsClient bring dnspython and asyncio: imported when first asked for."""
+    if name in ("DnsCache", "DnsClient"):
+        from probe.resolve import lookup
+
+        return getattr(lookup, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BOTH_FAMILIES",
@@ -47,6 +63,7 @@ __all__ = [
     "ResolveConfigError",
     "ResolverConfig",
     "TargetPlan",
+    "direct_plans",
     "families_from_flags",
     "order_mx",
     "parse_nameserver",

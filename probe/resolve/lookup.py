@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass
-from enum import StrEnum
 
 import dns.asyncresolver
 import dns.exception
@@ -21,53 +19,12 @@ import dns.rdatatype
 import dns.resolver
 
 from probe.resolve.config import ResolverConfig, normalize_name
+from probe.resolve.records import DnsError, Failure, Lookup, MxRecord
+
+__all__ = ["DnsCache", "DnsClient", "DnsError", "Failure", "Lookup", "MxRecord", "make_resolver"]
 
 # The most one attempt at one nameserver may take before the resolver tries again.
 _PER_TRY_TIMEOUT = 2.0
-
-
-class Failure(StrEnum):
-    NXDOMAIN = "nxdomain"  # the name does not exist
-    NODATA = "nodata"  # the name exists, without records of this type
-    SERVFAIL = "servfail"  # every server answered with an error code (SERVFAIL, REFUSED, ...)
-    UNREACHABLE = "unreachable"  # no server could be reached at all
-    TIMEOUT = "timeout"  # no answer within the lifetime
-    CONFIG = "config"  # no usable resolver configuration
-    ERROR = "error"  # anything else dnspython reports
-
-    @property
-    def temporary(self) -> bool:
-        """RFC 5321 §5.1: a temporary error means queue and retry, not bounce."""
-        return self in (Failure.SERVFAIL, Failure.UNREACHABLE, Failure.TIMEOUT)
-
-
-class DnsError(Exception):
-    """A lookup that gave no records; `message` says why, in one line."""
-
-    def __init__(self, code: Failure, name: str, rdtype: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.name = name
-        self.rdtype = rdtype
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class MxRecord:
-    preference: int
-    exchange: str  # lower case without the final dot; "." for the root (a null MX)
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """The outcome of one query: records, or an error."""
-
-    name: str
-    rdtype: str
-    addresses: tuple[str, ...] = ()  # A / AAAA, in the order the server gave them
-    mx: tuple[MxRecord, ...] = ()
-    canonical: str | None = None  # the name `name` is an alias (CNAME) of, if it is one
-    error: DnsError | None = None
 
 
 def make_resolver(config: ResolverConfig) -> dns.asyncresolver.Resolver:

@@ -7,17 +7,20 @@ mail. NAME:PORT and IP literals: direct, no MX lookup.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from probe.resolve.config import ResolverConfig
-from probe.resolve.lookup import DnsCache, DnsError, Failure, Lookup, MxRecord
-from probe.resolve.system import system_addresses
+from probe.resolve.records import DnsError, Failure, Lookup, MxRecord
 from probe.targets import Target
+
+if TYPE_CHECKING:  # dnspython and asyncio are imported only when a name is looked up
+    import random
+
+    from probe.resolve.lookup import DnsCache
 
 DEFAULT_CONCURRENCY = 16
 _RFC_MX = "RFC 5321 §5.1"
@@ -123,9 +126,9 @@ async def plan_target(
     target: Target, config: ResolverConfig, cache: DnsCache | None = None
 ) -> TargetPlan:
     """Resolve one target. Never raises for DNS trouble: that is an ERROR plan with a reason."""
-    cache = cache if cache is not None else DnsCache.from_config(config)
     if target.is_address:
         return _direct_address(target, config)
+    cache = cache if cache is not None else _new_cache(config)
     override = config.override_for(target.host)
     if override is not None:
         plan = TargetPlan(target, PlanKind.DIRECT, target.host, target.port)
@@ -149,6 +152,8 @@ async def plan_target(
 
 async def _system_host(name: str, config: ResolverConfig) -> MxHost:
     """A host target's addresses as every other program gets them (/etc/hosts, then DNS)."""
+    from probe.resolve.system import system_addresses
+
     host = MxHost(name, None)
     addresses, failure, reason = await system_addresses(name, config)
     if failure is not None:
@@ -167,7 +172,9 @@ async def plan_targets(
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[TargetPlan]:
     """Resolve many targets concurrently through one shared cache; plans in the targets' order."""
-    cache = cache if cache is not None else DnsCache.from_config(config)
+    import asyncio
+
+    cache = cache if cache is not None else _new_cache(config)
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(target: Target) -> TargetPlan:
@@ -175,6 +182,20 @@ async def plan_targets(
             return await plan_target(target, config, cache)
 
     return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+def direct_plans(targets: Sequence[Target], config: ResolverConfig) -> list[TargetPlan] | None:
+    """The plans of targets that are all IP addresses, without an event loop or a DNS library
+    (what a single probe of `IP:PORT` pays for); None when some target needs a lookup."""
+    if not all(target.is_address for target in targets):
+        return None
+    return [_direct_address(target, config) for target in targets]
+
+
+def _new_cache(config: ResolverConfig) -> DnsCache:
+    from probe.resolve.lookup import DnsCache
+
+    return DnsCache.from_config(config)
 
 
 def _direct_address(target: Target, config: ResolverConfig) -> TargetPlan:
@@ -234,6 +255,8 @@ async def _plan_mx(target: Target, config: ResolverConfig, cache: DnsCache) -> T
             "MX records, which RFC 7505 forbids; the null MX is ignored"
         )
         records = [r for r in records if r.exchange != "."]
+    import asyncio
+
     records = _dedupe(records, plan)
     ordered = order_mx(records, _rng(config.seed, domain))
     plan.hosts = list(
@@ -265,6 +288,8 @@ def order_mx(records: Sequence[MxRecord], rng: random.Random) -> list[MxRecord]:
 
 
 def _rng(seed: int | None, domain: str) -> random.Random:
+    import random
+
     # Seeded per domain, so a domain's order does not depend on which other targets ran first.
     return random.Random(f"{seed}/{domain}") if seed is not None else random.Random()
 
@@ -333,6 +358,8 @@ async def _host(
             )
             host.failure = "family"
         return host
+    import asyncio
+
     kinds = [t for t, family in (("A", 4), ("AAAA", 6)) if family in config.families]
     lookups: list[Lookup] = list(await asyncio.gather(*(cache.lookup(name, t) for t in kinds)))
     aliases = {lk.canonical for lk in lookups if lk.canonical}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Sequence
@@ -52,6 +51,8 @@ class Suggester:
             for delta in (0, -1, 1, -2, 2):
                 near += self.by_length.get(len(word) + delta, [])[:SUGGESTION_CANDIDATES]
             candidates = near[:SUGGESTION_CANDIDATES]
+        import difflib  # only for a mistake: not imported by every run
+
         close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
         if not close:
             close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)

@@ -15,7 +15,6 @@ asks for it (`settle:`).
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
@@ -362,7 +361,7 @@ class Session:
         20 ms), since that reply is the evidence of SMTP smuggling. --settle sets it too."""
         if self.options.settle is not None:
             return self.options.settle
-        rtt = statistics.median(self._round_trips) if self._round_trips else AUTO_WINDOW_MAX
+        rtt = _median(self._round_trips) if self._round_trips else AUTO_WINDOW_MAX
         return min(AUTO_WINDOW_MAX, max(END_WINDOW_MIN, 2 * rtt))
 
     def window(self, step_settle: float | None = None) -> float:
@@ -374,7 +373,7 @@ class Session:
             return self.options.settle
         if not self._round_trips:
             return AUTO_WINDOW_MAX
-        rtt = statistics.median(self._round_trips)
+        rtt = _median(self._round_trips)
         return min(AUTO_WINDOW_MAX, max(AUTO_WINDOW_MIN, AUTO_WINDOW_SHARE * rtt))
 
     # ---- helpers for handlers: connection ----------------------------------------------------
@@ -958,3 +957,12 @@ def _short(reply: Reply) -> str:
 
 
 __all__ = ["Play", "ReadFailure", "RunOptions", "Session"]
+
+
+def _median(values: list[float]) -> float:
+    """statistics.median, without importing statistics (fractions, decimal) into every run."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2

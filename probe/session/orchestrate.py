@@ -12,10 +12,10 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe.codes import load_table
 from probe.resolve import Candidate, PlanKind, TargetPlan, plan_details
@@ -24,6 +24,12 @@ from probe.scenario import Scenario, ScenarioError, ScenarioProblem, bind
 from probe.scenario.model import BoundScenario
 from probe.session.machine import RunOptions, Session
 from probe.targets import Target
+
+if TYPE_CHECKING:
+    from probe.session.limits import Limits
+
+
+BOUND_CACHE_SIZE = 256
 
 
 @dataclass(slots=True)
@@ -58,12 +64,14 @@ def make_plan(
     environ: Mapping[str, str],
     all_mx: bool = False,
     target_vars: Sequence[Mapping[str, str]] | None = None,
+    bound_cache: dict[Any, BoundScenario] | None = None,
 ) -> Plan:
     """Bind each scenario for each resolved target; raise one ScenarioError listing every
     problem. `target_vars[i]` are the variables given with `plans[i]`'s target (a targets file
     line); they beat `overrides` (--var), which beat the `domain` a NAME target gives. Each
     scenario takes the variables it declares: the others are for other scenarios, or unused
-    (`probe.targetsfile.unused_variables` says which)."""
+    (`probe.targetsfile.unused_variables` says which). `bound_cache` (a fleet run's) keeps a
+    scenario bound with the same values for the next target that has them."""
     if target_vars is None:
         target_vars = [{}] * len(plans)
     if len(target_vars) != len(plans):
@@ -78,7 +86,13 @@ def make_plan(
             if "domain" in scenario.variables and "domain" not in values and target_plan.domain:
                 values["domain"] = target_plan.domain
             try:
-                bound = bind(scenario, values, environ)
+                key = (id(scenario), frozenset(values.items()))
+                cached = bound_cache.get(key) if bound_cache is not None else None
+                bound = cached or bind(scenario, values, environ)
+                if bound_cache is not None and cached is None:
+                    if len(bound_cache) >= BOUND_CACHE_SIZE:
+                        bound_cache.clear()  # targets with values of their own: kept bounded
+                    bound_cache[key] = bound
             except ScenarioError as exc:
                 found = exc.problems
                 if any(target_vars):  # which target lacks a value, when targets differ
@@ -100,16 +114,18 @@ def run_plan(
     plan: Plan,
     options: RunOptions,
     concurrency: int = 8,
+    limits: Limits | None = None,
     on_result: Callable[[ServerResult], None] | None = None,
 ) -> RunResult:
     """Play every job: one job on the blocking driver (no event loop to pay for), several
-    concurrently on the asyncio driver. Both give the same results. `on_result` is told of each
-    result of several as its session ends (progress), in the order they end."""
-    if len(plan.jobs) == 1:
+    concurrently on the asyncio driver, within `limits` (default: `concurrency` at once and the
+    default per-host limit). Both give the same results. `on_result` is told of each result of
+    several as its session ends (progress), in the order they end."""
+    if len(plan.jobs) == 1 and (limits is None or limits.rate is None):
         return execute_blocking(plan, options)
     import asyncio
 
-    return asyncio.run(execute(plan, options, concurrency, on_result))
+    return asyncio.run(execute(plan, options, concurrency, limits, on_result))
 
 
 def execute_blocking(plan: Plan, options: RunOptions) -> RunResult:
@@ -226,58 +242,36 @@ def _signals_raise() -> Iterator[list[bool]]:
             signal.signal(number, old)
 
 
-async def execute(
-    plan: Plan,
-    options: RunOptions,
-    concurrency: int = 8,
-    on_result: Callable[[ServerResult], None] | None = None,
-) -> RunResult:
+async def play_with_fallback(
+    job: Job, play: Callable[[Candidate], Awaitable[ServerResult]]
+) -> ServerResult:
+    """`_with_fallback` for the asyncio driver: the job's addresses in turn until one accepts."""
+    if not job.candidates:
+        return _unprobed(job)
+    refused: list[str] = []
+    result: ServerResult | None = None
+    for number, candidate in enumerate(job.candidates, 1):
+        result = await play(candidate)
+        _fallback_details(job, candidate, result, refused)
+        if result.address is not None:
+            return result
+        _note_refusal(result, refused, number, len(job.candidates))
+    assert result is not None
+    return result
+
+
+@contextlib.contextmanager
+def _signals_cancel(task: Any) -> Iterator[list[bool]]:
+    """SIGINT and SIGTERM cancel `task` (the run); the list says whether one came."""
     import asyncio
 
-    from probe.session.drivers import aio
-
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    t0 = time.monotonic()
-    table = load_table()
-    limit = asyncio.Semaphore(max(1, concurrency))
-    results: list[ServerResult | None] = [None] * len(plan.jobs)
-
-    async def one(index: int, job: Job) -> None:
-        async with limit:
-            if not job.candidates:
-                results[index] = _unprobed(job)
-                return
-            refused: list[str] = []
-            for number, candidate in enumerate(job.candidates, 1):
-                session = Session(
-                    job.bound,
-                    candidate.address,
-                    candidate.port,
-                    options,
-                    table,
-                    candidate.host,
-                    implicit_tls=job.target.implicit_tls,
-                )
-                try:
-                    result = await aio.play(session, job.target.text)
-                except asyncio.CancelledError:
-                    results[index] = _interrupted(job, session.results, candidate)
-                    raise
-                _fallback_details(job, candidate, result, refused)
-                results[index] = result
-                if result.address is not None:
-                    return
-                _note_refusal(result, refused, number, len(job.candidates))
-
-    main = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    interrupted = False
+    signalled = [False]
 
     def stop() -> None:
-        nonlocal interrupted
-        interrupted = True
-        if main is not None:
-            main.cancel()
+        signalled[0] = True
+        if task is not None:
+            task.cancel()
 
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -286,27 +280,49 @@ async def execute(
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-
-    async def told(index: int, job: Job) -> None:
-        await one(index, job)
-        done = results[index]
-        if on_result is not None and done is not None:
-            on_result(done)
-
-    tasks = [asyncio.ensure_future(told(i, job)) for i, job in enumerate(plan.jobs)]
     try:
-        await asyncio.gather(*tasks)
-    except asyncio.CancelledError:
-        interrupted = True
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        yield signalled
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-    final: list[ServerResult] = []
-    for index, job in enumerate(plan.jobs):
-        final.append(results[index] or _interrupted(job, []))
+
+
+async def execute(
+    plan: Plan,
+    options: RunOptions,
+    concurrency: int = 8,
+    limits: Limits | None = None,
+    on_result: Callable[[ServerResult], None] | None = None,
+) -> RunResult:
+    """Play the plan's jobs on the asyncio driver within `limits` (probe.session.fleet), the
+    results kept and reported in the plan's order."""
+    import asyncio
+
+    from probe.session.fleet import run_jobs
+    from probe.session.limits import Limits
+
+    limits = limits or Limits(concurrency=concurrency)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    results: list[ServerResult | None] = [None] * len(plan.jobs)
+
+    async def jobs() -> AsyncIterator[tuple[Any, Job]]:
+        for item in enumerate(plan.jobs):
+            yield item
+
+    def keep(index: Any, result: ServerResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(result)
+
+    interrupted = False
+    with _signals_cancel(asyncio.current_task()) as signalled:
+        try:
+            await run_jobs(jobs(), options, limits, keep)
+        except asyncio.CancelledError:
+            interrupted = True
+        interrupted = interrupted or signalled[0]
+    final = [r or _interrupted(job, []) for r, job in zip(results, plan.jobs, strict=True)]
     return RunResult(
         results=final,
         profile=options.profile,

@@ -78,6 +78,9 @@ class AsyncConnection:
     async def _send(self, writer: asyncio.StreamWriter, action: Send) -> Event:
         try:
             writer.write(action.data)
+            if not writer.transport.get_write_buffer_size() and not writer.transport.is_closing():
+                await writer.drain()  # all written already: returns at once, no timer needed
+                return DONE
             # asyncio.timeout, not wait_for: on 3.11 wait_for(..., 0) times out even when the
             # awaitable would finish at once.
             async with asyncio.timeout(_remaining(action.until)):
@@ -90,6 +93,8 @@ class AsyncConnection:
         return DONE
 
     async def _receive(self, reader: asyncio.StreamReader, action: Receive) -> Event:
+        if getattr(reader, "_buffer", None) and reader.exception() is None:
+            return Data(await reader.read(CHUNK))  # bytes already here: no timer needed
         wait = _remaining(action.until)
         # A zero-time poll must see what the kernel holds, as the blocking driver's does: the
         # loop moves such bytes into the reader during the first try, after the timeout has
