@@ -269,12 +269,15 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_output_options(p: argparse.ArgumentParser) -> None:
-    from probe.report.formats import FORMATS
+# probe.report.formats.FORMATS and jsonl, named here so that building the parser (--version,
+# --help) imports no reporter; tests/test_cli_errors.py checks the two agree.
+OUTPUT_FORMATS = ("text", "json", "jsonl", "markdown", "tap", "nagios")
 
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
-        choices=(*FORMATS, "jsonl"),
+        choices=OUTPUT_FORMATS,
         default="text",
         help="stdout format (default text); jsonl: one result a line as each session ends, then "
         "a summary line, holding nothing in memory",
@@ -480,7 +483,6 @@ class _Said:
 
 
 def _main(raw: list[str]) -> int:
-    from probe.errors import ScenarioError  # small: no YAML, no asyncio
 
     parser = build_parser()
     args, extra = parser.parse_known_args(_negative_values(raw, _value_options(parser)))

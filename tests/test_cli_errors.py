@@ -77,3 +77,10 @@ def test_localhost_reaches_a_loopback_server_without_asking_dns(cli, aiosmtpd_se
                timeout=30)  # fmt: skip
     assert plan.code == 0, plan.stdout + plan.stderr
     assert "127.0.0.1" in plan.stdout and "no MX lookup" in plan.stdout
+
+
+def test_the_format_choices_are_the_reporters():
+    from probe.cli import OUTPUT_FORMATS
+    from probe.report.formats import FORMATS
+
+    assert set(OUTPUT_FORMATS) == {*FORMATS, "jsonl"}

@@ -92,8 +92,10 @@ def test_rate_spaces_new_sessions(cli, tmp_path) -> None:
         elapsed = time.monotonic() - started
     assert done.code == 0, done.stderr
     assert server.sessions == 6
-    # Six sessions at 10 a second: the last starts at least 0.5 s after the first.
-    assert max(server.started) - min(server.started) >= 0.5 - 0.01
+    # Six sessions at 10 a second are released 0.5 s apart, first to last; the server sees them
+    # connect with some jitter (a busy machine delays one connect more than another), so allow
+    # 0.1 s of it: without the limit all six arrive within a few milliseconds.
+    assert max(server.started) - min(server.started) >= 0.4
     assert elapsed >= 0.5
 
 
