@@ -25,5 +25,8 @@ class ScenarioError(Exception):
     """One or more problems in scenario input; nothing was sent."""
 
     def __init__(self, problems: list[ScenarioProblem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
+        super().__init__(problems)
         self.problems = problems
+
+    def __str__(self) -> str:  # built when asked for: a file may have thousands of problems
+        return "\n".join(str(p) for p in self.problems)

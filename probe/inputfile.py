@@ -66,8 +66,11 @@ def _reason(exc: OSError) -> str:
 
 def shown(path: Path | str) -> str:
     """A file name for a one-line message: control characters escaped (\\n, \\t, \\xHH)."""
+    text = str(path)
+    if text.isprintable():  # no control character, no surrogate: the common case, at C speed
+        return text
     out = []
-    for char in str(path):
+    for char in text:
         if char == "\n":
             out.append("\\n")
         elif char == "\t":

@@ -150,6 +150,12 @@ class ExpectReader:
         pattern = self.f.text(node, "text")
         if pattern is None:
             return None
+        if "$" not in pattern:  # no reference: compiled once, here
+            try:
+                return compile_pattern(pattern)
+            except PatternError as exc:
+                self.problems.add(node, f"bad regex in 'text': {exc}")
+                return None
         error = regex_template_check(pattern)
         if error is not None:
             self.problems.add(node, f"bad regex in 'text': {error}")

@@ -30,32 +30,53 @@ _YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0
 _EHLO_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # RFC 5321 §4.1.1.1 ehlo-keyword
 
 
-# Candidates compared for one suggestion, at most: difflib costs grow with each, and a file with
-# thousands of names and hundreds of typos must still validate in well under a second.
-SUGGESTION_CANDIDATES = 200
+SUGGESTION_CANDIDATES = (
+    200  # a longer list is indexed (Suggester); a look-up ranks at most this many
+)
+INDEXED_LENGTH = 64  # in a long list, longer names are neither indexed nor looked up
 
 
 class Suggester:
-    """Close matches among many names: indexed by length once, so each look-up compares at most
-    SUGGESTION_CANDIDATES names (a close match has a similar length)."""
+    """Close matches among names. A short list (the step kinds, a step's keys) is compared in
+    full with difflib. A long one (thousands of variables) is indexed once, on the first look-up,
+    by every name's one-character deletions, so that a look-up finds the names one edit (or a
+    swap of two letters) away in a few dictionary probes, and difflib ranks only those: a file
+    with thousands of names and hundreds of typos costs time linear in its size."""
 
     def __init__(self, choices: Sequence[str]) -> None:
         self.choices = list(choices)
-        self.by_length: dict[int, list[str]] = {}
-        for choice in self.choices:
-            self.by_length.setdefault(len(choice), []).append(choice)
+        self._index: dict[str, list[str]] | None = None
 
     def best(self, word: str) -> str | None:
         candidates = self.choices
         if len(candidates) > SUGGESTION_CANDIDATES:
-            near: list[str] = []
-            for delta in (0, -1, 1, -2, 2):
-                near += self.by_length.get(len(word) + delta, [])[:SUGGESTION_CANDIDATES]
-            candidates = near[:SUGGESTION_CANDIDATES]
+            candidates = self._near(word)
         close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
         if not close:
             close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
         return close[0] if close else None
+
+    def _near(self, word: str) -> list[str]:
+        if len(word) > INDEXED_LENGTH:
+            return []
+        if self._index is None:
+            self._index = {}
+            for choice in self.choices:
+                if len(choice) <= INDEXED_LENGTH:
+                    for variant in _deletions(choice.lower()):
+                        self._index.setdefault(variant, []).append(choice)
+        near: dict[str, None] = {}
+        for variant in _deletions(word.lower()):
+            for choice in self._index.get(variant, ()):
+                near[choice] = None
+                if len(near) >= SUGGESTION_CANDIDATES:
+                    return list(near)
+        return list(near)
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every word one character shorter."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def suggestion(word: str, choices: Sequence[str]) -> str | None:
@@ -109,7 +130,11 @@ class Fields:
     def template(self, node: ScalarNode, value: str) -> None:
         parts, bad = variables.parse(value)
         for problem in bad:
-            self.problems.add(self.problems.position_in(node, problem.offset), problem.message)
+            where = self.problems.position_in(node, problem.offset)
+            if self.problems.full:
+                self.problems.stop(where)
+                break
+            self.problems.add(where, problem.message)
         self.templates.extend((node, part) for part in parts if isinstance(part, variables.Ref))
 
     def boolean(self, node: Node, key: str) -> bool | None:

@@ -239,6 +239,9 @@ def _check_references(fields: Fields, variables: dict[str, Variable]) -> None:
     for node, ref in fields.templates:
         if ref.env or ref.name in variables:
             continue
+        if problems.full:
+            problems.stop(problems.position_in(node, ref.offset))
+            break
         best = suggester.best(ref.name)
         hint = f"; did you mean '{best}'?" if best else listing
         problems.add(

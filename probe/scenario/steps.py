@@ -11,7 +11,6 @@ stop_on_fail, timeout, settle, requires) may also sit beside the kind key:
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -47,6 +46,7 @@ _EXAMPLES = {
 _OTHER_VERBS = frozenset(
     {"BDAT", "ETRN", "TURN", "ATRN", "SAML", "SOML", "XCLIENT", "XFORWARD", "VERB", "ONEX"}
 )
+MAX_STEPS = 10_000  # steps in one scenario, pipeline members included
 _MEMBER_NAMES = ", ".join(k.value for k in PIPELINE_MEMBERS[:-1]) + " or data (last)"
 
 
@@ -94,6 +94,7 @@ class StepReader:
         self.f = fields
         self.problems = fields.problems
         self.expect = ExpectReader(fields)
+        self.count = 0  # steps met so far, pipeline members included
 
     def steps(self, node: Node, *, stop_on_fail: bool) -> tuple[Step, ...] | None:
         if not isinstance(node, SequenceNode):
@@ -102,8 +103,30 @@ class StepReader:
         if not node.value:
             self.problems.add(node, "'steps' is empty; give at least one step")
             return None
-        out = [self.step(item, stop_on_fail=stop_on_fail) for item in node.value]
+        if not self._count(node):
+            return None
+        out: list[Step | None] = []
+        for item in node.value:
+            if self.problems.full:
+                self.problems.stop(item)
+                return None
+            out.append(self.step(item, stop_on_fail=stop_on_fail))
         return tuple(s for s in out if s is not None) if all(out) else None
+
+    def _count(self, node: SequenceNode) -> bool:
+        """Whether the steps read so far and those of `node` stay within MAX_STEPS (reported
+        when not)."""
+        reported = self.count > MAX_STEPS
+        self.count += len(node.value)
+        if self.count <= MAX_STEPS:
+            return True
+        if not reported:
+            self.problems.add(
+                node,
+                f"more than {MAX_STEPS:,} steps (counting pipeline members); "
+                "a scenario this long is probably not a scenario",
+            )
+        return False
 
     def step(self, item: Node, *, stop_on_fail: bool, member: bool = False) -> Step | None:
         if isinstance(item, ScalarNode) and not is_null(item):
@@ -383,7 +406,9 @@ class StepReader:
             username=username,
             password=password,
         )
-        return replace(step, label=name if name is not None else default_label(step))
+        # Set on the new step before anyone sees it (dataclasses.replace would build it twice).
+        object.__setattr__(step, "label", name if name is not None else default_label(step))
+        return step
 
     def _expect(
         self,
@@ -467,6 +492,8 @@ class StepReader:
             return ()
         if not node.value:
             self.problems.add(node, "the pipeline is empty; give it two or more commands")
+            return ()
+        if not self._count(node):
             return ()
         members = [self.step(item, stop_on_fail=stop_on_fail, member=True) for item in node.value]
         for item, step in zip(node.value[:-1], members[:-1], strict=True):
