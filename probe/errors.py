@@ -15,10 +15,12 @@ class ScenarioProblem:
     column: int | None = None
 
     def __str__(self) -> str:
-        file = shown(self.file)  # a newline or TAB in a file name must not break the line
+        # A newline or TAB in a file name, or in text a message quotes (a pattern RE2 refused),
+        # must not break the line.
+        file, message = shown(self.file), shown(self.message)
         if self.line is None:
-            return f"{file}: {self.message}"
-        return f"{file}:{self.line}:{self.column or 1}: {self.message}"
+            return f"{file}: {message}"
+        return f"{file}:{self.line}:{self.column or 1}: {message}"
 
 
 class ScenarioError(Exception):
