@@ -14,7 +14,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from probe.codes import canonical_command, load_table
 from probe.scenario import variables
-from probe.scenario.fields import Fields, did_you_mean
+from probe.scenario.fields import Fields, did_you_mean, yaml12_number
 from probe.scenario.grammar import EXPECT_KEYS
 from probe.scenario.model import CodePattern, Expectation, Level
 from probe.scenario.patterns import Pattern, PatternError, compile_pattern
@@ -130,7 +130,12 @@ class ExpectReader:
         if isinstance(node, ScalarNode) and is_null(node):
             self.problems.add(node, f"'{key}' has no value; give a code such as 250 or 5xx")
             return None
-        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, STR_TAG):
+        number = yaml12_number(node)  # 250, and what YAML 1.2 reads as 250: 0xFA, 250.0, 2.5e2
+        if number is not None:
+            whole = isinstance(number, int) or number.is_integer()  # (not inf, not NaN)
+            if whole and 200 <= number <= 599:
+                return CodePattern(str(int(number)))
+        elif isinstance(node, ScalarNode) and node.tag in (INT_TAG, STR_TAG):
             text = str(node.value).strip()
             if CODE_RE.match(text):
                 return CodePattern(text.lower())

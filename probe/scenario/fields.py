@@ -15,8 +15,6 @@ from probe.scenario.grammar import LEVELS
 from probe.scenario.model import Level
 from probe.scenario.yamlnodes import (
     BOOL_TAG,
-    FLOAT_TAG,
-    INT_TAG,
     Problems,
     describe,
     is_null,
@@ -24,10 +22,37 @@ from probe.scenario.yamlnodes import (
 from probe.wire import no_wire_form
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-# YAML 1.2's core-schema float (PyYAML follows YAML 1.1, where `1e3` is text; editors and the
-# JSON Schema say it is a number).
-_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _EHLO_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # RFC 5321 §4.1.1.1 ehlo-keyword
+# YAML 1.2's core schema, which editors and the JSON Schema follow. PyYAML follows YAML 1.1, where
+# `1e3` is text and `1_000`, `0b11`, `1:30` and `017` (octal) are numbers; numeric fields are read
+# as YAML 1.2 reads them, so that the loader and the schema agree.
+_YAML12_INT = re.compile(r"[-+]?[0-9]+")
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_YAML12_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)")
+_YAML12_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
+
+
+def yaml12_number(node: Node) -> int | float | None:
+    """The number a plain scalar is in YAML 1.2's core schema, or None (text, or not a scalar)."""
+    if not isinstance(node, ScalarNode) or node.style is not None:
+        return None
+    text = str(node.value)
+    if _YAML12_INT.fullmatch(text):
+        try:
+            return int(text)
+        except ValueError:  # past Python's 4,300 digits for int(): far past any float too
+            return math.inf if not text.startswith("-") else -math.inf
+    if text.startswith("0o") and re.fullmatch(r"[0-7]+", text[2:]):
+        return int(text[2:], 8)
+    if text.startswith("0x") and re.fullmatch(r"[0-9a-fA-F]+", text[2:]):
+        return int(text[2:], 16)
+    if _YAML12_FLOAT.fullmatch(text):
+        return float(text)  # a huge exponent gives inf, as in YAML 1.2
+    if _YAML12_INF.fullmatch(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _YAML12_NAN.fullmatch(text):
+        return math.nan
+    return None
 
 
 SUGGESTION_CANDIDATES = (
@@ -146,21 +171,12 @@ class Fields:
         return None
 
     def positive_number(self, node: Node, key: str) -> float | None:
-        value: float | None = None
-        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, FLOAT_TAG):
-            try:
-                if node.tag == INT_TAG:
-                    value = float(_CONSTRUCTOR.construct_yaml_int(node))
-                else:
-                    value = float(_CONSTRUCTOR.construct_yaml_float(node))
-            except (ValueError, OverflowError, yaml.YAMLError):
-                value = None
-        elif (
-            isinstance(node, ScalarNode)
-            and node.style is None  # plain, not quoted: YAML 1.2 reads `1e3` as a number
-            and _YAML12_FLOAT.fullmatch(str(node.value))
-        ):
-            value = float(str(node.value))
+        """A finite number above zero, as YAML 1.2 reads it; None (reported) otherwise."""
+        number = yaml12_number(node)
+        try:
+            value = None if number is None else float(number)
+        except OverflowError:  # an integer past the largest float
+            value = None
         if value is None or not math.isfinite(value) or value <= 0:
             hint = ""
             if (
