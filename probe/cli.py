@@ -605,7 +605,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if len(missing) > NAMES_SHOWN:
             needs += f" … ({len(missing) - NAMES_SHOWN} more)"
         needs = f" (needs --var {needs})" if missing else ""
-        print(f"{scenario.path}: ok, {len(scenario.steps)} steps{needs}")
+        count = len(scenario.steps)
+        print(f"{scenario.path}: ok, {count} step{'' if count == 1 else 's'}{needs}")
     return EXIT_OK
 
 

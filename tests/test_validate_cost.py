@@ -216,7 +216,7 @@ def test_a_long_chain_of_variables_binds_without_recursion(cli, tmp_path: Path) 
     path = tmp_path / "chain.yaml"
     path.write_text(reversed_chain(5000), encoding="utf-8")  # deeper than the recursion limit
     result = cli("validate", str(path))
-    assert (result.code, result.stdout, result.stderr) == (0, f"{path}: ok, 1 steps\n", "")
+    assert (result.code, result.stdout, result.stderr) == (0, f"{path}: ok, 1 step\n", "")
 
 
 def test_variables_without_a_default_are_listed_ten_at_most(cli, tmp_path: Path) -> None:

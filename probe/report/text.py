@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from probe.inputfile import shown
 from probe.report.redact import Redactor
 from probe.report.wire import sent_text
 from probe.results import Exchange, RunResult, ServerResult, StepResult, Verdict
@@ -41,7 +42,8 @@ def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
         + (" (interrupted)" if run.interrupted else "")
         + f"; profile {run.profile}{', strict' if run.strict else ''}"
     )
-    return "\n".join(out) + "\n"
+    # One line each, whatever the scenario (a name, a label, a pattern) or the server put in them.
+    return "\n".join(shown(line) for line in out) + "\n"
 
 
 def _server(result: ServerResult, redact: Redactor, verbose: bool) -> list[str]:
