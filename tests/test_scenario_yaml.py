@@ -3,8 +3,9 @@ messages the corpus pins), and the template parser keeps its meaning.
 
 Known differences, left out of the generated input or the comparison:
 
-- libyaml accepts a comment glued to a block scalar header (`|#`) and some malformed tags that
-  PyYAML refuses; the alphabet below has neither.
+- libyaml accepts a comment glued to a block scalar header (`|#`), some malformed tags, and a
+  `?` (complex key) inside a flow collection where PyYAML refuses them; the alphabet below has
+  no tags and no `?`, and texts with `|#` are left out.
 - libyaml places an empty value (`key:` with nothing after it) at the next token where PyYAML
   places it after the colon: a message about an empty value may point a column or a line further.
 - libyaml marks an indentless list (`key:` then `- item` at the same indentation) as block style
@@ -15,8 +16,10 @@ Known differences, left out of the generated input or the comparison:
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from yaml.nodes import MappingNode, Node, ScalarNode
 
@@ -28,13 +31,16 @@ pytestmark = pytest.mark.skipif(CParser is None, reason="PyYAML without libyaml:
 _PIECES = st.sampled_from(
     [
         *("steps", "name", "vars", "to", "a", "b", "x y", "250", "1e3", "-1", "~", "é", "😀"),
-        *(":", ": ", "- ", "? ", ",", "[", "]", "{", "}", "&a ", "*a", "'", '"', "'it''s'"),
+        *(":", ": ", "- ", ",", "[", "]", "{", "}", "&a ", "*a", "'", '"', "'it''s'"),
         *('"\\x41"', '"a\\\n b"', "\\", "\\t", "\\uD800", "${a}", "#", " #", "<<: "),
         *("|", "|\n  ", ">\n  ", "|-\n  ", ">+\n  ", "---", "...", "%YAML 1.1\n"),
         *("\n", "\n  ", "\n    ", "\r\n", "\r", "\x85", "\u2028", " ", "  "),
         *("\t", " \t", "\n\t", "\x07"),
     ]
 )
+
+
+_GLUED_COMMENT = re.compile(r"[|>][-+0-9]*#")  # `|#`: libyaml reads a block scalar, PyYAML refuses
 
 
 def _shape(root: Node | None) -> list[object]:
@@ -64,6 +70,7 @@ def _shape(root: Node | None) -> list[object]:
 @settings(max_examples=1500, deadline=None)
 @given(st.lists(_PIECES, max_size=40).map("".join))
 def test_the_fast_reader_agrees_with_pyyaml(text: str) -> None:
+    assume(not _GLUED_COMMENT.search(text))
     fast_problems, slow_problems = Problems("f", text), Problems("f", text)
     fast = compose(text, fast_problems)
     slow = _compose_slow(text, slow_problems)
@@ -89,6 +96,13 @@ def test_a_tab_inside_quotes_or_a_block_or_a_comment_is_text(tmp_path) -> None:
         "f:2:19: tab character here; YAML separates with spaces only",
         "f:3:10: tab character here; YAML separates with spaces only",
         "f:4:1: tab in indentation; YAML indents with spaces only",
+    ]
+    # A quoted value's place starts at its anchor; the tab after the anchor is still outside it.
+    anchored = "steps:\n  - noop: {name: &n\t'x'}\n"
+    problems = Problems("f", anchored)
+    assert compose(anchored, problems) is None
+    assert [str(p) for p in problems.items] == [
+        "f:2:20: tab character here; YAML separates with spaces only"
     ]
 
 

@@ -42,7 +42,7 @@ MAX_BYTES = 256 * 1024
 MAX_NODES = 100_000  # nodes in one file (long-form steps filling 256 KiB make about 35,000)
 MAX_TAB_PROBLEMS = 20
 TAB_RETRY_BUDGET = 64 * 1024  # characters the pure-Python loader may read again to find more tabs
-SLOW_TOKENS = 25_000  # tokens the pure-Python loader reads, at most, after libyaml (0.1-0.2 s)
+SLOW_TOKENS = 10_000  # tokens the pure-Python loader reads, at most, after libyaml (0.1 s)
 
 NULL_TAG = "tag:yaml.org,2002:null"
 STR_TAG = "tag:yaml.org,2002:str"
@@ -408,12 +408,23 @@ def _scalar_spans(
                 header_end = _LINE_BREAK.search(text, start, end)
                 as_is.append((end if header_end is None else header_end.start(), end))
             elif node.style in ("'", '"'):
-                as_is.append((start, end))
+                as_is.append((_after_properties(text, start, end), end))
         elif isinstance(node, MappingNode):
             for key, value in node.value:
                 stack += (key, value)
         elif isinstance(node, SequenceNode):
             stack += node.value
+
+
+def _after_properties(text: str, start: int, end: int) -> int:
+    """Where a node's content starts: after an anchor (`&a`) or tag (`!t`) and the blanks that
+    follow it (a node's start mark is that of its first property)."""
+    while start < end and text[start] in "&!":
+        while start < end and text[start] not in " \t\r\n":
+            start += 1
+        while start < end and text[start] in " \t\r\n":
+            start += 1
+    return start
 
 
 def _yaml_places(text: str, offsets: list[int]) -> list[tuple[int, int]]:
