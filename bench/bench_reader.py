@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import tracemalloc
 
-from probe.protocol.reader import DEFAULT_MAX_REPLY_BYTES, ReplyReader
+from probe.protocol.reader import DEFAULT_MAX_REPLY_BYTES, NEED_DATA, ReplyReader
 
 
 def _drain(reader: ReplyReader) -> int:
@@ -80,8 +80,26 @@ def bench_memory_cap() -> None:
     )
 
 
+def bench_memory_tiny_lines(lines: int = 1000) -> None:
+    data = b"250-\n" * (lines - 1) + b"250 end\r\n"  # the shortest continuation lines
+    tracemalloc.start()
+    reader = ReplyReader(max_reply_bytes=len(data))
+    reader.receive_data(data)
+    reply = reader.next_event()
+    _, peak = tracemalloc.get_traced_memory()
+    del reader
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert not isinstance(reply, type(NEED_DATA))
+    print(
+        f"memory: {lines}-line reply of {len(data)} bytes (five-byte lines): "
+        f"{held / 1024:.0f} KiB held, peak {peak / 1024:.0f} KiB"
+    )
+
+
 if __name__ == "__main__":
     bench_bulk()
     bench_drip_endless_line()
     bench_drip_multiline()
     bench_memory_cap()
+    bench_memory_tiny_lines()

@@ -399,6 +399,7 @@ def _vars(pairs: list[str]) -> dict[str, str]:
 
 
 PROBLEMS_SHOWN = 50  # problem lines printed at most; the rest are counted
+NAMES_SHOWN = 10  # variable names listed in one line at most; the rest are counted
 LINE_MAX = 300  # characters of one problem line, at most
 
 
@@ -1275,8 +1276,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             missing = [
                 n for n, v in scenario.variables.items() if v.default is None and n not in overrides
             ]
-            needs = f" (needs --var {' '.join(f'{m}=...' for m in missing)})" if missing else ""
-            print(f"{scenario.path}: ok, {len(scenario.steps)} steps{needs}")
+            needs = " ".join(f"{m}=..." for m in missing[:NAMES_SHOWN])
+            if len(missing) > NAMES_SHOWN:
+                needs += f" … ({len(missing) - NAMES_SHOWN} more)"
+            needs = f" (needs --var {needs})" if missing else ""
+            count = len(scenario.steps)
+            print(f"{scenario.path}: ok, {count} step{'' if count == 1 else 's'}{needs}")
         scenarios += loaded
     if untold:
         print(f"… and {untold} more problems", file=sys.stderr)

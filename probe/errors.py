@@ -15,15 +15,20 @@ class ScenarioProblem:
     column: int | None = None
 
     def __str__(self) -> str:
-        file = shown(self.file)  # a newline or TAB in a file name must not break the line
+        # A newline or TAB in a file name, or in text a message quotes (a pattern RE2 refused),
+        # must not break the line.
+        file, message = shown(self.file), shown(self.message)
         if self.line is None:
-            return f"{file}: {self.message}"
-        return f"{file}:{self.line}:{self.column or 1}: {self.message}"
+            return f"{file}: {message}"
+        return f"{file}:{self.line}:{self.column or 1}: {message}"
 
 
 class ScenarioError(Exception):
     """One or more problems in scenario input; nothing was sent."""
 
     def __init__(self, problems: list[ScenarioProblem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
+        super().__init__(problems)
         self.problems = problems
+
+    def __str__(self) -> str:  # built when asked for: a file may have thousands of problems
+        return "\n".join(str(p) for p in self.problems)

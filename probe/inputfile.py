@@ -85,15 +85,23 @@ def _reason(exc: OSError) -> str:
 
 
 def shown(path: Path | str) -> str:
-    """A file name for a one-line message: control characters escaped (\\n, \\t, \\xHH)."""
+    """A file name (or any text) for a one-line message: line breaks and other control characters
+    escaped (\\n, \\r, \\t, \\xHH, \\u2028), and bytes that were not UTF-8 as \\xHH."""
+    text = str(path)
+    if text.isprintable():  # no control character, no surrogate: the common case, at C speed
+        return text
     out = []
-    for char in str(path):
-        if char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif ord(char) < 0x20 or ord(char) == 0x7F or 0xDC80 <= ord(char) <= 0xDCFF:
-            out.append(f"\\x{ord(char) & 0xFF:02x}")
+    for char in text:
+        point = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif point < 0x20 or 0x7F <= point <= 0x9F or 0xDC80 <= point <= 0xDCFF:
+            out.append(f"\\x{point & 0xFF:02x}")
+        elif point in (0x2028, 0x2029):  # line and paragraph separators
+            out.append(f"\\u{point:04x}")
         else:
             out.append(char)
     return "".join(out)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -59,7 +59,7 @@ from servers import (
 from test_hostile import SHORT, TLS
 
 from probe.codes import CodeTable, load_table
-from probe.protocol.reply import ReplyLine
+from probe.protocol.reply import Reply, ReplyLine
 from probe.results import ServerResult
 from probe.scenario import BoundScenario, bind, load_scenario
 from probe.session.drivers import aio, blocking
@@ -118,6 +118,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, ReplyLine):
         # The line as received: its code, separator and text are parsed from these bytes.
         return repr(value.raw + value.ending)
+    if isinstance(value, Reply):  # its lines are packed: walk what it shows
+        return {
+            "lines": _plain(value.lines),
+            "code": value.code,
+            "problems": _plain(value.problems),
+        }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: _plain(getattr(value, f.name))

@@ -5,9 +5,11 @@ time."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
+import pytest
 from servers import Behaviour, ScriptedServer
 
 
@@ -188,6 +190,7 @@ def test_special_files_give_one_clear_line_each_and_never_hang(cli, tmp_path: Pa
 
 
 def test_a_tab_in_a_reply_is_shown_escaped_and_tls_failures_name_the_reason():
+    import errno
     import ssl
 
     from probe.protocol.reader import ReplyReader
@@ -197,8 +200,11 @@ def test_a_tab_in_a_reply_is_shown_escaped_and_tls_failures_name_the_reason():
     reader.receive_data(b"250 a\tb\r\n")
     reply = reader.next_event()
     assert reply.display_lines == ["250 a\\tb"]  # type: ignore[union-attr]
+    reset = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+    assert tls_error(reset) == "the server reset the connection during the handshake"
+    # asyncio's word for a close in the middle of the handshake: the class, with no errno
     assert tls_error(ConnectionResetError()) == (
-        "the server reset the connection during the handshake"
+        "the server closed the connection during the handshake"
     )
     assert tls_error(ssl.SSLEOFError()) == "the server closed the connection during the handshake"
     wrong = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
@@ -217,3 +223,80 @@ def test_a_file_with_many_names_and_typos_validates_fast_with_a_short_answer(cli
     assert len(result.stderr.encode()) < 10_000
     assert result.stderr.strip().splitlines()[-1] == "… and 950 more problems"
     assert took < 10  # the bound is in bench terms about 1 s; this only guards against seconds
+
+
+def test_tabs_from_the_server_and_the_scenario_are_shown_as_backslash_t(cli, tmp_path: Path):
+    # A raw TAB (or line break) shifts or splits what the text report shows: every line of it
+    # is one line, with \t for a TAB, whoever put it there.
+    scenario = tmp_path / "tabs.yaml"
+    scenario.write_text(
+        'name: "tab\\there"\n'
+        "steps:\n"
+        "  - connect\n"
+        '  - noop: {name: "no\\top", expect: {code: 250, text: "^OK\\tx"}, why: "a\\tb"}\n'
+        "  - quit\n",
+        encoding="utf-8",
+    )
+    greeting = b"220 tab\there ESMTP\r\n"
+    with ScriptedServer(
+        Behaviour(greeting=greeting, replies={"NOOP": b"250 2.0.0 no\tway\r\n"})
+    ) as server:
+        result = cli("run", str(scenario), server.target, "--no-report", "--verbose", timeout=30)
+    assert result.code == 1, result.stdout + result.stderr  # the text pattern is unmet
+    assert "\t" not in result.stdout and "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("FAIL  tab\\there -> ")
+    assert "        S: 220 tab\\there ESMTP" in lines
+    assert "        S: 250 2.0.0 no\\tway" in lines
+    assert any(line.startswith("  FAIL  no\\top  (") for line in lines)
+    assert any("text matching /^OK\\tx/" in line for line in lines)
+
+
+TLS_SCENARIO = "name: tls\nsteps:\n  - connect\n  - ehlo: probe.test\n  - starttls\n  - quit\n"
+
+
+def _starttls_reasons(cli, tmp_path: Path, after_220, targets: int) -> list[str]:
+    """The reason given for the starttls step of each session, through the CLI (one target: the
+    blocking driver; two: the asyncio driver)."""
+    import json
+
+    from servers import ehlo, pause, sequence
+
+    scenario = tmp_path / "tls.yaml"
+    scenario.write_text(TLS_SCENARIO, encoding="utf-8")
+    reply = sequence(b"220 2.0.0 go ahead\r\n", pause(0.05), after_220)
+    behaviour = Behaviour(replies={"EHLO": ehlo("STARTTLS"), "STARTTLS": reply})
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(scenario), *[server.target] * targets, "--no-report",
+                     "--format", "json", "--timeout", "2", timeout=30)  # fmt: skip
+    assert result.code == 3, result.stdout + result.stderr  # an error verdict
+    assert "Traceback" not in result.stderr
+    reasons = []
+    for session in json.loads(result.stdout)["results"]:
+        (step,) = [s for s in session["steps"] if s["kind"] == "starttls"]
+        reasons.append(step["reason"])
+    return reasons
+
+
+@pytest.mark.parametrize("targets", [1, 2], ids=["blocking", "asyncio"])
+def test_tls_failures_name_the_reason_in_words(cli, tmp_path: Path, targets: int):
+    from servers import close, reset
+
+    cases = {
+        "the server reset the connection during the handshake": reset(),
+        "the server closed the connection during the handshake": close(),
+        "[SSL: WRONG_VERSION_NUMBER] wrong version number": b"not a TLS handshake\r\n" * 20,
+    }
+    for words, after_220 in cases.items():
+        reasons = _starttls_reasons(cli, tmp_path, after_220, targets)
+        assert reasons == [f"TLS handshake failed: {words}"] * targets
+        # No exception class names (ConnectionResetError, SSLEOFError, ...) in what users read.
+        assert not any(re.search(r"\b[A-Z][A-Za-z]*(Error|Exception)\b", r) for r in reasons)
+
+
+def test_counts_agree_with_their_nouns(cli, tmp_path: Path):
+    scenario = tmp_path / "one.yaml"
+    scenario.write_text("steps:\n  - noop\n", encoding="utf-8")
+    assert cli("validate", str(scenario)).stdout == f"{scenario}: ok, 1 step\n"
+    scenario.write_text("steps:\n  - noop\n  - quit\n", encoding="utf-8")
+    assert cli("validate", str(scenario)).stdout == f"{scenario}: ok, 2 steps\n"

@@ -362,6 +362,43 @@ def test_endless_line_without_line_end_keeps_memory_bounded() -> None:
     assert len(reader._buf) == 0  # the memory bound is the point
 
 
+MAXIMAL_LINES = {
+    "five-byte lines": b"250-\n",  # the shortest continuation line: code, hyphen, bare LF
+    "a bad octet on each": b"250-\x00\r\n",  # a problem on every line
+    "non-UTF-8 text": b"250-" + b"\xe9" * 60 + b"\r\n",  # decodes to twice its size
+}
+
+
+@pytest.mark.parametrize("line", MAXIMAL_LINES.values(), ids=MAXIMAL_LINES.keys())
+def test_a_maximal_reply_costs_a_small_multiple_of_the_byte_cap(line: bytes) -> None:
+    # What the reader holds, counted by tracemalloc, not only the bytes it keeps: 1,000 tiny
+    # lines once cost 34 times their size (a ReplyLine and its strings for each).
+    import gc
+    import tracemalloc
+
+    data = line * (DEFAULT_MAX_REPLY_LINES - 1) + b"250 end\r\n"
+    cap = len(data)  # the reply fills both caps
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        reader = ReplyReader(max_reply_bytes=cap)
+        events = []
+        for start in range(0, len(data), 4096):
+            reader.receive_data(data[start : start + 4096])
+            events += drain(reader)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        del reader
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    (reply,) = events
+    assert isinstance(reply, Reply) and len(reply.lines) == DEFAULT_MAX_REPLY_LINES
+    assert held <= 2 * cap + 2048, (held, cap)  # the reply: its bytes, 4 bytes a line
+    assert peak <= 4 * cap + 8192, (peak, cap)  # and while reading: the buffer, one chunk
+
+
 def test_caps_must_be_positive() -> None:
     with pytest.raises(ValueError):
         ReplyReader(max_reply_bytes=0)

@@ -1,12 +1,14 @@
 """The malformed-file corpus (tests/scenarios_bad/), huge files, and arbitrary input.
 
 Each corpus file must be refused with exactly the problems tests/scenarios_bad/expected.txt lists
-for it; whatever bytes a file holds, loading raises ScenarioError or returns a Scenario, nothing
-else.
+for it, except the few listed as "ok" (hostile but valid: they must load); whatever bytes a file
+holds, loading raises ScenarioError or returns a Scenario, nothing else.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,6 +35,7 @@ def _expected() -> list[tuple[str, str]]:
 
 EXPECTED = _expected()
 FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "expected.txt")
+VALID = sorted(name for name, fragment in EXPECTED if fragment == "ok")
 
 
 def reported(path: Path) -> list[str]:
@@ -58,21 +61,44 @@ def test_the_corpus_is_big_enough_and_fully_listed() -> None:
     ("name", "fragment"), EXPECTED, ids=[f"{n}@{f.split(':')[0]}" for n, f in EXPECTED]
 )
 def test_corpus_file_reports_the_expected_problem(name: str, fragment: str) -> None:
+    if fragment == "ok":
+        bind(load_scenario(CORPUS / name), {}, {}, placeholders=True)
+        return
     problems = reported(CORPUS / name)
     assert any(p.startswith(fragment) for p in problems), problems
 
 
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("name", sorted(set(FILES) - set(VALID)))
 def test_corpus_file_reports_nothing_unlisted(name: str) -> None:
     listed = Counter(n for n, _ in EXPECTED)[name]
     assert len(reported(CORPUS / name)) == listed
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_a_hostile_valid_file_validates_and_gets_a_safe_report_name(
+    cli, tmp_path: Path, name: str
+) -> None:
+    path = CORPUS / name
+    scenario = load_scenario(path)
+    assert cli("validate", str(path)).stdout == f"{path}: ok, {len(scenario.steps)} steps\n"
+    # A session that cannot connect still writes its report (nothing listens on port 9).
+    result = cli("run", str(path), "127.0.0.1:9", "--report-dir", "reports", timeout=60)
+    assert result.code == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    (report,) = (tmp_path / "reports").iterdir()  # the CLI runs in tmp_path
+    assert re.fullmatch(
+        r"smtp-probe-\d{8}T\d{6}-[A-Za-z0-9_.-]{1,60}-[0-9a-f]{8}\.json", report.name
+    )
+    assert json.loads(report.read_text(encoding="utf-8"))["results"][0]["scenario"] == (
+        scenario.name
+    )
 
 
 def test_validating_the_corpus_folder_reports_every_file(cli) -> None:
     # What `validate FOLDER` does: load each file and bind it with placeholders.
     with pytest.raises(ScenarioError) as info:
         load_path(CORPUS, lambda s: bind(s, {}, {}, placeholders=True))
-    assert {Path(p.file).name for p in info.value.problems} == set(FILES)
+    assert {Path(p.file).name for p in info.value.problems} == set(FILES) - set(VALID)
     # The CLI prints the first 50 problems and counts the rest.
     result = cli("validate", str(CORPUS), timeout=60)
     assert result.code == 2, result.stdout + result.stderr

@@ -29,8 +29,11 @@ Rules (RFC 5321 §4.2, §4.2.1, §4.5.3.1.5, §2.3.8):
   a garbage line never swallows the rest of the stream.
 - Caps: a reply (all its lines) over `max_reply_bytes` (default 65,536) or `max_reply_lines`
   (default 1,000) yields CapExceeded and the reader stops (no further events but CapExceeded);
-  buffered memory never exceeds max_reply_bytes plus one received chunk. The lines cap trips as
-  soon as line `max_reply_lines` is a continuation line (the reply is then bound to exceed it).
+  buffered memory never exceeds max_reply_bytes plus one received chunk. Parsed lines are kept
+  packed (4 bytes a line besides their bytes, see `Reply`), so a reply costs at most about twice
+  the byte cap held, and four times while it is read, however short its lines. The lines cap
+  trips as soon as line `max_reply_lines` is a continuation line (the reply is then bound to
+  exceed it).
 - After EOF: a complete reply still buffered is returned first. A final line cut off by EOF that
   carries a three-digit code and is not a continuation completes its reply (with "no-line-end",
   `ReplyLine.ending == b""`). Then Closed(partial=...) with the bytes of any incomplete reply
@@ -41,15 +44,18 @@ Rules (RFC 5321 §4.2, §4.2.1, §4.5.3.1.5, §2.3.8):
 from __future__ import annotations
 
 import re
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
 from probe.protocol.reply import (
+    ProblemTally,
     Reply,
     ReplyLine,
     Severity,
     SyntaxProblem,
-    collapse_problems,
+    parse_line,
     printable,
 )
 
@@ -109,14 +115,6 @@ ReaderEvent = Reply | NeedData | Closed | CapExceeded
 def _problem(kind: str, message: str, line: int) -> SyntaxProblem:
     severity, source = PROBLEM_KINDS[kind]
     return SyntaxProblem(kind, severity, message, source, line)
-
-
-def parse_line(raw: bytes, ending: bytes) -> ReplyLine:
-    """Split one received line (without its ending) into code, separator and text."""
-    if len(raw) >= 3 and raw[:3].isdigit():
-        rest = raw[3:].decode("utf-8", "replace")
-        return ReplyLine(raw, raw[:3].decode("ascii"), rest[:1], rest[1:], ending)
-    return ReplyLine(raw, None, "", raw.decode("utf-8", "replace"), ending)
 
 
 def line_problems(line: ReplyLine, number: int, first_code: str | None) -> list[SyntaxProblem]:
@@ -205,25 +203,62 @@ def line_problems(line: ReplyLine, number: int, first_code: str | None) -> list[
 
 def build_reply(lines: list[ReplyLine], problems: list[SyntaxProblem]) -> Reply:
     """A Reply from its lines and their line problems, adding the reply-level checks."""
-    found = list(problems)
-    if (
-        all(line.code is not None for line in lines)
-        and all(line.text == "" and line.separator in ("-", " ", "") for line in lines)
-        and not (lines[-1].code == "334" and lines[-1].separator == " ")
-    ):
-        found.append(
-            _problem(
-                "code-only",
-                f"reply {lines[-1].code} has no text, only the code (bare code)",
-                len(lines),
-            )
-        )
-    code: int | None = None
-    for line in reversed(lines):
+    pending = _Pending()
+    for line in lines:
+        pending.add(line, (), len(line.raw) + len(line.ending))
+    for problem in problems:
+        pending.tally.add(problem)
+    return pending.reply(b"".join(line.raw + line.ending for line in lines))
+
+
+def _bare(line: ReplyLine) -> bool:
+    """A line with a code and no text ("250", "250 ", "250-")."""
+    return line.code is not None and line.text == "" and line.separator in ("-", " ", "")
+
+
+class _Pending:
+    """The reply being read, packed: where each line ends (its bytes stay in the reader's buffer),
+    the first problem of each kind and how many more, and what the reply-level checks need. It
+    costs 4 bytes a line, where a list of ReplyLine objects cost about 170."""
+
+    def __init__(self) -> None:
+        self.ends = array("I")  # offset of each line's end (after its ending), from the first
+        self.tally = ProblemTally()
+        self.first_code: str | None = None
+        self.code: int | None = None  # of the last line that has one
+        self.bare = True  # every line so far is a bare code
+        self.last: ReplyLine | None = None
+
+    def add(self, line: ReplyLine, problems: Iterable[SyntaxProblem], size: int) -> None:
+        """Record a line of `size` octets (ending included) and the problems it showed."""
+        self.ends.append((self.ends[-1] if self.ends else 0) + size)
+        for problem in problems:
+            self.tally.add(problem)
+        if len(self.ends) == 1:
+            self.first_code = line.code
         if line.code is not None:
-            code = int(line.code)
-            break
-    return Reply(tuple(lines), code, collapse_problems(found))
+            self.code = int(line.code)
+        self.bare = self.bare and _bare(line)
+        self.last = line
+
+    def reply(self, data: bytes) -> Reply:
+        last = self.last
+        assert last is not None
+        if self.bare and not (last.code == "334" and last.separator == " "):
+            self.tally.add(
+                _problem(
+                    "code-only",
+                    f"reply {last.code} has no text, only the code (bare code)",
+                    len(self.ends),
+                )
+            )
+        return Reply.packed(data, self.ends, self.code, self.tally.problems())
+
+
+def _copy(buf: bytearray, start: int, end: int) -> bytes:
+    """`bytes(buf[start:end])` with one copy, not two (a slice of a bytearray is a copy)."""
+    with memoryview(buf) as view:
+        return bytes(view[start:end])
 
 
 class ReplyReader:
@@ -246,20 +281,23 @@ class ReplyReader:
         # the whole buffer for a line end on every byte: O(n^2)); a single chunk holding a
         # 1,000-line reply (naive code deletes each line from the front of the buffer: O(n^2)).
         #
-        # Plan: `_buf[_pos:]` holds the bytes not yet parsed into lines; lines already parsed for
-        # the reply in progress sit in `_lines` (and count in `_pending_bytes`). `_scan` is where
-        # the search for the next line end resumes, so a dripped byte is looked at once. Parsed
-        # lines only advance `_pos`; the consumed prefix is cut off once per `receive_data`.
+        # Plan: `_buf[_pos:]` holds the bytes not yet parsed into lines; the lines already parsed
+        # for the reply in progress are `_buf[_start:_pos]`, and `_pending` keeps where each ends
+        # (4 bytes a line: parsed lines are not kept as objects, whose strings cost about 170
+        # bytes a line, 34 times a five-byte line). `_scan` is where the search for the next
+        # line end resumes, so a dripped byte is looked at once. Parsed lines only advance
+        # `_pos`; the prefix before the reply in progress is cut off once per `receive_data`.
         # A line end is only searched for within what the byte cap still allows for this reply
         # (`_room()`); more buffered bytes than that without a line end means the cap is
         # exceeded, so the decision never depends on chunk boundaries, and the reader stops and
         # drops its buffer. A CR as the last buffered byte waits for the next byte (or EOF).
+        # Memory: the buffer (at most the byte cap plus one chunk), 4 bytes a line, and, as a
+        # reply completes, its bytes copied once into the Reply.
         self._buf = bytearray()
+        self._start = 0
         self._pos = 0
         self._scan = 0
-        self._lines: list[ReplyLine] = []
-        self._problems: list[SyntaxProblem] = []
-        self._pending_bytes = 0
+        self._pending = _Pending()
         self._eof = False
         self._final: Closed | CapExceeded | None = None
 
@@ -270,10 +308,11 @@ class ReplyReader:
         if not data:
             self._eof = True
             return
-        if self._pos:
-            del self._buf[: self._pos]
-            self._scan -= self._pos
-            self._pos = 0
+        if self._start:
+            del self._buf[: self._start]
+            self._pos -= self._start
+            self._scan -= self._start
+            self._start = 0
         self._buf += data
 
     @property
@@ -281,7 +320,7 @@ class ReplyReader:
         """Bytes received but not yet returned in an event (used to spot unsolicited replies)."""
         if self._final is not None:
             return 0
-        return self._pending_bytes + len(self._buf) - self._pos
+        return len(self._buf) - self._start
 
     @property
     def at_eof(self) -> bool:
@@ -290,37 +329,33 @@ class ReplyReader:
 
     def _room(self) -> int:
         """How many more octets the reply in progress may take before it exceeds the byte cap."""
-        return self.max_reply_bytes - self._pending_bytes
+        return self.max_reply_bytes - (self._pos - self._start)
 
     def _stop(self, event: Closed | CapExceeded) -> Closed | CapExceeded:
         self._final = event
         self._buf = bytearray()
-        self._pos = self._scan = 0
-        self._lines = []
-        self._problems = []
-        self._pending_bytes = 0
+        self._start = self._pos = self._scan = 0
+        self._pending = _Pending()
         return event
 
     def _exceeded_bytes(self) -> CapExceeded:
         return CapExceeded(
             "bytes",
             self.max_reply_bytes,
-            f"reply grew past {self.max_reply_bytes} bytes after {len(self._lines)} complete "
-            "lines without ending",
+            f"reply grew past {self.max_reply_bytes} bytes after {len(self._pending.ends)} "
+            "complete lines without ending",
         )
 
     def _add_line(self, line: ReplyLine, size: int) -> Reply | CapExceeded | None:
-        """Record a parsed line; return the finished reply, a cap event, or None to go on."""
-        number = len(self._lines) + 1
-        first_code = self._lines[0].code if self._lines else None
-        self._lines.append(line)
-        self._problems.extend(line_problems(line, number, first_code))
-        self._pending_bytes += size
+        """Record a parsed line (its bytes end at `_pos`); return the finished reply, a cap
+        event, or None to go on."""
+        pending = self._pending
+        number = len(pending.ends) + 1
+        pending.add(line, line_problems(line, number, pending.first_code), size)
         if line.code is None or line.is_last:
-            reply = build_reply(self._lines, self._problems)
-            self._lines = []
-            self._problems = []
-            self._pending_bytes = 0
+            reply = pending.reply(_copy(self._buf, self._start, self._pos))
+            self._pending = _Pending()
+            self._start = self._pos
             return reply
         if number >= self.max_reply_lines:
             return CapExceeded(
@@ -360,7 +395,7 @@ class ReplyReader:
             size = end - pos + len(ending)
             if size > room:
                 return self._stop(self._exceeded_bytes())
-            line = parse_line(bytes(buf[pos:end]), ending)
+            line = parse_line(_copy(buf, pos, end), ending)
             self._pos = self._scan = pos + size
             event = self._add_line(line, size)
             if isinstance(event, CapExceeded):
@@ -378,5 +413,4 @@ class ReplyReader:
                 reply = self._add_line(line, len(tail))
                 assert isinstance(reply, Reply)
                 return reply
-        partial = b"".join(line.raw + line.ending for line in self._lines) + tail
-        return self._stop(Closed(partial))
+        return self._stop(Closed(bytes(self._buf[self._start :])))

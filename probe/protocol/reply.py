@@ -6,8 +6,9 @@ Nothing here does I/O. `probe.protocol.reader` builds these from bytes.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -52,17 +53,74 @@ class ReplyLine:
         return self.separator != "-"
 
 
-@dataclass(frozen=True, slots=True)
 class Reply:
     """A complete reply: one or more lines, the last not marked as continued.
 
     `code` is the reply code as an int taken from the last line (None if no line carried a
     three-digit code). `problems` lists every grammar violation found while parsing.
+
+    The lines are kept packed: the bytes as received and where each line ends (4 bytes a line).
+    `lines` makes ReplyLine objects when asked, and they are not kept: a ReplyLine with its
+    strings costs about 170 bytes, so a reply of 1,000 five-byte lines held 34 times its size,
+    where packed it holds under twice. Immutable, compared and hashed by its contents.
     """
 
-    lines: tuple[ReplyLine, ...]
+    __slots__ = ("_data", "_ends", "code", "problems")
+    _data: bytes
+    _ends: array[int]
     code: int | None
-    problems: tuple[SyntaxProblem, ...] = field(default=())
+    problems: tuple[SyntaxProblem, ...]
+
+    def __init__(
+        self,
+        lines: Iterable[ReplyLine],
+        code: int | None,
+        problems: tuple[SyntaxProblem, ...] = (),
+    ) -> None:
+        data = bytearray()
+        ends = array("I")
+        for line in lines:
+            data += line.raw + line.ending
+            ends.append(len(data))
+        self._set(bytes(data), ends, code, tuple(problems))
+
+    @classmethod
+    def packed(
+        cls, data: bytes, ends: array[int], code: int | None, problems: tuple[SyntaxProblem, ...]
+    ) -> Reply:
+        """A reply from its bytes and the offset where each line ends (after its line ending)."""
+        reply = cls.__new__(cls)
+        reply._set(data, ends, code, problems)
+        return reply
+
+    def _set(
+        self, data: bytes, ends: array[int], code: int | None, problems: tuple[SyntaxProblem, ...]
+    ) -> None:
+        object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_ends", ends)
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "problems", problems)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Reply is immutable: cannot set {name!r}")
+
+    @property
+    def lines(self) -> tuple[ReplyLine, ...]:
+        out = []
+        start = 0
+        data = self._data
+        for end in self._ends:
+            line = data[start:end]
+            # A line holds no CR or LF but its ending: CRLF, LF, CR, or nothing (end of stream).
+            cut = 2 if line.endswith(b"\r\n") else 1 if line.endswith((b"\n", b"\r")) else 0
+            out.append(parse_line(line[: len(line) - cut], line[len(line) - cut :]))
+            start = end
+        return tuple(out)
+
+    @property
+    def size(self) -> int:
+        """Octets received for this reply, line endings included."""
+        return len(self._data)
 
     @property
     def text_lines(self) -> list[str]:
@@ -78,6 +136,60 @@ class Reply:
     def first_digit(self) -> int | None:
         return None if self.code is None else self.code // 100
 
+    def _key(self) -> tuple[bytes, bytes, int | None, tuple[SyntaxProblem, ...]]:
+        return self._data, self._ends.tobytes(), self.code, self.problems
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reply) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Reply(lines={self.lines!r}, code={self.code!r}, problems={self.problems!r})"
+
+
+def parse_line(raw: bytes, ending: bytes) -> ReplyLine:
+    """Split one received line (without its ending) into code, separator and text."""
+    if len(raw) >= 3 and raw[:3].isdigit():
+        code = _CODES.get(raw[:3]) or raw[:3].decode("ascii")
+        if len(raw) > 3 and raw[3] < 0x80:  # an ASCII separator: one copy of the text, not two
+            return ReplyLine(raw, code, chr(raw[3]), raw[4:].decode("utf-8", "replace"), ending)
+        rest = raw[3:].decode("utf-8", "replace")
+        return ReplyLine(raw, code, rest[:1], rest[1:], ending)
+    return ReplyLine(raw, None, "", raw.decode("utf-8", "replace"), ending)
+
+
+_CODES = {f"{n:03d}".encode(): f"{n:03d}" for n in range(1000)}  # one str per code, shared
+
+
+class ProblemTally:
+    """The first problem of each kind, in order of first appearance, and how many more of each
+    kind followed (memory by kind, not by line)."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, SyntaxProblem] = {}
+        self.more: dict[str, int] = {}
+
+    def add(self, problem: SyntaxProblem) -> None:
+        if problem.kind in self.first:
+            self.more[problem.kind] += 1
+        else:
+            self.first[problem.kind] = problem
+            self.more[problem.kind] = 0
+
+    def problems(self) -> tuple[SyntaxProblem, ...]:
+        out = []
+        for kind, problem in self.first.items():
+            more = self.more[kind]
+            if more:
+                plural = "line" if more == 1 else "lines"
+                problem = replace(
+                    problem, message=f"{problem.message}; also on {more} more {plural}"
+                )
+            out.append(problem)
+        return tuple(out)
+
 
 def collapse_problems(problems: Iterable[SyntaxProblem]) -> tuple[SyntaxProblem, ...]:
     """Keep the first problem of each kind, in order of first appearance.
@@ -85,22 +197,10 @@ def collapse_problems(problems: Iterable[SyntaxProblem]) -> tuple[SyntaxProblem,
     When later lines had the same kind of problem, the kept message ends with
     "; also on N more line(s)", so a 1,000-line reply with the same fault yields one finding.
     """
-    first: dict[str, SyntaxProblem] = {}
-    extra: dict[str, int] = {}
+    tally = ProblemTally()
     for problem in problems:
-        if problem.kind in first:
-            extra[problem.kind] += 1
-        else:
-            first[problem.kind] = problem
-            extra[problem.kind] = 0
-    out = []
-    for kind, problem in first.items():
-        more = extra[kind]
-        if more:
-            plural = "line" if more == 1 else "lines"
-            problem = replace(problem, message=f"{problem.message}; also on {more} more {plural}")
-        out.append(problem)
-    return tuple(out)
+        tally.add(problem)
+    return tally.problems()
 
 
 _PLAIN = re.compile(rb"[\x20-\x7e]*")

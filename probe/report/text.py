@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from probe.inputfile import shown
 from probe.protocol.ehlo import parse_ehlo
 from probe.protocol.reply import printable
 from probe.report.redact import Redactor
@@ -48,7 +49,8 @@ def render(run: RunResult, redact: Redactor, verbose: bool = False) -> str:
     if rollup:
         out += ["By server:", *rollup, ""]
     out.append(_closing(run))
-    return "\n".join(out) + "\n"
+    # One line each, whatever the scenario (a name, a label, a pattern) or the server put in them.
+    return "\n".join(shown(line) for line in out) + "\n"
 
 
 # A server's verdict over its scenarios: the worst, as the exit code ranks them.

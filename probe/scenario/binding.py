@@ -16,7 +16,15 @@ from pathlib import Path
 
 from probe.inputfile import InputFileError, read_bounded, shown
 from probe.scenario.errors import ScenarioError, ScenarioProblem
-from probe.scenario.model import BoundScenario, Expectation, Position, Scenario, Step, StepKind
+from probe.scenario.model import (
+    BoundScenario,
+    Expectation,
+    Position,
+    Scenario,
+    Step,
+    StepKind,
+    evolve,
+)
 from probe.scenario.patterns import Pattern, PatternError, compile_pattern, escape
 from probe.scenario.variables import Ref, expand, references
 from probe.scenario.yamlnodes import sorted_problems
@@ -62,6 +70,32 @@ def needed_variables(scenario: Scenario) -> set[str]:
         needed.add(name)
         todo.extend(r.name for r in references(var.default or "") if not r.env)
     return needed
+
+
+def dependency_order(names: list[str], scenario: Scenario) -> list[str]:
+    """`names` and the variables their defaults use, each after the ones it uses (so resolving
+    them in this order never nests: a chain of thousands of variables is no deeper than one).
+    Cycles, refused by the loader, are cut anywhere."""
+    out: list[str] = []
+    state: dict[str, int] = {}  # 1: its dependencies are being placed, 2: placed
+    for root in names:
+        stack = [root]
+        while stack:
+            name = stack[-1]
+            var = scenario.variables.get(name)
+            if state.get(name) is None and var is not None:
+                state[name] = 1
+                stack += [
+                    r.name
+                    for r in reversed(references(var.default or ""))
+                    if not r.env and r.name not in state
+                ]
+                continue
+            stack.pop()
+            if state.get(name) == 1:
+                state[name] = 2
+                out.append(name)
+    return out
 
 
 # Expansion caps: nested references multiply (nine levels of ten `${v}` in a 692-byte file make
@@ -213,7 +247,7 @@ class _Binder:
         verb = step.verb
         if step.kind is StepKind.SEND and verb is None and arg is not None:
             verb = arg.split(None, 1)[0].upper() if arg.strip() else "UNKNOWN"
-        return replace(
+        return evolve(
             step,
             arg=arg,
             params=params,
@@ -299,9 +333,9 @@ class _Binder:
             return text
 
         def why(exp: Expectation | None) -> Expectation | None:
-            return exp if exp is None else replace(exp, why=mask(exp.why, step.position))
+            return exp if exp is None else evolve(exp, why=mask(exp.why, step.position))
 
-        return replace(
+        return evolve(
             bound,
             label=mask(step.label, step.position),
             expect=why(bound.expect),
@@ -324,11 +358,14 @@ def bind(
         if name not in scenario.variables:
             listing = ", ".join(declared) if declared else "nothing"
             binder.problem(None, f"unknown variable '{name}' (scenario declares: {listing})")
-    for name in sorted(needed_variables(scenario), key=declared.index):
+    order = {name: i for i, name in enumerate(declared)}
+    for name in dependency_order(
+        sorted(needed_variables(scenario), key=order.__getitem__), scenario
+    ):
         binder.resolve(name)
     steps = [binder.step(step) for step in scenario.steps]
     binder.reporting = False  # the others are only listed in `values` when they have one
-    for name in declared:
+    for name in dependency_order(declared, scenario):
         binder.resolve(name)
     if binder.problems:
         raise ScenarioError(sorted_problems(binder.problems))

@@ -14,11 +14,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from probe.codes import canonical_command, load_table
 from probe.scenario import variables
-from probe.scenario.fields import Fields, did_you_mean
+from probe.scenario.fields import Fields, did_you_mean, yaml12_number
 from probe.scenario.grammar import EXPECT_KEYS
 from probe.scenario.model import CodePattern, Expectation, Level
 from probe.scenario.patterns import Pattern, PatternError, compile_pattern
-from probe.scenario.yamlnodes import FLOAT_TAG, INT_TAG, STR_TAG, describe, is_null, items
+from probe.scenario.yamlnodes import INT_TAG, STR_TAG, describe, is_null, items
 
 CODE_RE = re.compile(r"[2-5](?:[0-9][0-9xX]|[xX][xX])\Z")
 
@@ -137,12 +137,13 @@ class ExpectReader:
         if isinstance(node, ScalarNode) and is_null(node):
             self.problems.add(node, f"'{key}' has no value; give a code such as 250 or 5xx")
             return None
-        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, STR_TAG, FLOAT_TAG):
+        number = yaml12_number(node)  # 250, and what YAML 1.2 reads as 250: 0xFA, 250.0, 2.5e2
+        if number is not None:
+            whole = isinstance(number, int) or number.is_integer()  # (not inf, not NaN)
+            if whole and 200 <= number <= 599:
+                return CodePattern(str(int(number)))
+        elif isinstance(node, ScalarNode) and node.tag in (INT_TAG, STR_TAG):
             text = str(node.value).strip()
-            if node.tag == FLOAT_TAG:
-                # 250.0 is the number 250 (in JSON too, so editors' schema checks accept it).
-                whole, _, fraction = text.partition(".")
-                text = whole if whole.isdigit() and fraction.strip("0") == "" else text
             if CODE_RE.match(text):
                 return CodePattern(text.lower())
         elif not isinstance(node, ScalarNode):
@@ -161,6 +162,12 @@ class ExpectReader:
         pattern = self.f.text(node, "text")
         if pattern is None:
             return None
+        if "$" not in pattern:  # no reference: compiled once, here
+            try:
+                return compile_pattern(pattern)
+            except PatternError as exc:
+                self.problems.add(node, f"bad regex in 'text': {exc}")
+                return None
         error = regex_template_check(pattern)
         if error is not None:
             self.problems.add(node, f"bad regex in 'text': {error}")

@@ -14,8 +14,6 @@ from probe.scenario.grammar import LEVELS
 from probe.scenario.model import Level
 from probe.scenario.yamlnodes import (
     BOOL_TAG,
-    FLOAT_TAG,
-    INT_TAG,
     Problems,
     describe,
     is_null,
@@ -23,40 +21,88 @@ from probe.scenario.yamlnodes import (
 from probe.wire import no_wire_form
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-# YAML 1.2's core-schema float (PyYAML follows YAML 1.1, where `1e3` is text; editors and the
-# JSON Schema say it is a number).
-_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _EHLO_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # RFC 5321 §4.1.1.1 ehlo-keyword
+# YAML 1.2's core schema, which editors and the JSON Schema follow. PyYAML follows YAML 1.1, where
+# `1e3` is text and `1_000`, `0b11`, `1:30` and `017` (octal) are numbers; numeric fields are read
+# as YAML 1.2 reads them, so that the loader and the schema agree.
+_YAML12_INT = re.compile(r"[-+]?[0-9]+")
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_YAML12_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)")
+_YAML12_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
 
 
-# Candidates compared for one suggestion, at most: difflib costs grow with each, and a file with
-# thousands of names and hundreds of typos must still validate in well under a second.
-SUGGESTION_CANDIDATES = 200
+def yaml12_number(node: Node) -> int | float | None:
+    """The number a plain scalar is in YAML 1.2's core schema, or None (text, or not a scalar)."""
+    if not isinstance(node, ScalarNode) or node.style is not None:
+        return None
+    text = str(node.value)
+    if _YAML12_INT.fullmatch(text):
+        try:
+            return int(text)
+        except ValueError:  # past Python's 4,300 digits for int(): far past any float too
+            return math.inf if not text.startswith("-") else -math.inf
+    if text.startswith("0o") and re.fullmatch(r"[0-7]+", text[2:]):
+        return int(text[2:], 8)
+    if text.startswith("0x") and re.fullmatch(r"[0-9a-fA-F]+", text[2:]):
+        return int(text[2:], 16)
+    if _YAML12_FLOAT.fullmatch(text):
+        return float(text)  # a huge exponent gives inf, as in YAML 1.2
+    if _YAML12_INF.fullmatch(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _YAML12_NAN.fullmatch(text):
+        return math.nan
+    return None
+
+
+SUGGESTION_CANDIDATES = (
+    200  # a longer list is indexed (Suggester); a look-up ranks at most this many
+)
+INDEXED_LENGTH = 64  # in a long list, longer names are neither indexed nor looked up
 
 
 class Suggester:
-    """Close matches among many names: indexed by length once, so each look-up compares at most
-    SUGGESTION_CANDIDATES names (a close match has a similar length)."""
+    """Close matches among names. A short list (the step kinds, a step's keys) is compared in
+    full with difflib. A long one (thousands of variables) is indexed once, on the first look-up,
+    by every name's one-character deletions, so that a look-up finds the names one edit (or a
+    swap of two letters) away in a few dictionary probes, and difflib ranks only those: a file
+    with thousands of names and hundreds of typos costs time linear in its size."""
 
     def __init__(self, choices: Sequence[str]) -> None:
         self.choices = list(choices)
-        self.by_length: dict[int, list[str]] = {}
-        for choice in self.choices:
-            self.by_length.setdefault(len(choice), []).append(choice)
+        self._index: dict[str, list[str]] | None = None
 
     def best(self, word: str) -> str | None:
         candidates = self.choices
         if len(candidates) > SUGGESTION_CANDIDATES:
-            near: list[str] = []
-            for delta in (0, -1, 1, -2, 2):
-                near += self.by_length.get(len(word) + delta, [])[:SUGGESTION_CANDIDATES]
-            candidates = near[:SUGGESTION_CANDIDATES]
+            candidates = self._near(word)
         import difflib  # only for a mistake: not imported by every run
 
         close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
         if not close:
             close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
         return close[0] if close else None
+
+    def _near(self, word: str) -> list[str]:
+        if len(word) > INDEXED_LENGTH:
+            return []
+        if self._index is None:
+            self._index = {}
+            for choice in self.choices:
+                if len(choice) <= INDEXED_LENGTH:
+                    for variant in _deletions(choice.lower()):
+                        self._index.setdefault(variant, []).append(choice)
+        near: dict[str, None] = {}
+        for variant in _deletions(word.lower()):
+            for choice in self._index.get(variant, ()):
+                near[choice] = None
+                if len(near) >= SUGGESTION_CANDIDATES:
+                    return list(near)
+        return list(near)
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every word one character shorter."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def suggestion(word: str, choices: Sequence[str]) -> str | None:
@@ -110,7 +156,11 @@ class Fields:
     def template(self, node: ScalarNode, value: str) -> None:
         parts, bad = variables.parse(value)
         for problem in bad:
-            self.problems.add(self.problems.position_in(node, problem.offset), problem.message)
+            where = self.problems.position_in(node, problem.offset)
+            if self.problems.full:
+                self.problems.stop(where)
+                break
+            self.problems.add(where, problem.message)
         self.templates.extend((node, part) for part in parts if isinstance(part, variables.Ref))
 
     def boolean(self, node: Node, key: str) -> bool | None:
@@ -122,21 +172,12 @@ class Fields:
         return None
 
     def positive_number(self, node: Node, key: str) -> float | None:
-        value: float | None = None
-        if isinstance(node, ScalarNode) and node.tag in (INT_TAG, FLOAT_TAG):
-            try:
-                if node.tag == INT_TAG:
-                    value = float(_CONSTRUCTOR.construct_yaml_int(node))
-                else:
-                    value = float(_CONSTRUCTOR.construct_yaml_float(node))
-            except (ValueError, OverflowError, yaml.YAMLError):
-                value = None
-        elif (
-            isinstance(node, ScalarNode)
-            and node.style is None  # plain, not quoted: YAML 1.2 reads `1e3` as a number
-            and _YAML12_FLOAT.fullmatch(str(node.value))
-        ):
-            value = float(str(node.value))
+        """A finite number above zero, as YAML 1.2 reads it; None (reported) otherwise."""
+        number = yaml12_number(node)
+        try:
+            value = None if number is None else float(number)
+        except OverflowError:  # an integer past the largest float
+            value = None
         if value is None or not math.isfinite(value) or value <= 0:
             hint = ""
             if (

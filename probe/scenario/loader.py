@@ -67,8 +67,14 @@ def load_path(path: Path, check: Callable[[Scenario], object] | None = None) -> 
                 raise ScenarioError([ScenarioProblem(str(path), "no such file or folder")])
             files = [path]
         else:
+            # A link is read like a file, so that one that is broken or loops is reported,
+            # not skipped.
             files = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()),
+                (
+                    p
+                    for p in path.iterdir()
+                    if p.suffix.lower() in SUFFIXES and (p.is_file() or p.is_symlink())
+                ),
                 key=lambda p: p.name,
             )
     except (OSError, ValueError) as exc:
@@ -310,6 +316,9 @@ def _check_references(
     for node, ref in fields.templates:
         if ref.env or ref.name in variables or ref.name in saves:
             continue
+        if problems.full:
+            problems.stop(problems.position_in(node, ref.offset))
+            break
         best = suggester.best(ref.name)
         hint = f"; did you mean '{best}'?" if best else listing
         problems.add(

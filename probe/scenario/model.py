@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from probe.scenario.patterns import Pattern
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,16 @@ class Step:
     username: str | None = None
     password: str | None = None
     inject: str | None = None  # starttls: a command sent with STARTTLS in one write
+
+
+def evolve(obj: _T, **changes: object) -> _T:
+    """`dataclasses.replace`, returning `obj` itself when no value changes: binding rebuilds every
+    step, most steps hold no variable, and replacing a Step costs about 7 us."""
+    for key, value in changes.items():
+        old = getattr(obj, key)
+        if old is not value and old != value:
+            return replace(obj, **changes)  # type: ignore[type-var]
+    return obj
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ loader checks: variables, what the code tables allow, 'data' only last in a pipe
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from probe.scenario.grammar import MECHANISMS
@@ -56,7 +57,12 @@ _COMMON: dict[str, Schema] = {
     "why": {**_TEXT, "description": "Shown when the expectation is unmet (e.g. an RFC section)"},
     "name": {**_TEXT, "description": "The step's label in reports"},
     "stop_on_fail": {"type": "boolean", "description": "Stop the scenario if this step fails"},
-    "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds"},
+    "timeout": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": sys.float_info.max,  # finite: the loader reads numbers as (finite) floats
+        "description": "Seconds",
+    },
     "requires": {
         **_KEYWORDS,
         "description": "EHLO keywords the server must advertise, else the step is skipped",
@@ -64,6 +70,7 @@ _COMMON: dict[str, Schema] = {
     "settle": {
         "type": "number",
         "exclusiveMinimum": 0,
+        "maximum": sys.float_info.max,
         "description": "Seconds to wait before the command, reporting any reply that arrives",
     },
     "save": {

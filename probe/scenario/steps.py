@@ -52,6 +52,7 @@ _EXAMPLES = {
 _OTHER_VERBS = frozenset(
     {"BDAT", "ETRN", "TURN", "ATRN", "SAML", "SOML", "XCLIENT", "XFORWARD", "VERB", "ONEX"}
 )
+MAX_STEPS = 10_000  # steps in one scenario, pipeline members included
 _MEMBER_NAMES = ", ".join(k.value for k in PIPELINE_MEMBERS[:-1]) + " or data (last)"
 
 
@@ -102,7 +103,6 @@ def default_label(step: Step) -> str:
             return f"{kind} {step.arg}" if step.arg else kind
 
 
-MAX_STEPS = 10_000  # after anchors and `use:` are unfolded (aliases can multiply a small file)
 MAX_NESTING = 20  # groups and `use:` inside each other
 
 
@@ -112,7 +112,7 @@ class StepReader:
         self.problems = fields.problems
         self.expect = ExpectReader(fields)
         self.blocks = blocks or {}  # `x-NAME:` lists of steps, for `use: NAME`
-        self._count = 0
+        self.count = 0  # steps met so far, pipeline members included
 
     def steps(self, node: Node, *, stop_on_fail: bool) -> tuple[Step, ...] | None:
         if not isinstance(node, SequenceNode):
@@ -121,8 +121,15 @@ class StepReader:
         if not node.value:
             self.problems.add(node, "'steps' is empty; give at least one step")
             return None
+        if not self._count(node):
+            return None
         out: list[Step] = []
-        ok = all([self._entry(item, stop_on_fail, out, None, None, ()) for item in node.value])
+        ok = True
+        for item in node.value:
+            if self.problems.full:
+                self.problems.stop(item)
+                return None
+            ok = self._entry(item, stop_on_fail, out, None, None, ()) and ok
         return tuple(out) if ok else None
 
     def _entry(
@@ -142,6 +149,8 @@ class StepReader:
         if isinstance(item, SequenceNode) and getattr(item, "from_alias", False):
             # `- *handshake`: an anchor of a list of steps, unfolded in place
             here = used_at or self.problems.position(item)
+            if not self._count(item):
+                return False
             return all(
                 [self._entry(i, stop_on_fail, out, condition, here, using) for i in item.value]
             )
@@ -151,11 +160,6 @@ class StepReader:
                 return self._unfold(item, stop_on_fail, out, condition, used_at, using)
         step = self.step(item, stop_on_fail=stop_on_fail)
         if step is None:
-            return False
-        self._count += 1
-        if self._count > MAX_STEPS:
-            if self._count == MAX_STEPS + 1:
-                self.problems.add(item, f"more than {MAX_STEPS} steps once anchors are unfolded")
             return False
         if condition is not None:
             step = replace(step, when=condition if step.when is None else condition & step.when)
@@ -193,6 +197,8 @@ class StepReader:
                 self.problems.add(value, f"'group' takes a list of steps, got {describe(value)}")
                 return False
             members = value.value
+            if not self._count(value):
+                return False
             return all(
                 [self._entry(i, stop_on_fail, out, condition, used_at, using) for i in members]
             )
@@ -212,12 +218,29 @@ class StepReader:
         if not isinstance(block, SequenceNode):
             self.problems.add(value, f"x-{name} is {describe(block)}; 'use' needs a list of steps")
             return False
+        if not self._count(block):
+            return False
         return all(
             [
                 self._entry(i, stop_on_fail, out, condition, here, (*using, name))
                 for i in block.value
             ]
         )
+
+    def _count(self, node: SequenceNode) -> bool:
+        """Whether the steps read so far and those of `node` stay within MAX_STEPS (reported
+        when not)."""
+        reported = self.count > MAX_STEPS
+        self.count += len(node.value)
+        if self.count <= MAX_STEPS:
+            return True
+        if not reported:
+            self.problems.add(
+                node,
+                f"more than {MAX_STEPS:,} steps (counting pipeline members); "
+                "a scenario this long is probably not a scenario",
+            )
+        return False
 
     def step(self, item: Node, *, stop_on_fail: bool, member: bool = False) -> Step | None:
         if isinstance(item, ScalarNode) and not is_null(item):
@@ -512,7 +535,9 @@ class StepReader:
             password=password,
             inject=inject,
         )
-        return replace(step, label=name if name is not None else default_label(step))
+        # Set on the new step before anyone sees it (dataclasses.replace would build it twice).
+        object.__setattr__(step, "label", name if name is not None else default_label(step))
+        return step
 
     def condition(self, node: Node) -> Condition | None:
         """`when: {advertised: SIZE, saved: limit, ...}`; None (reported) when malformed."""
@@ -747,6 +772,8 @@ class StepReader:
             return ()
         if not node.value:
             self.problems.add(node, "the pipeline is empty; give it two or more commands")
+            return ()
+        if not self._count(node):
             return ()
         members = [self.step(item, stop_on_fail=stop_on_fail, member=True) for item in node.value]
         for item, step in zip(node.value[:-1], members[:-1], strict=True):

@@ -43,43 +43,43 @@ class TemplateProblem:
     message: str
 
 
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")  # `$${`, or `${...}` up to the first `}`
+_UNCLOSED = "'${' is not closed by '}' (write $${ for a literal '${')"
+
+
 def parse(text: str) -> tuple[list[Part], list[TemplateProblem]]:
     """Split a template into literal text and references; malformed references are problems (and
-    kept as literal text, so a caller can go on)."""
+    kept as literal text, so a caller can go on). A `${` with no `}` after it makes the rest of
+    the text literal."""
+    if "$" not in text:  # most text holds no reference
+        return ([text] if text else []), []
     parts: list[Part] = []
     problems: list[TemplateProblem] = []
     literal: list[str] = []
     i = 0
-    while True:
-        j = text.find("$", i)
-        if j < 0:
-            literal.append(text[i:])
+    for match in _TOKEN.finditer(text):
+        start = match.start()
+        if text.find("${", i, start) >= 0:  # a `${` the pattern skipped: no `}` follows it
             break
-        literal.append(text[i:j])
-        if text.startswith("$${", j):
+        literal.append(text[i:start])
+        inner = match.group(1)
+        i = match.end()
+        if inner is None:
             literal.append("${")
-            i = j + 3
-        elif text.startswith("${", j):
-            end = text.find("}", j + 2)
-            if end < 0:
-                problems.append(
-                    TemplateProblem(j, "'${' is not closed by '}' (write $${ for a literal '${')")
-                )
-                literal.append(text[j:])
-                break
-            ref = _ref(text[j + 2 : end], j)
-            if isinstance(ref, TemplateProblem):
-                problems.append(ref)
-                literal.append(text[j : end + 1])
-            else:
-                if literal:
-                    parts.append("".join(literal))
-                    literal = []
-                parts.append(ref)
-            i = end + 1
+            continue
+        ref = _ref(inner, start)
+        if isinstance(ref, TemplateProblem):
+            problems.append(ref)
+            literal.append(match.group())
         else:
-            literal.append("$")
-            i = j + 1
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            parts.append(ref)
+    unclosed = text.find("${", i)
+    if unclosed >= 0:
+        problems.append(TemplateProblem(unclosed, _UNCLOSED))
+    literal.append(text[i:])
     if any(literal):
         parts.append("".join(literal))
     return parts, problems

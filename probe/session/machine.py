@@ -676,7 +676,7 @@ class Session:
                 if event.partial:
                     return ReadFailure(
                         f"connection closed in the middle of a reply "
-                        f"({len(event.partial)} bytes of an unfinished reply)",
+                        f"({_bytes(len(event.partial))} of an unfinished reply)",
                         closed=True,
                     )
                 return ReadFailure(CLOSED_BEFORE_REPLY, True)
@@ -734,7 +734,7 @@ class Session:
             if isinstance(event, Closed):
                 self.connected = False
                 if event.partial:
-                    partial = ReadFailure(f"{len(event.partial)} bytes and a close", closed=True)
+                    partial = ReadFailure(f"{_bytes(len(event.partial))} and a close", closed=True)
                 break
             if isinstance(event, CapExceeded):
                 yield from self.close(abort=True)
@@ -966,3 +966,7 @@ def _median(values: list[float]) -> float:
     if len(ordered) % 2:
         return ordered[middle]
     return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _bytes(count: int) -> str:
+    return f"{count} byte{'' if count == 1 else 's'}"

@@ -45,7 +45,9 @@ def connect_error(exc: OSError) -> str:
 def tls_error(exc: BaseException) -> str:
     """A TLS failure in words: the alert or library reason, or what the OS said, not the name
     of an exception class."""
-    if isinstance(exc, (ssl.SSLEOFError, EOFError)):
+    # asyncio raises a bare ConnectionResetError (no errno) when the peer closes mid-handshake.
+    bare_reset = isinstance(exc, ConnectionResetError) and exc.errno is None
+    if isinstance(exc, (ssl.SSLEOFError, EOFError)) or bare_reset:
         return "the server closed the connection during the handshake"
     if isinstance(exc, ssl.SSLError):
         text = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(exc))
