@@ -329,7 +329,7 @@ def test_validate_reports_every_file_even_when_one_fails(cli, tmp_path: Path):
     good = _write(tmp_path, "name: good\nsteps:\n  - noop\n", "b.yaml")
     result = cli("validate", str(bad), str(good))
     assert result.code == 2
-    assert result.stdout.splitlines() == [f"{good}: ok, 1 steps"]
+    assert result.stdout.splitlines() == [f"{good}: ok, 1 step"]
     assert result.stderr.splitlines() == [
         f"{bad}:4:13: YAML syntax error: mapping values are not allowed here; this key is "
         "indented too deep: a step's keys align with its kind ('- mail: a@b' then 'expect: 250' "
