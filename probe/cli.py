@@ -33,6 +33,12 @@ RUN_EXAMPLES = """examples:
   smtp-probe run scenarios/basic.yaml mx.example.org --var domain=example.org
   smtp-probe run scenarios/ example.org --all-mx --format json
   smtp-probe run scenarios/syntax.yaml 127.0.0.1:2525 --strict --timeouts rfc
+  smtp-probe run basic relay smuggling mx.example.org
+
+Several scenarios may come before the targets: the first word is always a scenario; after it,
+a word ending in .yaml or .yml, an existing folder, or a bundled scenario's name is one too, and
+the first word that is none of these starts the targets. A target named like a bundled scenario
+is given with its port (relay:25).
 
 The bundled scenarios are in scenarios/ of the source tree (share/smtp-probe/scenarios where the
 package is installed); `smtp-probe validate FILE` checks one without sending anything.
@@ -90,10 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "scenario",
         type=Path,
-        help="scenario file, a folder of them, or a bundled scenario's name (smtp-probe list)",
+        help="scenario file, a folder of them, or a bundled scenario's name (smtp-probe list); "
+        "more may follow, before the targets (below)",
     )
     run.add_argument(
-        "targets", nargs="*", metavar="TARGET", help="DOMAIN, HOST[:PORT], IP[:PORT], [IPv6]:PORT"
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="DOMAIN, HOST[:PORT], IP[:PORT], [IPv6]:PORT (after any further scenarios)",
     )
     run.add_argument(
         "--targets",
@@ -556,9 +566,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides = _vars(args.var)
     from_files, from_env = _outside_vars(args)
+    more = _more_scenarios(args)
     entries = _targets(args)
     config = _resolver_config(args)
-    scenarios = _load_scenarios([args.scenario])
+    scenarios = _load_scenarios([args.scenario, *more])
     given = [(entry.where, entry.variables) for entry in entries if entry.variables]
     _warn(
         unused_variables(
@@ -572,6 +583,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     targets = [entry.target for entry in entries]
     target_vars = [entry.variables for entry in entries]
     return _play(args, scenarios, targets, overrides, config, target_vars)
+
+
+def _more_scenarios(args: argparse.Namespace) -> list[Path]:
+    """The scenarios given after the first one (`run basic relay smuggling TARGET`), taken off
+    the front of args.targets: a word ending in .yaml or .yml, an existing folder, or a bundled
+    scenario's name (when no such file is here); the first other word starts the targets."""
+    from probe.bundled import find_bundled
+
+    more: list[Path] = []
+    while args.targets:
+        word = args.targets[0]
+        path = Path(word)
+        if not (
+            word.endswith((".yaml", ".yml"))
+            or path.is_dir()
+            or (not path.exists() and find_bundled(word) is not None)
+        ):
+            break
+        more.append(path)
+        args.targets.pop(0)
+    return more
 
 
 def _warn(lines: Sequence[str]) -> None:
