@@ -33,12 +33,6 @@ RUN_EXAMPLES = """examples:
   smtp-probe run scenarios/basic.yaml mx.example.org --var domain=example.org
   smtp-probe run scenarios/ example.org --all-mx --format json
   smtp-probe run scenarios/syntax.yaml 127.0.0.1:2525 --strict --timeouts rfc
-  smtp-probe run basic relay smuggling mx.example.org
-
-Several scenarios may come before the targets: the first word is always a scenario; after it,
-a word ending in .yaml or .yml, an existing folder, or a bundled scenario's name is one too, and
-the first word that is none of these starts the targets. A target named like a bundled scenario
-is given with its port (relay:25).
 
 The bundled scenarios are in scenarios/ of the source tree (share/smtp-probe/scenarios where the
 package is installed); `smtp-probe validate FILE` checks one without sending anything.
@@ -97,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario",
         type=Path,
         help="scenario file, a folder of them, or a bundled scenario's name (smtp-probe list); "
-        "more may follow, before the targets (below)",
+        "more may follow before the targets (run basic relay smuggling mx.example.org): after the "
+        "first, a word ending in .yaml or .yml, an existing folder or a bundled name is a "
+        "scenario, and the first other word starts the targets (a target named like a bundled "
+        "scenario takes its port: relay:25)",
     )
     run.add_argument(
         "targets",
