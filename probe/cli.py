@@ -90,10 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "scenario",
         type=Path,
-        help="scenario file, a folder of them, or a bundled scenario's name (smtp-probe list)",
+        help="scenario file, a folder of them, or a bundled scenario's name (smtp-probe list); "
+        "more may follow before the targets (run basic relay smuggling mx.example.org): after the "
+        "first, a word ending in .yaml or .yml, an existing folder or a bundled name is a "
+        "scenario, and the first other word starts the targets (a target named like a bundled "
+        "scenario takes its port: relay:25)",
     )
     run.add_argument(
-        "targets", nargs="*", metavar="TARGET", help="DOMAIN, HOST[:PORT], IP[:PORT], [IPv6]:PORT"
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="DOMAIN, HOST[:PORT], IP[:PORT], [IPv6]:PORT (after any further scenarios)",
     )
     run.add_argument(
         "--targets",
@@ -613,11 +620,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides = _vars(args.var)
     from_files, from_env = _outside_vars(args)
+    more = _more_scenarios(args)
     if args.format == "jsonl" and not args.dry_run:
-        return _stream(args, {**from_files, **from_env, **overrides})
+        return _stream(args, {**from_files, **from_env, **overrides}, more)
     entries = _targets(args)
     config = _resolver_config(args)
-    scenarios = _load_scenarios([args.scenario])
+    scenarios = _load_scenarios([args.scenario, *more])
     given = [(entry.where, entry.variables) for entry in entries if entry.variables]
     _warn(
         unused_variables(
@@ -631,6 +639,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     targets = [entry.target for entry in entries]
     target_vars = [entry.variables for entry in entries]
     return _play(args, scenarios, targets, overrides, config, target_vars)
+
+
+def _more_scenarios(args: argparse.Namespace) -> list[Path]:
+    """The scenarios given after the first one (`run basic relay smuggling TARGET`), taken off
+    the front of args.targets: a word ending in .yaml or .yml, an existing folder, or a bundled
+    scenario's name (when no such file is here); the first other word starts the targets."""
+    from probe.bundled import find_bundled
+
+    more: list[Path] = []
+    while args.targets:
+        word = args.targets[0]
+        path = Path(word)
+        if not (
+            word.endswith((".yaml", ".yml"))
+            or path.is_dir()
+            or (not path.exists() and find_bundled(word) is not None)
+        ):
+            break
+        more.append(path)
+        args.targets.pop(0)
+    return more
 
 
 def _warn(lines: Sequence[str]) -> None:
@@ -1036,13 +1065,13 @@ def _write_report(
     return report_json
 
 
-def _stream(args: argparse.Namespace, overrides: dict[str, str]) -> int:
+def _stream(args: argparse.Namespace, overrides: dict[str, str], more: Sequence[Path] = ()) -> int:
     """run --format jsonl: targets read lazily, a line per result as each session ends."""
     from probe import streaming
     from probe.report import jsonl
     from probe.targetsfile import is_yaml, unused_variables
 
-    scenarios = _load_scenarios([args.scenario])
+    scenarios = _load_scenarios([args.scenario, *more])
     _warn(unused_variables(scenarios, overrides, "--var"))
     config = _resolver_config(args)
     shard = _shard(args)

@@ -122,6 +122,10 @@ def steps(draw, member: bool = False):
                 mapping[key] = draw(st.sampled_from(["PLAIN", "LOGIN", "XOAUTH9"]))
             elif key == "as":
                 mapping[key] = draw(st.sampled_from(["MAIL", "!!"]))
+            elif key == "chunks":
+                mapping[key] = draw(st.sampled_from([[10, 0], [], [1.0], [-1], [1.5], 5, ["a"]]))
+            elif key == "last":
+                mapping[key] = draw(st.sampled_from([True, False, "empty", "full"]))
             else:
                 mapping[key] = draw(VALUES)
         step[kind.value] = mapping

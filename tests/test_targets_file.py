@@ -218,7 +218,7 @@ def test_an_unused_var_is_a_warning_in_a_folder_run(cli, tmp_path: Path):
         "domain, helo, recipient, sender; sequence declares: domain, helo, recipient, sender); "
         "did you mean domain?"
     ]
-    assert server.connections == 2  # both scenarios played
+    assert server.connections == 3  # both scenarios played (sequence has a second session)
 
 
 def test_an_unused_target_variable_is_a_warning_naming_its_line(cli, tmp_path: Path):

@@ -171,6 +171,8 @@ _LOOKALIKES: Final = (
     (re.compile(rb"\r\.\r\n"), "<CR>.<CRLF>"),
     (re.compile(rb"\r\n\.\r(?!\n)"), "<CRLF>.<CR>"),
     (re.compile(rb"(?<!\r)\n\.\r(?!\n)"), "<LF>.<CR>"),
+    # A NUL before the dot: a server that drops NULs sees <CRLF>.<CRLF>.
+    (re.compile(rb"\r\n\x00\.\r\n"), "<CRLF><NUL>.<CRLF>"),
 )
 
 

@@ -76,4 +76,12 @@ def _sent(step: Step) -> list[str]:
         return ["DATA", f"<message data, {len(message_for(step))} bytes, after a 354>"]
     if kind is StepKind.STARTTLS:
         return ["STARTTLS", "<TLS handshake, after a 220>"]
+    if kind is StepKind.BDAT:
+        from probe.session.commands import ChunkError, bdat_chunks, bdat_line, bdat_message
+
+        try:
+            chunks = bdat_chunks(step, bdat_message(step))
+        except ChunkError as exc:
+            return [f"<nothing: {exc}>"]
+        return [printable(bdat_line(chunk, last)[:-2]) for chunk, last in chunks]
     return [_shown(command_for(step))]

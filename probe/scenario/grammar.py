@@ -103,7 +103,13 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.AUTH: KindSpec(
         None, ("mechanism", "username", "password"), Arg.MAPPING, command="AUTH"
     ),
+    StepKind.BDAT: KindSpec(
+        "body", ("body", "raw", "chunks", "last"), Arg.REQUIRED, command="BDAT"
+    ),
 }
+
+# bdat `last:` values -> Step.last: LAST on the final chunk, a BDAT 0 LAST after the chunks, none.
+BDAT_LAST = {True: "final", "empty": "empty", False: "none"}
 
 # What a pipeline may hold (RFC 2920 §3.1: DATA only as the last command of a group).
 PIPELINE_MEMBERS = (

@@ -30,6 +30,9 @@ KIND_DOCS: dict[str, str] = {
     "pipeline": "Several commands in one write (RFC 2920); each reply is judged by its own "
     "command.",
     "starttls": "STARTTLS, then, after a 220, the TLS handshake (RFC 3207), and EHLO again.",
+    "bdat": "The message in chunks (CHUNKING, RFC 3030): BDAT SIZE [LAST] and the chunk's octets, "
+    "one reply each; a refused chunk ends the step (no more chunks are sent). `expect` judges the "
+    "reply that ends the step.",
     "auth": "AUTH with a mechanism, a user name and a password (RFC 4954); the password is a "
     "secret, masked in every form.",
 }
@@ -79,6 +82,13 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("auth", "mechanism"): "PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-1 or SCRAM-SHA-256.",
     ("starttls", "inject"): "A command sent in the same write as STARTTLS, before the handshake "
     "(the plaintext injection test, CVE-2011-0411): a server that answers it inside TLS fails.",
+    ("bdat", "body"): "The message text: line ends sent as CRLF (a final CRLF added), no "
+    "dot-stuffing, no final dot (RFC 3030 §2).",
+    ("bdat", "raw"): "The message as bytes, sent exactly (escapes \\r \\n \\t \\0 \\\\ \\xHH).",
+    ("bdat", "chunks"): "Sizes in octets of the first chunks, e.g. [100, 0]; what remains of the "
+    "message is one more chunk. Default: the whole message in one chunk.",
+    ("bdat", "last"): "true: LAST on the final chunk (the default); empty: the chunks, then "
+    "BDAT 0 LAST; false: no LAST (the transaction stays open).",
     ("auth", "username"): "The user name.",
     ("auth", "password"): "The password: a secret, masked with its base64 forms; use "
     "${secret:NAME}.",

@@ -140,6 +140,7 @@ class StepKind(StrEnum):
     PIPELINE = "pipeline"
     STARTTLS = "starttls"
     AUTH = "auth"
+    BDAT = "bdat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,8 @@ class Step:
       auth: `mechanism` (PLAIN or LOGIN), `username`, `password` (a secret: never printed).
       starttls: `inject`, a command line sent in the same write as STARTTLS (the plaintext
       injection test, CVE-2011-0411): a server that answers it inside TLS fails.
+      bdat: `body` text (CRLF line ends, not dot-stuffed, no final dot) or `raw`, sent in chunks
+      (RFC 3030), `chunks` and `last` say how; `expect` judges the reply that ends the step.
     """
 
     kind: StepKind
@@ -184,6 +187,10 @@ class Step:
     username: str | None = None
     password: str | None = None
     inject: str | None = None  # starttls: a command sent with STARTTLS in one write
+    # bdat: the sizes of the first chunks (the rest of the message is one more chunk), and where
+    # LAST goes: "final" (on the final chunk), "empty" (a BDAT 0 LAST after them), "none".
+    chunks: tuple[int, ...] = ()
+    last: str = "final"
 
 
 def evolve(obj: _T, **changes: object) -> _T:

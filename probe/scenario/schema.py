@@ -300,6 +300,32 @@ def _steps() -> dict[str, Schema]:
             "AUTH with one SASL mechanism (RFC 4954); the password is a secret (an OAuth "
             "token for XOAUTH2)",
         ),
+        "bdat": _kind(
+            "bdat",
+            {
+                "anyOf": [
+                    _TEXT,
+                    _long(
+                        {
+                            "body": _TEXT,
+                            "raw": {**_TEXT, "description": "The message as bytes; escapes"},
+                            "chunks": {
+                                "type": "array",
+                                "items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                                "description": "Sizes of the first chunks; the rest is one more",
+                            },
+                            "last": {
+                                "enum": [True, False, "empty"],
+                                "description": "LAST on the final chunk (true), after them as "
+                                "BDAT 0 LAST (empty), or not at all (false)",
+                            },
+                        },
+                        oneOf=[{"required": ["body"]}, {"required": ["raw"]}],
+                    ),
+                ]
+            },
+            "The message in chunks (RFC 3030 CHUNKING): BDAT SIZE [LAST] and the octets",
+        ),
     }
 
 

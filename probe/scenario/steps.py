@@ -10,16 +10,19 @@ stop_on_fail, timeout, settle, requires) may also sit beside the kind key:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
 
+import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from probe.inputfile import regular_file_problem, shown
 from probe.scenario.expectations import ExpectReader, Judge
 from probe.scenario.fields import Fields, did_you_mean, suggestion
 from probe.scenario.grammar import (
+    BDAT_LAST,
     COMMON_KEYS,
     DATA_END,
     KIND_NAMES,
@@ -33,7 +36,15 @@ from probe.scenario.grammar import (
 from probe.scenario.model import Condition, Expectation, Level, Position, Save, Step, StepKind
 from probe.scenario.patterns import Pattern, PatternError, compile_pattern
 from probe.scenario.variables import NAME_RE
-from probe.scenario.yamlnodes import describe, is_null, items, shorten
+from probe.scenario.yamlnodes import (
+    BOOL_TAG,
+    FLOAT_TAG,
+    INT_TAG,
+    describe,
+    is_null,
+    items,
+    shorten,
+)
 
 _ESCAPE_RE = re.compile(r"\\(?:[rnt0\\]|x[0-9A-Fa-f]{2})")
 _VERB_RE = re.compile(r"[A-Za-z][A-Za-z0-9 _-]*\Z")
@@ -47,10 +58,11 @@ _EXAMPLES = {
     StepKind.SEND: '- send: "COMMAND LINE"',
     StepKind.AUTH: "- auth: {mechanism: PLAIN, username: USER, password: ${env:VAR}}",
     StepKind.PIPELINE: "- pipeline: [mail: a@b, rcpt: c@d]",
+    StepKind.BDAT: "- bdat: {body: MESSAGE TEXT, chunks: [100]}",
 }
 # SMTP verbs with no step kind: a hint to use `send` beats a "did you mean" for these.
 _OTHER_VERBS = frozenset(
-    {"BDAT", "ETRN", "TURN", "ATRN", "SAML", "SOML", "XCLIENT", "XFORWARD", "VERB", "ONEX"}
+    {"ETRN", "TURN", "ATRN", "SAML", "SOML", "XCLIENT", "XFORWARD", "VERB", "ONEX"}
 )
 MAX_STEPS = 10_000  # steps in one scenario, pipeline members included
 _MEMBER_NAMES = ", ".join(k.value for k in PIPELINE_MEMBERS[:-1]) + " or data (last)"
@@ -93,6 +105,8 @@ def default_label(step: Step) -> str:
             return f"send {step.arg}"
         case StepKind.DATA:
             return "data (raw)" if step.raw is not None else "data"
+        case StepKind.BDAT:
+            return bdat_label(step)
         case StepKind.AUTH:
             return f"auth {step.mechanism} {step.username}"
         case StepKind.STARTTLS if step.inject:
@@ -102,6 +116,20 @@ def default_label(step: Step) -> str:
         case _:
             return f"{kind} {step.arg}" if step.arg else kind
 
+
+def bdat_label(step: Step) -> str:
+    """`bdat`, `bdat chunks 10, 20, rest`, `bdat ... then BDAT 0 LAST`, `bdat ... without LAST`."""
+    text = "bdat" + (" (raw)" if step.raw is not None else "")
+    if step.chunks:
+        text += f" chunks {', '.join(str(n) for n in step.chunks)}, rest"
+    if step.last == "empty":
+        text += " then BDAT 0 LAST"
+    elif step.last == "none":
+        text += " without LAST"
+    return text
+
+
+MAX_CHUNK = 2**31 - 1  # a chunk size the probe will write into a BDAT line
 
 MAX_NESTING = 20  # groups and `use:` inside each other
 
@@ -460,6 +488,8 @@ class StepReader:
         judge = Judge(spec.command) if spec.command else None
         arg = params = raw = body = verb = mechanism = username = password = file = None
         inject = None
+        chunks: tuple[int, ...] = ()
+        last = "final"
         exact = expand = False
         members: tuple[Step, ...] = ()
         match kind:
@@ -489,6 +519,11 @@ class StepReader:
                 members = self._members(fields.get("steps"), stop_on_fail)
             case StepKind.STARTTLS:
                 inject = text("inject")
+            case StepKind.BDAT:
+                self._one_of(kind, fields, "body", "raw")
+                body, raw = text("body"), self._raw(fields, spec)
+                chunks = self._chunks(fields["chunks"]) if "chunks" in fields else ()
+                last = self._last(fields["last"]) if "last" in fields else "final"
             case StepKind.CONNECT:
                 pass
             case _:
@@ -534,6 +569,8 @@ class StepReader:
             username=username,
             password=password,
             inject=inject,
+            chunks=chunks,
+            last=last,
         )
         # Set on the new step before anyone sees it (dataclasses.replace would build it twice).
         object.__setattr__(step, "label", name if name is not None else default_label(step))
@@ -748,6 +785,38 @@ class StepReader:
         hint = f"; set 'as:' if '{shorten(first)}' should be judged by another command's table"
         return first.upper() or "UNKNOWN", Judge(first.upper() or "UNKNOWN", hint)
 
+    def _chunks(self, node: Node) -> tuple[int, ...]:
+        """bdat `chunks:` a list of chunk sizes in octets (0 allowed: an empty BDAT)."""
+        members = node.value if isinstance(node, SequenceNode) else None
+        sizes: list[int] = []
+        for member in members if members is not None else [node]:
+            size = _whole_number(member)
+            if members is None or size is None or not 0 <= size <= MAX_CHUNK:
+                self.problems.add(
+                    member,
+                    "'chunks' takes a list of chunk sizes in octets (whole numbers, 0 or more), "
+                    f"e.g. [100, 0], got {describe(member)}",
+                )
+                return ()
+            sizes.append(size)
+        return tuple(sizes)
+
+    def _last(self, node: Node) -> str:
+        """bdat `last:` true (LAST on the final chunk), false (no LAST), empty (BDAT 0 LAST)."""
+        if isinstance(node, ScalarNode) and node.tag == BOOL_TAG:
+            value = self.f.boolean(node, "last")
+            if value is not None:
+                return BDAT_LAST[value]
+        elif isinstance(node, ScalarNode) and str(node.value) == "empty":
+            return BDAT_LAST["empty"]
+        else:
+            self.problems.add(
+                node,
+                "'last' takes true (LAST on the final chunk), false (no LAST) or empty (the "
+                f"chunks, then BDAT 0 LAST), got {describe(node)}",
+            )
+        return "final"
+
     def _mechanism(self, fields: dict[str, Node]) -> str | None:
         if "mechanism" not in fields:
             return None
@@ -780,3 +849,21 @@ class StepReader:
             if step is not None and step.kind is StepKind.DATA:
                 self.problems.add(item, "data must be the last member of a pipeline")
         return tuple(s for s in members if s is not None)
+
+
+_NUMBERS = yaml.constructor.SafeConstructor()
+
+
+def _whole_number(node: Node) -> int | None:
+    """An integer scalar (250.0 counts as 250, as in JSON), else None."""
+    if not isinstance(node, ScalarNode) or node.tag not in (INT_TAG, FLOAT_TAG):
+        return None
+    try:
+        if node.tag == INT_TAG:
+            return int(_NUMBERS.construct_yaml_int(node))
+        value = float(_NUMBERS.construct_yaml_float(node))
+    except (ValueError, OverflowError, yaml.YAMLError):
+        return None
+    if not math.isfinite(value) or not value.is_integer():
+        return None
+    return int(value)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from probe.codes import UNKNOWN, canonical_command
@@ -16,6 +17,7 @@ from probe.secrets import MASK as SECRET_MASK
 from probe.secrets import secret_forms
 
 MASK = SECRET_MASK.encode()
+_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,47 @@ def message_for(step: Step) -> bytes:
     """The message data a data step sends after 354: raw bytes as given, or the body
     dot-stuffed and ended with CRLF.CRLF (RFC 5321 §4.5.2)."""
     return decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
+
+
+def bdat_message(step: Step) -> bytes:
+    """The octets a bdat step sends (RFC 3030 §2: no dot-stuffing, no end-of-data mark): raw
+    bytes as given, or the body with CRLF line ends (a final CRLF added when missing)."""
+    if step.raw is not None:
+        return decode_escapes(step.raw)
+    data = (step.body or "").encode("utf-8", "surrogateescape")
+    data = _ANY_LINE_END.sub(b"\r\n", data)
+    return data + b"\r\n" if data and not data.endswith(b"\r\n") else data
+
+
+class ChunkError(ValueError):
+    """The chunk sizes add up to more than the message."""
+
+
+def bdat_chunks(step: Step, message: bytes) -> list[tuple[bytes, bool]]:
+    """The message cut as the step says: (chunk, LAST?) in order. The sizes in `chunks` first,
+    what remains as one more chunk; `last` puts LAST on the final chunk, or on a BDAT 0 LAST
+    after them, or nowhere."""
+    total = sum(step.chunks)
+    if total > len(message):
+        raise ChunkError(
+            f"the chunk sizes add up to {total} octets, and the message has {len(message)}"
+        )
+    pieces, offset = [], 0
+    for size in step.chunks:
+        pieces.append(message[offset : offset + size])
+        offset += size
+    if offset < len(message) or not pieces:
+        pieces.append(message[offset:])
+    marked = [(piece, False) for piece in pieces]
+    if step.last == "final":
+        marked[-1] = (marked[-1][0], True)
+    elif step.last == "empty":
+        marked.append((b"", True))
+    return marked
+
+
+def bdat_line(chunk: bytes, last: bool) -> bytes:
+    return f"BDAT {len(chunk)}{' LAST' if last else ''}\r\n".encode()
 
 
 def auth_lines(step: Step) -> list[Line]:

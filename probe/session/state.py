@@ -108,6 +108,10 @@ class ServerModel:
         elif command == "QUIT" and code == 221:
             self.end(EndKind.QUIT, "after QUIT")
 
+    def end_transaction(self) -> None:
+        """The transaction is over for a reason the reply alone does not say (a BDAT LAST)."""
+        self._end_transaction()
+
     def _end_transaction(self) -> None:
         self.facts.in_transaction = False
         self.facts.recipients = 0

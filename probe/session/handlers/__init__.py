@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from probe.scenario.model import Step, StepKind
-from probe.session.handlers import auth, command, connect, data, pipeline, starttls
+from probe.session.handlers import auth, bdat, command, connect, data, pipeline, starttls
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
@@ -34,4 +34,5 @@ HANDLERS: dict[StepKind, Handler] = {
     StepKind.PIPELINE: pipeline.play,
     StepKind.STARTTLS: starttls.play,
     StepKind.AUTH: auth.play,
+    StepKind.BDAT: bdat.play,
 }
