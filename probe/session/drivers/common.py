@@ -47,7 +47,9 @@ def tls_error(exc: BaseException) -> str:
     of an exception class."""
     # asyncio raises a bare ConnectionResetError (no errno) when the peer closes mid-handshake.
     bare_reset = isinstance(exc, ConnectionResetError) and exc.errno is None
-    if isinstance(exc, (ssl.SSLEOFError, EOFError)) or bare_reset:
+    # SSLZeroReturnError: some OpenSSL builds (Debian's 3.0) report a close that way.
+    closed = (ssl.SSLEOFError, ssl.SSLZeroReturnError, EOFError)
+    if isinstance(exc, closed) or bare_reset:
         return "the server closed the connection during the handshake"
     if isinstance(exc, ssl.SSLError):
         text = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(exc))
