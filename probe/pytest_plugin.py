@@ -31,12 +31,13 @@ from typing import Any
 
 import pytest
 
-from probe.cli import seconds
+from probe.cli import _non_negative_seconds, _port, _positive_int, seconds
 from probe.codes import PROFILES
 
 SUFFIXES = (".yaml", ".yml")
 _SNIFF_BYTES = 256 * 1024  # the loader refuses larger files; the sniff reads no more than this
 _STEPS_LINE = re.compile(r"^steps[ \t]*:", re.MULTILINE)
+CONCURRENCY = 8  # sessions at once, with --smtp-all-mx (`smtp-probe run --concurrency`)
 
 
 class SmtpProbeWarning(UserWarning):
@@ -54,9 +55,15 @@ class ProbeFailed(Exception):
 @dataclass
 class _State:
     entries: list[Any]  # probe.targetsfile.TargetEntry: a target and its own variables
-    overrides: dict[str, str]
+    overrides: dict[str, str]  # --smtp-var over SMTP_PROBE_VAR_* over --smtp-var-file
     options: Any  # probe.session.machine.RunOptions
     resolver: Any  # probe.resolve.ResolverConfig
+    limits: Any  # probe.thresholds.Thresholds
+    all_mx: bool = False
+    # Where the overrides came from, for the warning about variables no collected scenario
+    # declares: --smtp-var, the --smtp-var-file names and their variables, SMTP_PROBE_VAR_*.
+    given: dict[str, str] = field(default_factory=dict)
+    outside: tuple[list[str], dict[str, str], dict[str, str]] = ([], {}, {})
     scenarios: dict[str, Any] = field(default_factory=dict)  # the collected ones, by path
     plans: dict[str, Any] | None = None  # target text -> TargetPlan, resolved once per session
 
@@ -86,16 +93,132 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "KEY=VALUE variables, or a YAML list of {target: ..., vars: {...}} (repeatable)",
     )
     group.addoption(
+        "--smtp-port",
+        type=_port,
+        metavar="PORT",
+        help="default port of the targets (default 25; 465 with --smtp-tls implicit)",
+    )
+    group.addoption(
         "--smtp-var",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="scenario variable, for every target (repeatable)",
+        help="scenario variable, for every target (repeatable); beats SMTP_PROBE_VAR_KEY "
+        "environment variables, which beat --smtp-var-file",
     )
     group.addoption(
-        "--smtp-profile", choices=PROFILES, default="rfc5321", help="documents that count"
+        "--smtp-var-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="scenario variables from FILE: KEY=VALUE lines, or a YAML mapping (*.yaml/*.yml) "
+        "(repeatable; a later file beats an earlier one)",
+    )
+    # Judging, as `smtp-probe run` judges.
+    group.addoption(
+        "--smtp-profile",
+        choices=PROFILES,
+        default="rfc5321",
+        help="documents that count (default rfc5321)",
     )
     group.addoption("--smtp-strict", action="store_true", help="treat warnings as failures")
+    group.addoption(
+        "--smtp-timeouts",
+        choices=("short", "rfc"),
+        default="short",
+        help="reply timeouts per phase: short (the default: 30 s each) or rfc (RFC 5321 §4.5.3.2)",
+    )
+    group.addoption(
+        "--smtp-timeout",
+        type=seconds,
+        metavar="S",
+        help="one reply timeout for every phase (overrides --smtp-timeouts; a step's timeout: "
+        "wins)",
+    )
+    group.addoption(
+        "--smtp-connect-timeout",
+        type=seconds,
+        default=10.0,
+        metavar="S",
+        help="TCP connect timeout (default 10 s)",
+    )
+    group.addoption(
+        "--smtp-deadline",
+        type=seconds,
+        metavar="S",
+        help="whole-session limit (default 300 s, or 3600 s with --smtp-timeouts rfc)",
+    )
+    group.addoption(
+        "--smtp-max-reply-bytes",
+        type=_positive_int,
+        default=64 * 1024,
+        metavar="N",
+        help="a longer reply ends the session with an error (default 65536)",
+    )
+    group.addoption(
+        "--smtp-max-reply-lines",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="a reply with more lines ends the session with an error (default 1000)",
+    )
+    group.addoption(
+        "--smtp-settle",
+        type=_non_negative_seconds,
+        metavar="S",
+        help="length of the quiet windows that catch unsolicited replies (default: twice the "
+        "median round trip, at most 0.1 s)",
+    )
+    group.addoption(
+        "--smtp-tls",
+        choices=("implicit",),
+        help="implicit: TLS from the first byte (RFC 8314, port 465; also smtps://HOST[:PORT])",
+    )
+    group.addoption(
+        "--smtp-tls-verify",
+        action="store_true",
+        help="certificate problems (chain, name) fail instead of warn",
+    )
+    group.addoption(
+        "--smtp-cafile",
+        metavar="FILE",
+        help="trust these CA certificates (PEM) instead of the system's",
+    )
+    group.addoption(
+        "--smtp-cert-days",
+        type=_positive_int,
+        metavar="N",
+        help="warn when a certificate in the chain expires within N days",
+    )
+    group.addoption(
+        "--smtp-cert-days-critical",
+        type=_positive_int,
+        metavar="N",
+        help="fail when a certificate in the chain expires within N days",
+    )
+    for level, word, verdict in (("warn", "warning", "warn"), ("crit", "critical", "fail")):
+        group.addoption(
+            f"--smtp-{level}-ms",
+            action="append",
+            default=[],
+            metavar="[PHASE=]MS",
+            help=f"{word} response-time threshold in milliseconds: over it is a {verdict} "
+            "finding; bare MS is the whole session, PHASE=MS one phase (greeting, ehlo, mail, "
+            "rcpt, data, data-end, quit...); repeatable",
+        )
+    # Resolution, as `smtp-probe run` resolves.
+    group.addoption(
+        "--smtp-all-mx",
+        action="store_true",
+        help="probe every MX host of a domain, not just the first that accepts a connection",
+    )
+    group.addoption(
+        "--smtp-no-mx",
+        action="store_true",
+        help="take every NAME target as a host: no MX lookup, its addresses from the system "
+        "resolver (/etc/hosts, then DNS), as NAME:PORT does",
+    )
     group.addoption(
         "--smtp-nameserver",
         action="append",
@@ -111,17 +234,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="use IP for NAME, as curl's --resolve does (repeatable)",
     )
     group.addoption(
-        "--smtp-timeout",
+        "--smtp-dns-timeout",
         type=seconds,
+        default=5.0,
         metavar="S",
-        help="one reply timeout for every phase (default: --smtp-timeouts)",
+        help="per DNS query (default 5 s)",
     )
-    group.addoption(
-        "--smtp-timeouts",
-        choices=("short", "rfc"),
-        default="short",
-        help="reply timeouts per phase: short (30 s each) or rfc (RFC 5321 §4.5.3.2)",
-    )
+    group.addoption("--smtp-seed", type=int, help="shuffle equal MX preferences reproducibly")
+    group.addoption("--smtp-ipv4", action="store_true", help="IPv4 addresses only")
+    group.addoption("--smtp-ipv6", action="store_true", help="IPv6 addresses only")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,19 +250,24 @@ def pytest_configure(config: pytest.Config) -> None:
     files = config.getoption("smtp_targets", None)
     if not texts and not files:
         return
+    option = config.getoption
+    from probe.inputfile import shown
     from probe.session.machine import RunOptions
     from probe.session.timeouts import Timeouts
+    from probe.targets import DEFAULT_PORT, SMTPS_PORT
     from probe.targetsfile import TargetsFileError, parse_line, parse_var, read_targets_file
 
+    implicit = option("smtp_tls") == "implicit"
+    port = option("smtp_port") or (SMTPS_PORT if implicit else DEFAULT_PORT)
     entries = []
     try:
         for text in texts or ():
-            entry = parse_line(text, "--smtp-target")
+            entry = parse_line(text, "--smtp-target", port)
             if entry is None:
                 raise pytest.UsageError(f"--smtp-target {text!r}: no target")
             entries.append(entry)
         for name in files or ():
-            entries += read_targets_file(Path(name))
+            entries += read_targets_file(Path(name), port)
     except TargetsFileError as exc:
         raise pytest.UsageError("\n".join(exc.problems)) from None
     if not entries:
@@ -150,30 +276,97 @@ def pytest_configure(config: pytest.Config) -> None:
     for entry in entries:  # a target given twice (with the same variables) is played once
         unique.setdefault(entry.label, entry)
     entries = list(unique.values())
-    overrides: dict[str, str] = {}
-    for pair in config.getoption("smtp_var"):
+    given: dict[str, str] = {}
+    for pair in option("smtp_var"):
         try:
             key, value = parse_var(pair, "--smtp-var")
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
-        overrides[key] = value
+        given[key] = value
+    from_files, from_env = _outside_variables(option("smtp_var_file"))
+    timeouts = Timeouts(option("smtp_timeouts"), option("smtp_timeout"))
+    # As `smtp-probe run` builds them (probe.cli._play), from the same defaults.
     options = RunOptions(
-        profile=config.getoption("smtp_profile"),
-        strict=config.getoption("smtp_strict"),
-        timeouts=Timeouts(config.getoption("smtp_timeouts"), config.getoption("smtp_timeout")),
+        profile=option("smtp_profile"),
+        strict=option("smtp_strict"),
+        timeouts=timeouts,
+        connect_timeout=option("smtp_connect_timeout"),
+        session_deadline=option("smtp_deadline") or timeouts.default_deadline,
+        max_reply_bytes=option("smtp_max_reply_bytes"),
+        max_reply_lines=option("smtp_max_reply_lines"),
+        tls_verify=option("smtp_tls_verify"),
+        cafile=option("smtp_cafile"),
+        cert_days=option("smtp_cert_days"),
+        cert_days_critical=option("smtp_cert_days_critical"),
+        implicit_tls=implicit,
+        settle=option("smtp_settle"),
     )
+    config.stash[_STATE] = _State(
+        entries,
+        {**from_files, **from_env, **given},  # README "Variables from files"
+        options,
+        _resolver_config(config),
+        _thresholds(option("smtp_warn_ms"), option("smtp_crit_ms")),
+        all_mx=option("smtp_all_mx"),
+        given=given,
+        outside=([shown(path) for path in option("smtp_var_file")], from_files, from_env),
+    )
+
+
+def _outside_variables(files: list[Path]) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables of --smtp-var-file files and of SMTP_PROBE_VAR_* environment variables."""
+    from probe.varfile import VarFileError, from_environment, read_var_files
+
+    try:
+        return read_var_files(files), from_environment(os.environ)
+    except VarFileError as exc:
+        raise pytest.UsageError("\n".join(exc.problems)) from None
+
+
+def _resolver_config(config: pytest.Config) -> Any:
     from probe.resolve import ResolveConfigError, ResolverConfig
 
-    resolves = config.getoption("smtp_resolve")
+    class PluginResolverConfig(ResolverConfig):
+        """Messages name the plugin's options ("excluded by --smtp-ipv4")."""
+
+        @property
+        def family_flag(self) -> str | None:
+            flag = super().family_flag
+            return None if flag is None else f"--smtp-ipv{flag[1:]}"
+
+    option = config.getoption
+    if option("smtp_ipv4") and option("smtp_ipv6"):
+        raise pytest.UsageError("--smtp-ipv4 and --smtp-ipv6 exclude each other")
     try:
-        resolver = ResolverConfig.from_options(config.getoption("smtp_nameserver"))
-    except ResolveConfigError as exc:
-        raise pytest.UsageError(f"--smtp-nameserver: {exc}") from None
-    try:
-        resolver = ResolverConfig.from_options(config.getoption("smtp_nameserver"), resolves)
+        return PluginResolverConfig.from_options(
+            option("smtp_nameserver"),
+            option("smtp_resolve"),
+            timeout=option("smtp_dns_timeout"),
+            ipv4=option("smtp_ipv4"),
+            ipv6=option("smtp_ipv6"),
+            seed=option("smtp_seed"),
+            mx=not option("smtp_no_mx"),
+        )
     except ResolveConfigError as exc:  # "--resolve 'x': expected NAME:IP", as the CLI says it
-        raise pytest.UsageError(f"--smtp-resolve {str(exc).removeprefix('--resolve ')}") from None
-    config.stash[_STATE] = _State(entries, overrides, options, resolver)
+        message = str(exc)
+        if message.startswith("--resolve "):
+            raise pytest.UsageError("--smtp-" + message[2:]) from None
+        raise pytest.UsageError(f"--smtp-nameserver: {message}") from None
+
+
+def _thresholds(warn: list[str], crit: list[str]) -> Any:
+    from probe.thresholds import ThresholdError, Thresholds
+
+    class PluginThresholds(Thresholds):
+        """Findings name the plugin's options (`source: --smtp-warn-ms greeting=500`)."""
+
+        def option(self, level: str, phase: str) -> str:
+            return "--smtp-" + super().option(level, phase).removeprefix("--")
+
+    try:
+        return PluginThresholds.parse(warn, crit)
+    except ThresholdError as exc:  # "--warn-ms 'x': ...": the CLI's words, the plugin's names
+        raise pytest.UsageError(re.sub(r"--(warn|crit)-ms", r"--smtp-\1-ms", str(exc))) from None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
@@ -188,19 +381,28 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A variable no collected scenario declares is a warning, as in `smtp-probe run`."""
     from probe.targetsfile import unused_variables
+    from probe.varfile import ENV_PREFIX
 
     state = config.stash.get(_STATE, None)
     if state is None or not any(isinstance(item, ScenarioItem) for item in items):
         return
     scenarios = list(state.scenarios.values())
+    declared = {name for scenario in scenarios for name in scenario.variables}
+    files, from_files, from_env = state.outside
+    given = [
+        (f"--smtp-var-file {', '.join(files)}", from_files),
+        # An environment variable is named in full, as `smtp-probe run` names it.
+        ("environment", {ENV_PREFIX + k: v for k, v in from_env.items() if k not in declared}),
+        *((entry.where, entry.variables) for entry in state.entries),
+    ]
     found = [
         ("--smtp-var", line)
-        for line in unused_variables(scenarios, state.overrides, "--smtp-var", (), "collected")
+        for line in unused_variables(scenarios, state.given, "--smtp-var", (), "collected")
     ]
-    for entry in state.entries:
-        given = [(entry.where, entry.variables)]
+    for where, variables in given:
         found += [
-            (entry.where, line) for line in unused_variables(scenarios, {}, "", given, "collected")
+            (where, line)
+            for line in unused_variables(scenarios, {}, "", [(where, variables)], "collected")
         ]
     for where, line in found:
         # At the targets file's line when there is one (pytest's summary shows the place).
@@ -276,6 +478,7 @@ class ScenarioItem(pytest.Item):
         self.target = entry.target
 
     def runtest(self) -> None:
+        from probe import thresholds
         from probe.report import text
         from probe.report.redact import Redactor
         from probe.results import Verdict
@@ -286,17 +489,22 @@ class ScenarioItem(pytest.Item):
         # make_plan gives the scenario the variables it declares (the others are for other
         # scenarios; undeclared ones are warned about across the session), the target's first.
         own = [self.entry.variables]
-        plan = make_plan([self.scenario], [target_plan], state.overrides, os.environ, False, own)
-        run = run_plan(plan, state.options, 1)
+        plan = make_plan(
+            [self.scenario], [target_plan], state.overrides, os.environ, state.all_mx, own
+        )
+        # The CLI's runner: one session on the blocking driver; with --smtp-all-mx, one per MX
+        # host, concurrently on the asyncio driver.
+        run = run_plan(plan, state.options, CONCURRENCY)
         if run.interrupted:  # Ctrl-C or SIGTERM reached execute()'s handlers: stop the session
             raise KeyboardInterrupt
+        thresholds.apply(run, state.limits)
         redact = Redactor(plan.secrets)
         report = text.render(run, redact, verbose=self.config.get_verbosity() >= 2)
         verdicts = {result.verdict for result in run.results}
         if verdicts & {Verdict.FAIL, Verdict.ERROR}:
             raise ProbeFailed(report.rstrip("\n"))
         if verdicts <= {Verdict.NO_MAIL, Verdict.NO_SERVICE}:
-            pytest.skip("no-mail: " + "; ".join(redact(r.reason) for r in run.results))
+            pytest.skip("; ".join(f"{r.verdict}: {redact(r.reason)}" for r in run.results))
         self.add_report_section("call", "smtp-probe", report)
         for result in run.results:
             prefix = f"{result.scenario} -> {result.target}"

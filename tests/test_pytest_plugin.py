@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import dns_server as z
 import pytest
 import yaml  # noqa: F401
 from conftest import BASIC, ROOT
@@ -9,10 +15,13 @@ from conftest import BASIC, ROOT
 # The inner runs are in-process, and pytester drops the modules a run imported once it ends: a
 # module imported again by the next run would mix two generations of classes (PyYAML's C loader
 # keeps the first one's, and then no tag has a constructor). Imported here (yaml too), they stay.
+import probe.cli
 import probe.report.text
 import probe.resolve
 import probe.scenario
-import probe.session.orchestrate  # noqa: F401
+import probe.session.orchestrate
+import probe.thresholds
+import probe.varfile
 
 pytest_plugins = ["pytester"]
 
@@ -253,3 +262,249 @@ def test_unused_variables_are_warnings_not_errors(pytester: pytest.Pytester) -> 
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines(["ERROR: --smtp-var host=... is declared by no collected*"])
     assert server.connections == 1
+
+
+# ---- the run options, as `smtp-probe run` has them ------------------------------------------
+
+# `smtp-probe run` options and their values; the plugin's are `--smtp-` and the same name
+# (-4 and -6: --smtp-ipv4, --smtp-ipv6).
+EVERY_OPTION = shlex.split(
+    "--profile standards --strict --timeouts rfc --timeout 7 --connect-timeout 3 --deadline 40 "
+    "--max-reply-bytes 1000 --max-reply-lines 20 --settle 0.05 --tls-verify --cafile ca.pem "
+    "--cert-days 30 --cert-days-critical 7 --all-mx --no-mx --nameserver 127.0.0.1:5353 "
+    "--resolve mx.test:127.0.0.2 --dns-timeout 2 --seed 4 -4 --var-file v.txt --var b=cli-b "
+    "--warn-ms greeting=500 --warn-ms 900 --crit-ms 3000 --port 2526"
+)
+
+
+def _plugin_args(cli_args: list[str]) -> list[str]:
+    short = {"-4": "--smtp-ipv4", "-6": "--smtp-ipv6"}
+    return [short.get(a, "--smtp-" + a[2:] if a.startswith("--") else a) for a in cli_args]
+
+
+@pytest.fixture
+def handed_over(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[object]]:
+    """What a run hands the runner: the resolver configuration, the variables and --all-mx
+    (make_plan), the run options and concurrency (run_plan), the thresholds. Nothing is sent."""
+    from probe.results import RunResult
+
+    seen: dict[str, list[object]] = {"resolver": [], "plan": [], "run": [], "limits": []}
+    plan_targets, make_plan = probe.resolve.plan_targets, probe.session.orchestrate.make_plan
+
+    async def planned(targets, config, cache=None):  # type: ignore[no-untyped-def]
+        seen["resolver"].append(vars(config))
+        return await plan_targets(targets, config, cache)
+
+    def made(scenarios, plans, overrides, environ, all_mx=False, target_vars=None):  # type: ignore[no-untyped-def]
+        ports = [p.port for p in plans]
+        seen["plan"].append((dict(overrides), all_mx, [dict(v) for v in target_vars or []], ports))
+        return make_plan(scenarios, plans, overrides, environ, all_mx, target_vars)
+
+    def ran(plan, options, concurrency=8, on_result=None):  # type: ignore[no-untyped-def]
+        seen["run"].append((options, concurrency))
+        return RunResult([], options.profile, options.strict, "")
+
+    def applied(run, limits):  # type: ignore[no-untyped-def]
+        seen["limits"].append((dict(limits.warn), dict(limits.crit)))
+
+    monkeypatch.setattr(probe.resolve, "plan_targets", planned)
+    monkeypatch.setattr(probe.session.orchestrate, "make_plan", made)
+    monkeypatch.setattr(probe.session.orchestrate, "run_plan", ran)
+    monkeypatch.setattr(probe.thresholds, "apply", applied)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "cli_args",
+    [
+        [],
+        EVERY_OPTION,
+        ["--timeouts", "rfc"],  # the deadline follows: 3600 s
+        ["--tls", "implicit"],  # the default port follows: 465
+        ["-6", "--var", "domain=cli.test"],
+    ],
+    ids=["defaults", "every-option", "rfc-timeouts", "implicit-tls", "ipv6"],
+)
+def test_the_runner_gets_what_smtp_probe_run_gives_it(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    handed_over: dict[str, list[object]],
+    cli_args: list[str],
+) -> None:
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    pytester.makefile(".txt", v="domain=file.test\nb=file-b\n")
+    pytester.makefile(".pem", ca="-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    monkeypatch.chdir(pytester.path)
+    monkeypatch.setenv("SMTP_PROBE_VAR_recipient", "env@example.test")
+    pytester.makefile(".txt", t="127.0.0.1 domain=t.test sender=own@example.test")
+    probe.cli.main(["run", "basic.yaml", "--targets", "t.txt", "--no-report", *cli_args])
+    cli = {key: list(value) for key, value in handed_over.items()}
+    for value in handed_over.values():
+        value.clear()
+    run(pytester, "-p", "no:cacheprovider", "--smtp-targets", "t.txt", *_plugin_args(cli_args))
+    assert handed_over == cli
+    assert all(len(value) == 1 for value in cli.values()), cli
+
+
+def test_var_files_and_the_environment_with_the_clis_precedence(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers import Behaviour, ScriptedServer
+
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    pytester.makefile(".txt", first="domain=file.test\nsender=first@file.test\nhelo=first.test\n")
+    pytester.makefile(".yml", second='sender: second@file.test\nhelo: second.test\nhots: "x"\n')
+    monkeypatch.setenv("SMTP_PROBE_VAR_helo", "env.test")
+    monkeypatch.setenv("SMTP_PROBE_VAR_recipient", "env@env.test")
+    monkeypatch.setenv("SMTP_PROBE_VAR_sendr", "typo-value")
+    with ScriptedServer(Behaviour()) as server:
+        result = run(
+            pytester,
+            "--smtp-target",
+            server.target,
+            "--smtp-var-file",
+            "first.txt",
+            "--smtp-var-file",
+            "second.yml",
+            "--smtp-var",
+            "recipient=cli@cli.test",
+        )
+    result.assert_outcomes(passed=1, warnings=2)
+    # --smtp-var over the environment over the later file over the earlier one.
+    assert _sent(server, b"EHLO") == ["EHLO env.test"]
+    assert _sent(server, b"MAIL") == ["MAIL FROM:<second@file.test>"]
+    assert _sent(server, b"RCPT") == ["RCPT TO:<cli@cli.test>"]
+    result.stdout.fnmatch_lines_random(
+        [
+            "*SmtpProbeVariableWarning: --smtp-var-file first.txt, second.yml: hots=... is "
+            "declared by no collected scenario*",
+            "*SmtpProbeVariableWarning: environment: SMTP_PROBE_VAR_sendr=... is declared by no "
+            "collected scenario*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*typo-value*")
+
+
+def test_a_mistake_in_a_var_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    pytester.makefile(".txt", bad="domain=a.test\nno equals sign\n")
+    result = run(pytester, "--smtp-target", "127.0.0.2:1", "--smtp-var-file", "bad.txt")
+    result.stderr.fnmatch_lines(["ERROR: bad.txt:2: expected KEY=VALUE, got 'no equals sign'"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_response_time_thresholds_warn_and_fail(pytester: pytest.Pytester) -> None:
+    from servers import Behaviour, ScriptedServer, slow
+
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    common = ("--smtp-var", "domain=example.test")
+    with ScriptedServer(Behaviour(greeting=slow(b"220 slow.test ESMTP\r\n", 0.3))) as server:
+        warned = run(pytester, "--smtp-target", server.target, *common, "--smtp-warn-ms",
+                     "greeting=100", "--smtp-crit-ms", "greeting=5000")  # fmt: skip
+        failed = run(pytester, "--smtp-target", server.target, *common,
+                     "--smtp-crit-ms", "greeting=100")  # fmt: skip
+        within = run(pytester, "--smtp-target", server.target, *common,
+                     "--smtp-warn-ms", "greeting=5000", "--smtp-warn-ms", "60000")  # fmt: skip
+    warned.assert_outcomes(passed=1, warnings=1)
+    warned.stdout.fnmatch_lines(
+        [
+            "*SmtpProbeWarning: basic -> *: connect: the greeting took * ms, over the warning "
+            "threshold of 100 ms (expected at most 100 ms) [[]--smtp-warn-ms greeting=100]"
+        ]
+    )
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(
+        [
+            "*fail: the greeting took * ms, over the critical threshold of 100 ms",
+            "*source: --smtp-crit-ms greeting=100",
+        ]
+    )
+    within.assert_outcomes(passed=1)
+
+
+def test_bad_run_options_are_usage_errors(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    target = ("--smtp-target", "127.0.0.2:1")
+    for args, message in [
+        (("--smtp-warn-ms", "gretting=5"), "ERROR: --smtp-warn-ms 'gretting=5': unknown phase "
+         "'gretting'; did you mean greeting?"),
+        (("--smtp-warn-ms", "500", "--smtp-crit-ms", "100"),
+         "ERROR: --smtp-warn-ms 500 is above --smtp-crit-ms 100*"),
+        (("--smtp-ipv4", "--smtp-ipv6"), "ERROR: --smtp-ipv4 and --smtp-ipv6 exclude each other"),
+        (("--smtp-nameserver", "not-an-ip"), "ERROR: --smtp-nameserver: *not-an-ip*"),
+        (("--smtp-max-reply-bytes", "0"), "*--smtp-max-reply-bytes: not a positive whole number*"),
+        (("--smtp-timeout", "-1"), "*--smtp-timeout: must be between 0 and 86400 seconds*"),
+        (("--smtp-tls", "starttls"), "*--smtp-tls: invalid choice: 'starttls'*"),
+    ]:  # fmt: skip
+        result = run(pytester, *target, *args)
+        result.stderr.fnmatch_lines([message])
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, args
+
+
+class _Recorder:
+    """An aiosmtpd handler that notes the recipients it was given, and may refuse them."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.recipients: list[str] = []
+        self.refuse = refuse
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        self.recipients.append(address)
+        if self.refuse:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        return "250 2.0.0 queued"
+
+
+@pytest.fixture
+def pref_mx_servers() -> Iterator[tuple[int, dict[str, _Recorder]]]:
+    """aiosmtpd on the three MX hosts of pref.test (one port for all); mx2 refuses postmaster."""
+    from aiosmtpd.controller import Controller
+
+    addresses = {host: address for host, (address, _) in z.PREF_MX.items()}
+    port = _common_port(list(addresses.values()))
+    recorders = {host: _Recorder(refuse=host == "mx2.pref.test") for host in addresses}
+    with ExitStack() as stack:
+        for host, address in addresses.items():
+            controller = Controller(recorders[host], hostname=address, port=port)
+            controller.start()
+            stack.callback(controller.stop)
+        yield port, recorders
+
+
+def _common_port(addresses: list[str]) -> int:
+    """A TCP port free on every one of these loopback addresses."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind((addresses[0], 0))
+            port = first.getsockname()[1]
+        try:
+            for address in addresses:
+                with socket.socket() as sock:
+                    sock.bind((address, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no common free port")
+
+
+def test_all_mx_plays_every_mx_host(
+    pytester: pytest.Pytester, pref_mx_servers: tuple[int, dict[str, _Recorder]]
+) -> None:
+    port, recorders = pref_mx_servers
+    pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
+    with z.dnsmasq_zone() as dns:
+        args = ("--smtp-target", z.PREF, "--smtp-port", str(port),
+                "--smtp-nameserver", dns.nameserver)  # fmt: skip
+        first = run(pytester, *args)
+        first.assert_outcomes(passed=1)  # the most preferred MX only: mx1 takes postmaster
+        assert [len(r.recipients) for r in recorders.values()] == [1, 0, 0]
+        every = run(pytester, *args, "--smtp-all-mx")
+    assert [len(r.recipients) for r in recorders.values()] == [2, 1, 1]
+    every.assert_outcomes(failed=1)
+    every.stdout.fnmatch_lines(
+        [f"FAIL  basic -> pref.test (127.0.0.12:{port}, MX 20 mx2.pref.test)*", "*S: 550 5.1.1*"]
+    )
