@@ -45,15 +45,18 @@ CONCURRENCY = 8  # sessions at once, with --smtp-all-mx (`smtp-probe run --concu
 
 
 class SmtpProbeWarning(UserWarning):
-    """A step judged `warn`: the server answered with a code only a looser document allows."""
+    """A step judged `warn`: a SHOULD broken, a code only a looser document allows, a
+    response-time warning threshold passed."""
 
 
 class SmtpProbeVariableWarning(UserWarning):
-    """A variable (--smtp-var, or one given with a target) that no collected scenario declares."""
+    """A variable (--smtp-var, one given with a target, from --smtp-var-file or SMTP_PROBE_VAR_*)
+    that no collected scenario declares."""
 
 
 class ProbeFailed(Exception):
-    """The server's verdict was fail or error; the message is its text report."""
+    """A step failed or errored (or stands for a server that could not be probed); the message is
+    its exchange and findings under its server's line."""
 
 
 @dataclass
