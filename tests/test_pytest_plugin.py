@@ -107,7 +107,7 @@ def test_warnings_pass_and_are_reported(pytester: pytest.Pytester, aiosmtpd_serv
     # syntax.yaml's `should` expectations give a warning each.
     pytester.makefile(".yaml", syntax=(ROOT / "scenarios" / "syntax.yaml").read_text("utf-8"))
     result = run(pytester, "--smtp-target", aiosmtpd_server, "-rP")
-    result.assert_outcomes(passed=11, warnings=2)
+    result.assert_outcomes(passed=17, warnings=2)  # one test per step of syntax.yaml
     result.stdout.fnmatch_lines(
         ["*syntax.yaml:*: SmtpProbeWarning: syntax -> *: mail *got 250*", "PASS  syntax -> *"]
     )
@@ -313,17 +313,25 @@ def handed_over(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[object]]:
 
     seen: dict[str, list[object]] = {"resolver": [], "plan": [], "run": [], "limits": []}
     plan_targets, make_plan = probe.resolve.plan_targets, probe.session.orchestrate.make_plan
+    direct_plans = probe.resolve.direct_plans
 
     async def planned(targets, config, cache=None):  # type: ignore[no-untyped-def]
         seen["resolver"].append(vars(config))
         return await plan_targets(targets, config, cache)
+
+    def direct(targets, config):  # type: ignore[no-untyped-def]
+        # Address targets need no lookup: the CLI plans them without plan_targets.
+        plans = direct_plans(targets, config)
+        if plans is not None:
+            seen["resolver"].append(vars(config))
+        return plans
 
     def made(scenarios, plans, overrides, environ, all_mx=False, target_vars=None):  # type: ignore[no-untyped-def]
         ports = [p.port for p in plans]
         seen["plan"].append((dict(overrides), all_mx, [dict(v) for v in target_vars or []], ports))
         return make_plan(scenarios, plans, overrides, environ, all_mx, target_vars)
 
-    def ran(plan, options, concurrency=8, on_result=None):  # type: ignore[no-untyped-def]
+    def ran(plan, options, concurrency=8, *more, **named):  # type: ignore[no-untyped-def]
         seen["run"].append((options, concurrency))
         return RunResult([], options.profile, options.strict, "")
 
@@ -331,6 +339,7 @@ def handed_over(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[object]]:
         seen["limits"].append((dict(limits.warn), dict(limits.crit)))
 
     monkeypatch.setattr(probe.resolve, "plan_targets", planned)
+    monkeypatch.setattr(probe.resolve, "direct_plans", direct)
     monkeypatch.setattr(probe.session.orchestrate, "make_plan", made)
     monkeypatch.setattr(probe.session.orchestrate, "run_plan", ran)
     monkeypatch.setattr(probe.thresholds, "apply", applied)
