@@ -75,6 +75,7 @@ def test_a_good_chain_verifies_and_the_json_holds_it(cli, tmp_path: Path, author
 def test_certificate_problems_warn_and_fail_with_tls_verify(
     cli, tmp_path: Path, authority: Authority, label: str, issue: dict, message: str, verify: bool
 ):
+    issue = dict(issue)  # the parameter is shared by both values of `verify`
     hostname = issue.pop("hostname", NAME)
     cert = authority.issue(label, hostname, **issue)
     options = ["--tls-verify"] if verify else []
