@@ -611,6 +611,7 @@ def _play(
     from probe.session.orchestrate import make_plan, run_plan
     from probe.session.timeouts import Timeouts
 
+    _check_cafile(args.cafile)
     options = RunOptions(
         profile=args.profile,
         strict=args.strict,
@@ -920,6 +921,27 @@ def _check_report_dir(directory: Path) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"--report-dir {directory}: not writable ({exc.strerror})") from None
+
+
+MAX_CAFILE = 16 * 1024 * 1024  # a system CA bundle is about 200 KiB
+
+
+def _check_cafile(path: str | None) -> None:
+    """--cafile names a readable regular file holding PEM certificates: checked before anything
+    is sent (a DNS query included), since every TLS session would otherwise be judged against no
+    trust anchors at all."""
+    from probe.inputfile import InputFileError, read_bounded, shown
+
+    if path is None:
+        return
+    try:
+        data = read_bounded(Path(path), MAX_CAFILE)
+    except InputFileError as exc:
+        raise UsageError(f"--cafile {shown(path)}: {exc}") from None
+    if len(data) > MAX_CAFILE:
+        raise UsageError(f"--cafile {shown(path)}: over {MAX_CAFILE // (1024 * 1024)} MiB")
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise UsageError(f"--cafile {shown(path)}: no PEM certificate (BEGIN CERTIFICATE) in it")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
