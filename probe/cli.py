@@ -611,7 +611,7 @@ def _play(
     from probe.session.orchestrate import make_plan, run_plan
     from probe.session.timeouts import Timeouts
 
-    _check_cafile(args.cafile)
+    check_cafile(args.cafile)
     options = RunOptions(
         profile=args.profile,
         strict=args.strict,
@@ -926,7 +926,7 @@ def _check_report_dir(directory: Path) -> None:
 MAX_CAFILE = 16 * 1024 * 1024  # a system CA bundle is about 200 KiB
 
 
-def _check_cafile(path: str | None) -> None:
+def check_cafile(path: str | None) -> None:
     """--cafile names a readable regular file holding PEM certificates: checked before anything
     is sent (a DNS query included), since every TLS session would otherwise be judged against no
     trust anchors at all."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from probe.cli import seconds
+from probe.cli import _positive_int, seconds
 from probe.codes import PROFILES
 
 SUFFIXES = (".yaml", ".yml")
@@ -122,6 +122,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="short",
         help="reply timeouts per phase: short (30 s each) or rfc (RFC 5321 §4.5.3.2)",
     )
+    # TLS, as `smtp-probe run` has it (README "Running it").
+    group.addoption(
+        "--smtp-tls-verify",
+        action="store_true",
+        help="certificate problems (chain, name) fail instead of warn",
+    )
+    group.addoption(
+        "--smtp-cafile",
+        metavar="FILE",
+        help="trust these CA certificates (PEM) instead of the system's",
+    )
+    group.addoption(
+        "--smtp-cert-days",
+        type=_positive_int,
+        metavar="N",
+        help="warn when a certificate in the chain expires within N days",
+    )
+    group.addoption(
+        "--smtp-cert-days-critical",
+        type=_positive_int,
+        metavar="N",
+        help="fail when a certificate in the chain expires within N days",
+    )
+    group.addoption(
+        "--smtp-tls",
+        choices=("implicit",),
+        help="implicit: TLS from the first byte (RFC 8314, port 465 by default; also "
+        "smtps://HOST[:PORT] targets)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -131,17 +160,20 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from probe.session.machine import RunOptions
     from probe.session.timeouts import Timeouts
+    from probe.targets import DEFAULT_PORT, SMTPS_PORT
     from probe.targetsfile import TargetsFileError, parse_line, parse_var, read_targets_file
 
+    implicit = config.getoption("smtp_tls", None) == "implicit"
+    port = SMTPS_PORT if implicit else DEFAULT_PORT
     entries = []
     try:
         for text in texts or ():
-            entry = parse_line(text, "--smtp-target")
+            entry = parse_line(text, "--smtp-target", port)
             if entry is None:
                 raise pytest.UsageError(f"--smtp-target {text!r}: no target")
             entries.append(entry)
         for name in files or ():
-            entries += read_targets_file(Path(name))
+            entries += read_targets_file(Path(name), port)
     except TargetsFileError as exc:
         raise pytest.UsageError("\n".join(exc.problems)) from None
     if not entries:
@@ -157,10 +189,22 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         overrides[key] = value
+    from probe.cli import UsageError, check_cafile
+
+    cafile = config.getoption("smtp_cafile", None)
+    try:
+        check_cafile(cafile)
+    except UsageError as exc:  # "--cafile FILE: no such file", as the CLI says it
+        raise pytest.UsageError(str(exc).replace("--cafile", "--smtp-cafile", 1)) from None
     options = RunOptions(
         profile=config.getoption("smtp_profile"),
         strict=config.getoption("smtp_strict"),
         timeouts=Timeouts(config.getoption("smtp_timeouts"), config.getoption("smtp_timeout")),
+        tls_verify=config.getoption("smtp_tls_verify", False),
+        cafile=cafile,
+        cert_days=config.getoption("smtp_cert_days", None),
+        cert_days_critical=config.getoption("smtp_cert_days_critical", None),
+        implicit_tls=implicit,
     )
     from probe.resolve import ResolveConfigError, ResolverConfig
 
