@@ -249,6 +249,12 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
         help="fail when a certificate in the chain expires within N days",
     )
     p.add_argument(
+        "--dane",
+        action="store_true",
+        help="look up each host's TLSA records (_PORT._tcp.HOST, RFC 7672) and match them against "
+        "its TLS chain; only records the resolver vouches for with the AD bit (DNSSEC) count",
+    )
+    p.add_argument(
         "--tls",
         choices=("implicit",),
         help="implicit: TLS from the first byte (RFC 8314, port 465; also smtps://HOST[:PORT])",
@@ -608,7 +614,7 @@ def _play(
     from probe.resolve import DnsCache, plan_targets, render_plan
     from probe.scenario import ScenarioError
     from probe.session.machine import RunOptions
-    from probe.session.orchestrate import make_plan, run_plan
+    from probe.session.orchestrate import look_up_dane, make_plan, run_plan
     from probe.session.timeouts import Timeouts
 
     check_cafile(args.cafile)
@@ -641,7 +647,10 @@ def _play(
         # Resolve, then bind (so `domain` can come from the target), then play: a bad scenario
         # or variable stops the run before any SMTP byte is sent.
         plans = await plan_targets(targets, config, DnsCache.from_config(config))
-        return plans, make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
+        plan = make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
+        if getattr(args, "dane", False) and not dry_run:
+            await look_up_dane(plan, config)
+        return plans, plan
 
     try:
         plans, plan = asyncio.run(main())

@@ -57,6 +57,7 @@ class _State:
     overrides: dict[str, str]
     options: Any  # probe.session.machine.RunOptions
     resolver: Any  # probe.resolve.ResolverConfig
+    dane: bool = False  # --smtp-dane: TLSA lookups before each session
     scenarios: dict[str, Any] = field(default_factory=dict)  # the collected ones, by path
     plans: dict[str, Any] | None = None  # target text -> TargetPlan, resolved once per session
 
@@ -146,6 +147,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail when a certificate in the chain expires within N days",
     )
     group.addoption(
+        "--smtp-dane",
+        action="store_true",
+        help="look up each host's TLSA records (RFC 7672) and match them against its TLS chain; "
+        "only records the resolver vouches for with the AD bit (DNSSEC) count",
+    )
+    group.addoption(
         "--smtp-tls",
         choices=("implicit",),
         help="implicit: TLS from the first byte (RFC 8314, port 465 by default; also "
@@ -217,7 +224,8 @@ def pytest_configure(config: pytest.Config) -> None:
         resolver = ResolverConfig.from_options(config.getoption("smtp_nameserver"), resolves)
     except ResolveConfigError as exc:  # "--resolve 'x': expected NAME:IP", as the CLI says it
         raise pytest.UsageError(f"--smtp-resolve {str(exc).removeprefix('--resolve ')}") from None
-    config.stash[_STATE] = _State(entries, overrides, options, resolver)
+    dane = bool(config.getoption("smtp_dane", False))
+    config.stash[_STATE] = _State(entries, overrides, options, resolver, dane=dane)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
@@ -323,7 +331,7 @@ class ScenarioItem(pytest.Item):
         from probe.report import text
         from probe.report.redact import Redactor
         from probe.results import Verdict
-        from probe.session.orchestrate import make_plan, run_plan
+        from probe.session.orchestrate import look_up_dane, make_plan, run_plan
 
         state = self.config.stash[_STATE]
         target_plan = self._target_plan(state)
@@ -331,6 +339,8 @@ class ScenarioItem(pytest.Item):
         # scenarios; undeclared ones are warned about across the session), the target's first.
         own = [self.entry.variables]
         plan = make_plan([self.scenario], [target_plan], state.overrides, os.environ, False, own)
+        if state.dane:
+            asyncio.run(look_up_dane(plan, state.resolver))
         run = run_plan(plan, state.options, 1)
         if run.interrupted:  # Ctrl-C or SIGTERM reached execute()'s handlers: stop the session
             raise KeyboardInterrupt

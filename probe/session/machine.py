@@ -22,8 +22,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from probe import dane
 from probe.asserter import judge
 from probe.codes import CodeTable, load_table
+from probe.dane import DaneLookup
 from probe.protocol.encode import EscapeError
 from probe.protocol.reader import (
     DEFAULT_MAX_REPLY_BYTES,
@@ -36,6 +38,7 @@ from probe.protocol.reader import (
 from probe.protocol.reply import Reply, printable
 from probe.results import (
     CertInfo,
+    DaneInfo,
     Exchange,
     Finding,
     ServerResult,
@@ -144,6 +147,7 @@ class Session:
         server_name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         implicit_tls: bool = False,
+        dane: DaneLookup | None = None,
     ) -> None:
         self.bound = bound
         self.host = host
@@ -155,6 +159,10 @@ class Session:
         # TLS from the first byte (RFC 8314): the option, the scenario's `tls: implicit`, or an
         # smtps:// target.
         self.implicit_tls = implicit_tls or options.implicit_tls or bound.scenario.tls == "implicit"
+        # --dane: the host's TLSA lookup, matched against the chain when TLS starts (probe.dane)
+        self.dane = dane
+        self._dane_info: DaneInfo | None = None
+        self._dane_starttls_judged = False
         self.table = table or load_table()
         self.clock = clock
         self.model = ServerModel()
@@ -227,6 +235,7 @@ class Session:
             extensions={k: list(v) for k, v in self.model.facts.extensions.items()},
             waited=self.waited,
             tls=self.model.tls,
+            dane=self._dane_result(),
         )
 
     def _advance(self, event: Event | None) -> None:
@@ -440,6 +449,8 @@ class Session:
             self._reader = self._new_reader()
             chain, verification = _certificate_facts(event.chain, self.server_name, self.options)
             self.model.tls_started(event.version, event.cipher, mode, chain, verification)
+            if self.dane is not None:
+                self._dane_info = dane.evaluate(self.dane, event.chain, datetime.now(UTC))
             return None
         yield from self.close(abort=True)
         if self.past_deadline:
@@ -506,6 +517,8 @@ class Session:
                         )
                     )
                     break
+        if self._dane_info is not None:
+            found += dane.findings(self._dane_info)
         if tls.version in OLD_TLS:
             found.append(
                 Finding(
@@ -811,6 +824,7 @@ class Session:
     def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
         findings += self._mail_in_the_clear(exchange)
+        findings += self._dane_without_starttls(exchange)
         if self._pending:
             findings = self._pending + findings
             self._pending = []
@@ -842,6 +856,34 @@ class Session:
         return [
             Finding(Verdict.INFO, "MAIL accepted before STARTTLS: TLS is offered, not required")
         ]
+
+    def _dane_without_starttls(self, exchange: Exchange) -> list[Finding]:
+        """--dane: the first EHLO reply in the clear that does not offer STARTTLS, from a host
+        whose DNSSEC-validated TLSA records bind senders to TLS (RFC 7672 §2.2)."""
+        reply = exchange.reply
+        if (
+            self.dane is None
+            or not self.dane.binding
+            or self._dane_starttls_judged
+            or exchange.command != "EHLO"
+            or reply is None
+            or reply.code != 250
+            or self.model.facts.tls_active
+        ):
+            return []
+        self._dane_starttls_judged = True
+        from probe.protocol.ehlo import parse_ehlo
+
+        if "STARTTLS" in parse_ehlo(reply).extensions:
+            return []
+        info = self._dane_result()
+        return [dane.starttls_missing(info)] if info is not None else []
+
+    def _dane_result(self) -> DaneInfo | None:
+        """The DANE facts for the report: matched against the TLS chain when there was one."""
+        if self._dane_info is None and self.dane is not None:
+            return dane.evaluate(self.dane, None, datetime.now(UTC))
+        return self._dane_info
 
     def _closed_after_previous(self) -> None:
         """The server closed the connection after its last reply, with no 421 and not after QUIT
