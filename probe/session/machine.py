@@ -165,7 +165,7 @@ class Session:
         self._dane_starttls_judged = False
         self.table = table or load_table()
         self.clock = clock
-        self.model = ServerModel()
+        self.model = self._new_model()
         self.log = StepLog(options.strict)
         self.peer: str | None = None
         self.connected = False  # commands can be sent
@@ -309,6 +309,9 @@ class Session:
             )
             if names
         ]
+        inside = self.model.facts.tls_active
+        if when.tls is not None and when.tls != inside:
+            reasons.append("the session is " + ("inside TLS" if inside else "not inside TLS"))
         return f"{'; '.join(reasons)} (when: {when.describe()})" if reasons else None
 
     def _with_saved(self, step: Step) -> Step | None:
@@ -392,7 +395,7 @@ class Session:
         """Open the connection (closing any open one first); None on success, else why not."""
         if self._open:
             yield from self.close()
-        self.model = ServerModel()
+        self.model = self._new_model()
         self._reader = self._new_reader()
         self._lost = None
         self._last_read = None
@@ -824,6 +827,7 @@ class Session:
     def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
         findings += self._mail_in_the_clear(exchange)
+        findings += self._mail_before_auth(exchange)
         findings += self._dane_without_starttls(exchange)
         if self._pending:
             findings = self._pending + findings
@@ -855,6 +859,34 @@ class Session:
             ]
         return [
             Finding(Verdict.INFO, "MAIL accepted before STARTTLS: TLS is offered, not required")
+        ]
+
+    def _mail_before_auth(self, exchange: Exchange) -> list[Finding]:
+        """`auth: required`: MAIL accepted before a successful AUTH, on a server whose EHLO
+        reply offers AUTH, fails (RFC 6409 §4.3). Without the key nothing is said: a server may
+        accept mail unauthenticated for reasons a client cannot see (a relay for its own
+        domains, a client it authorized by address)."""
+        reply, facts = exchange.reply, self.model.facts
+        if (
+            self.bound.scenario.auth != "required"
+            or exchange.command != "MAIL"
+            or reply is None
+            or reply.code is None
+            or not 200 <= reply.code < 300
+            or facts.authenticated
+            or not ({"AUTH", "AUTH="} & set(facts.extensions))
+        ):
+            return []
+        return [
+            Finding(
+                Verdict.FAIL,
+                f"the server accepted MAIL ({reply.code}) before AUTH, and the scenario says it "
+                'must require authentication first (auth: required): "The MSA MUST by default '
+                "issue an error reply to the MAIL command if the session has not been "
+                'authenticated" unless it authorized the client otherwise (by its address, '
+                "say), which a client cannot see; RFC 4954 §6 gives the refusal 530 5.7.0",
+                "scenario auth: required; RFC 6409 §4.3",
+            )
         ]
 
     def _dane_without_starttls(self, exchange: Exchange) -> list[Finding]:
@@ -959,6 +991,15 @@ class Session:
 
     def _mask_reply(self, reply: Reply) -> Reply:
         return self.masker.reply(reply)
+
+    def _new_model(self) -> ServerModel:
+        """A fresh model of the server, knowing the policies the scenario declares it has
+        (`tls: required`, `auth: required`)."""
+        model = ServerModel()
+        scenario = self.bound.scenario
+        declared = {"tls_required": scenario.tls, "auth_required": scenario.auth}
+        model.facts.declared = frozenset(k for k, v in declared.items() if v == "required")
+        return model
 
     def _new_reader(self) -> ReplyReader:
         return ReplyReader(self.options.max_reply_bytes, self.options.max_reply_lines)
