@@ -287,11 +287,9 @@ def findings(info: DaneInfo) -> list[Finding]:
         case "none":
             return [Finding(Verdict.INFO, f"DANE: no TLSA records at {where}", "RFC 7672 §2.2")]
         case "insecure":
-            unvalidated = ", ".join(
-                k.upper() if k != "address" else "address"
-                for k, v in info.dnssec.items()
-                if v is False
-            )
+            names = [k.upper() if k != "address" else "address" for k, v in info.dnssec.items()]
+            missing = [n for n, v in zip(names, info.dnssec.values(), strict=True) if v is False]
+            answers = " and ".join(missing) + (" answers" if len(missing) > 1 else " answer")
             would = {"match": "would match", "mismatch": "would not match"}.get(
                 info.match, "were not matched"
             )
@@ -299,7 +297,7 @@ def findings(info: DaneInfo) -> list[Finding]:
                 Finding(
                     Verdict.INFO,
                     f"DANE does not apply: the TLSA records at {where} are not DNSSEC-validated "
-                    f"(no AD bit from {info.resolver} on the {unvalidated} answer); they "
+                    f"(no AD bit from {info.resolver} on the {answers}); they "
                     f"{would} ({info.reason})",
                     "RFC 7672 §2.1.1, §2.2",
                 )

@@ -197,7 +197,9 @@ def dane_line(dane: DaneInfo) -> str:
     if dane.status == "secure":
         trust = f"DNSSEC-validated (the AD bit from {dane.resolver})"
     else:
-        missing = ", ".join(k for k, v in dane.dnssec.items() if v is False)
+        missing = " and ".join(
+            k.upper() if k != "address" else k for k, v in dane.dnssec.items() if v is False
+        )
         trust = (
             f"not DNSSEC-validated (no AD bit from {dane.resolver} on {missing}: "
             "DANE does not apply)"
