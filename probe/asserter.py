@@ -45,15 +45,26 @@ class SessionFacts:
     in_transaction: bool = False
     recipients: int = 0  # RCPTs accepted in the open transaction
     tls_active: bool = False
+    authenticated: bool = False  # an AUTH got 235 since the last EHLO/HELO (RFC 4954 §4)
+    # Server policies the scenario declares (`tls: required`, `auth: required`): known, not
+    # assumed, and their documents' rows count in every profile while the policy still applies.
+    declared: frozenset[str] = frozenset()
 
     def holds(self, requirement: str) -> bool:
         """A sequence rule's requirement (probe.codes.REQUIREMENTS), as the session shows it."""
         if requirement == "transaction":
             return self.in_transaction
+        if requirement == "no_transaction":
+            return not self.in_transaction
+        if requirement == "unauthenticated":
+            return not self.authenticated
         return self.in_transaction and self.recipients > 0
 
     def condition(self, name: str, command: str) -> bool | None:
         """True/False when observable, None when it can only be assumed."""
+        if name in self.declared:
+            # Declared by the scenario: it holds until what it asks for was done.
+            return not (self.tls_active if name == "tls_required" else self.authenticated)
         if name == "after_554_greeting":
             return self.greeting_code == 554
         if name == "after_521_greeting":
@@ -269,7 +280,13 @@ def _code_findings(
         applicable.append(row)
         assumed += [name for name, state in zip(row.when, states, strict=True) if state is None]
 
-    passing = [row for row in applicable if profile in row.profiles]
+    # A row whose conditions the scenario declares (auth: required -> RFC 4954's 530) counts in
+    # any profile: the scenario brought that document in.
+    passing = [
+        row
+        for row in applicable
+        if profile in row.profiles or (row.when and set(row.when) <= facts.declared)
+    ]
     if passing:
         if assumed:
             described = "; ".join(table.conditions.get(name, name) for name in sorted(set(assumed)))
@@ -349,6 +366,8 @@ _UNMET = {
     "transaction": "no mail transaction is open (no MAIL accepted since the last EHLO, HELO, "
     "RSET or end of data)",
     "recipient": "no recipient was accepted in this transaction",
+    "no_transaction": "a mail transaction is open (MAIL was accepted)",
+    "unauthenticated": "an AUTH command already succeeded (235) in this session",
 }
 
 
@@ -360,6 +379,8 @@ def _sequence_findings(
     for rule in table.sequence:
         if rule.command != exchange.command or code // 100 not in (2, 3):
             continue
+        if exchange.command == "AUTH" and not exchange.has_argument:
+            continue  # a client response inside an AUTH exchange (after a 334): no new AUTH
         if facts.holds(rule.requires):
             continue
         findings.append(

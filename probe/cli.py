@@ -262,6 +262,12 @@ def _add_judging_options(p: argparse.ArgumentParser) -> None:
         help="fail when a certificate in the chain expires within N days",
     )
     p.add_argument(
+        "--dane",
+        action="store_true",
+        help="look up each host's TLSA records (_PORT._tcp.HOST, RFC 7672) and match them against "
+        "its TLS chain; only records the resolver vouches for with the AD bit (DNSSEC) count",
+    )
+    p.add_argument(
         "--tls",
         choices=("implicit",),
         help="implicit: TLS from the first byte (RFC 8314, port 465; also smtps://HOST[:PORT])",
@@ -692,8 +698,9 @@ def _play(
     from probe.report.redact import Redactor
     from probe.resolve import direct_plans, render_plan
     from probe.scenario import ScenarioError
-    from probe.session.orchestrate import make_plan, run_plan
+    from probe.session.orchestrate import look_up_dane, make_plan, run_plan
 
+    check_cafile(args.cafile)
     options = _run_options(args)
     shard = _shard(args)
     all_mx = getattr(args, "all_mx", False)
@@ -724,6 +731,10 @@ def _play(
     except ScenarioError as exc:
         print_problems(exc.problems)
         return EXIT_USAGE
+    if getattr(args, "dane", False) and not dry_run:
+        import asyncio
+
+        asyncio.run(look_up_dane(plan, config))
     if dry_run:
         for target_plan in plans:
             sys.stdout.write(render_plan(target_plan, all_mx=all_mx).rstrip("\n") + "\n")
@@ -1196,6 +1207,27 @@ def _check_report_dir(directory: Path) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"--report-dir {directory}: not writable ({exc.strerror})") from None
+
+
+MAX_CAFILE = 16 * 1024 * 1024  # a system CA bundle is about 200 KiB
+
+
+def check_cafile(path: str | None) -> None:
+    """--cafile names a readable regular file holding PEM certificates: checked before anything
+    is sent (a DNS query included), since every TLS session would otherwise be judged against no
+    trust anchors at all."""
+    from probe.inputfile import InputFileError, read_bounded, shown
+
+    if path is None:
+        return
+    try:
+        data = read_bounded(Path(path), MAX_CAFILE)
+    except InputFileError as exc:
+        raise UsageError(f"--cafile {shown(path)}: {exc}") from None
+    if len(data) > MAX_CAFILE:
+        raise UsageError(f"--cafile {shown(path)}: over {MAX_CAFILE // (1024 * 1024)} MiB")
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise UsageError(f"--cafile {shown(path)}: no PEM certificate (BEGIN CERTIFICATE) in it")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

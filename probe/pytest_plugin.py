@@ -67,6 +67,7 @@ class _State:
     resolver: Any  # probe.resolve.ResolverConfig
     limits: Any  # probe.thresholds.Thresholds
     all_mx: bool = False
+    dane: bool = False  # --smtp-dane: TLSA lookups before each session
     # Where the overrides came from, for the warning about variables no collected scenario
     # declares: --smtp-var, the --smtp-var-file names and their variables, SMTP_PROBE_VAR_*.
     given: dict[str, str] = field(default_factory=dict)
@@ -183,6 +184,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="implicit: TLS from the first byte (RFC 8314, port 465; also smtps://HOST[:PORT])",
     )
     group.addoption(
+        "--smtp-dane",
+        action="store_true",
+        help="look up each host's TLSA records (RFC 7672) and match them against its TLS chain; "
+        "only records the resolver vouches for with the AD bit (DNSSEC) count",
+    )
+    group.addoption(
         "--smtp-tls-verify",
         action="store_true",
         help="certificate problems (chain, name) fail instead of warn",
@@ -292,6 +299,12 @@ def pytest_configure(config: pytest.Config) -> None:
         given[key] = value
     from_files, from_env = _outside_variables(option("smtp_var_file"))
     timeouts = Timeouts(option("smtp_timeouts"), option("smtp_timeout"))
+    from probe.cli import UsageError, check_cafile
+
+    try:
+        check_cafile(option("smtp_cafile"))
+    except UsageError as exc:  # "--cafile FILE: no such file", as the CLI says it
+        raise pytest.UsageError(str(exc).replace("--cafile", "--smtp-cafile", 1)) from None
     # As `smtp-probe run` builds them (probe.cli._play), from the same defaults.
     options = RunOptions(
         profile=option("smtp_profile"),
@@ -315,6 +328,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _resolver_config(config),
         _thresholds(option("smtp_warn_ms"), option("smtp_crit_ms")),
         all_mx=option("smtp_all_mx"),
+        dane=bool(option("smtp_dane")),
         given=given,
         outside=([shown(path) for path in option("smtp_var_file")], from_files, from_env),
     )
@@ -585,6 +599,12 @@ class ScenarioRun(pytest.Collector):
             return _Played(problems=problems, reported_by=item.nodeid)
         # The CLI's runner: one session on the blocking driver; with --smtp-all-mx, one per MX
         # host, concurrently on the asyncio driver.
+        if state.dane:
+            import asyncio
+
+            from probe.session.orchestrate import look_up_dane
+
+            asyncio.run(look_up_dane(plan, state.resolver))
         run = run_plan(plan, state.options, CONCURRENCY)
         if run.interrupted:  # Ctrl-C or SIGTERM reached execute()'s handlers: stop the session
             raise KeyboardInterrupt

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from probe.protocol.reply import Reply
+
+if TYPE_CHECKING:
+    from probe.dane import TlsaRecord
 
 
 class Verdict(StrEnum):
@@ -211,6 +215,39 @@ class TlsInfo:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class DaneInfo:
+    """DANE for the host (RFC 7672, with --dane): its TLSA records, whether DNSSEC vouched for
+    them, and whether they match the chain the TLS session presented (probe.dane)."""
+
+    name: str  # "_25._tcp.mx.example.test"; "" when not looked up (an IP target)
+    resolver: str  # who was asked, and whose AD bit was believed
+    status: str  # "secure", "insecure", "none", "failed" or "not-applicable"
+    dnssec: dict[str, bool | None]  # the AD bit of the tlsa, address, mx answers (None: not asked)
+    records: tuple[TlsaRecord, ...]
+    binding: bool  # secure and usable: a DANE sender must authenticate the server with them
+    match: str  # "match", "mismatch", "no-usable-records" or "not-checked"
+    reason: str  # in words: what matched, why nothing did, or why nothing was checked
+    matched: TlsaRecord | None = None
+    matched_certificate: int | None = None  # its index in the chain, the server's own first
+    leaf_record: str = ""  # on a mismatch: the 3 1 1 record the server's certificate would match
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "resolver": self.resolver,
+            "status": self.status,
+            "dnssec": dict(self.dnssec),
+            "records": [record.as_dict() for record in self.records],
+            "binding": self.binding,
+            "match": self.match,
+            "reason": self.reason,
+            "matched": self.matched.text() if self.matched is not None else None,
+            "matched_certificate": self.matched_certificate,
+            "leaf_record": self.leaf_record or None,
+        }
+
+
 @dataclass(slots=True)
 class ServerResult:
     scenario: str
@@ -226,6 +263,7 @@ class ServerResult:
     details: dict[str, object] = field(default_factory=dict)  # target facts (domain, MX, ...)
     waited: float = 0.0  # seconds the session spent in quiet windows (waiting on timers)
     tls: TlsInfo | None = None  # set when the session switched to TLS with STARTTLS
+    dane: DaneInfo | None = None  # with --dane: the host's TLSA records and how they matched
 
     def counts(self) -> dict[str, int]:
         out = {str(v): 0 for v in Verdict if v is not Verdict.INFO}  # INFO: findings only

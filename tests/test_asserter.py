@@ -404,3 +404,46 @@ def test_a_plaintext_password_mechanism_offered_in_the_clear_is_a_warning(auth, 
     assert found is expected, messages
     if expected is Verdict.WARN:
         assert any("SHOULD NOT" in m and "[RFC 4954 §4]" in m for m in messages), messages
+
+
+# ---- AUTH out of sequence (RFC 4954 §4) ---------------------------------------------------------
+
+OFFERS_AUTH = {
+    "extensions": {"AUTH": ("PLAIN", "LOGIN")}
+}  # else sending AUTH is the probe's breach
+
+
+def test_an_auth_accepted_after_a_successful_one_fails():
+    for accepted in (b"334 VXNlcm5hbWU6\r\n", b"235 2.7.0 ok\r\n"):
+        facts = {"in_transaction": False, "authenticated": True, **OFFERS_AUTH}
+        verdict, findings = judged("AUTH", accepted, b"AUTH LOGIN\r\n", **facts)
+        assert verdict is Verdict.FAIL
+        assert findings[0].source == "RFC 4954 §4" and findings[0].expected == "503"
+        assert "an AUTH command already succeeded" in findings[0].message
+        assert "MUST reject any further AUTH commands with a 503" in findings[0].message
+    verdict, findings = judged("AUTH", b"503 5.5.1 already authenticated\r\n", b"AUTH LOGIN\r\n",
+                               in_transaction=False, authenticated=True, **OFFERS_AUTH)  # fmt: skip
+    assert verdict is Verdict.PASS, findings
+    verdict, findings = judged("AUTH", b"334 VXNlcm5hbWU6\r\n", b"AUTH LOGIN\r\n",
+                               in_transaction=False, **OFFERS_AUTH)  # fmt: skip
+    assert verdict is Verdict.PASS, findings
+
+
+def test_an_auth_accepted_inside_a_mail_transaction_fails():
+    verdict, findings = judged("AUTH", b"235 2.7.0 ok\r\n", b"AUTH PLAIN ****\r\n", **OFFERS_AUTH)
+    assert verdict is Verdict.FAIL
+    assert "a mail transaction is open" in findings[0].message
+    assert "MUST be rejected with a 503 reply" in findings[0].message
+    verdict, findings = judged(
+        "AUTH", b"503 5.5.1 not now\r\n", b"AUTH PLAIN ****\r\n", **OFFERS_AUTH
+    )
+    assert verdict is Verdict.PASS, findings
+
+
+def test_a_client_response_inside_an_auth_exchange_is_no_new_auth():
+    # After a 334 the client's lines (base64, or "*") are answered too: not AUTH commands.
+    for line in (b"dGlt\r\n", b"****\r\n", b"*\r\n"):
+        verdict, findings = judged(
+            "AUTH", b"334 UGFzc3dvcmQ6\r\n", line, authenticated=True, **OFFERS_AUTH
+        )
+        assert verdict is Verdict.PASS, (line, findings)

@@ -57,6 +57,8 @@ from servers import (
     slow,
 )
 from test_hostile import SHORT, TLS
+from tls_servers import PASSWORD as AUTH_PASSWORD
+from tls_servers import USER as AUTH_USER
 
 from probe.codes import CodeTable, load_table
 from probe.protocol.reply import Reply, ReplyLine
@@ -72,6 +74,10 @@ DRIVERS = ("blocking", "aio")
 # Given to the scenarios that declare them (the domain Postfix and Exim receive mail for).
 VARS = {"domain": DOMAIN}
 assert EXIM_DOMAIN == DOMAIN, "one domain variable serves both Postfix and Exim"
+# The AUTH scenarios' credentials (auth, submission): a user name, the password from the
+# environment. These servers offer no AUTH, so the AUTH steps are skipped and nothing is sent.
+VARS["username"] = AUTH_USER
+ENVIRON = {"SMTP_PROBE_PASSWORD": AUTH_PASSWORD}
 # Real servers answer in milliseconds: a short reply timeout and deadline bound a hang.
 REAL_SERVER_OPTIONS = RunOptions(timeouts=Timeouts("short", 5.0), session_deadline=60.0)
 # Timings: ServerResult.started_at, .duration, .waited; Exchange.started, .elapsed.
@@ -204,7 +210,7 @@ FIXTURES = {"aiosmtpd": "aiosmtpd_server", "postfix": "postfix_target", "exim": 
 
 def _bind_bundled(path: Path) -> BoundScenario:
     scenario = load_scenario(path)
-    return bind(scenario, {k: v for k, v in VARS.items() if k in scenario.variables}, {})
+    return bind(scenario, {k: v for k, v in VARS.items() if k in scenario.variables}, ENVIRON)
 
 
 @pytest.mark.parametrize("server", tuple(FIXTURES))

@@ -37,6 +37,8 @@ from exim_server import DOMAIN as EXIM_DOMAIN
 from exim_server import exim_version
 from golden_support import compare, dump, normalise_result
 from postfix_server import DOMAIN
+from tls_servers import PASSWORD as AUTH_PASSWORD
+from tls_servers import USER as AUTH_USER
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -47,6 +49,10 @@ FIXTURES = {"aiosmtpd": "aiosmtpd_server", "postfix": "postfix_target", "exim": 
 # for, as in tests/test_postfix.py and tests/test_exim.py; aiosmtpd's Sink takes anything).
 VARS = {"domain": DOMAIN}
 assert EXIM_DOMAIN == DOMAIN, "one domain variable serves both Postfix and Exim"
+# The AUTH scenarios' credentials (auth, submission): a user name, the password from the
+# environment. These servers offer no AUTH, so the AUTH steps are skipped and nothing is sent.
+VARS["username"] = AUTH_USER
+ENVIRON = {"SMTP_PROBE_PASSWORD": AUTH_PASSWORD}
 # Exim's message ids: 6-6-2 base-62 characters up to 4.96, 6-11-4 from 4.97.
 _EXIM_MESSAGE_ID = re.compile(r"\b(id=)[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\b")
 UPDATE = os.environ.get("SMTP_PROBE_UPDATE_GOLDEN") == "1"
@@ -96,7 +102,7 @@ def _var_args(scenario: Path) -> list[str]:
 def test_verdicts_match_golden(scenario: Path, server: str, cli, request: pytest.FixtureRequest):
     target: str = request.getfixturevalue(FIXTURES[server])
     args = ["run", str(scenario), target, *_var_args(scenario), "--format", "json", "--no-report"]
-    run = cli(*args, timeout=CLI_TIMEOUT)
+    run = cli(*args, timeout=CLI_TIMEOUT, env=ENVIRON)
     context = f"smtp-probe {' '.join(args)}\nexit code {run.code}\n--- stderr ---\n{run.stderr}"
     # A judged run (0 passed, 1 something failed): not a usage error, unreachable server or crash.
     assert run.code in (0, 1), f"{context}\n--- stdout ---\n{run.stdout}"

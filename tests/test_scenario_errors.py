@@ -154,7 +154,7 @@ def test_missing_steps_and_unknown_top_level_keys() -> None:
         "s.yaml:1:1: missing 'steps' (the list of steps to play)",
         "s.yaml:2:1: unknown top-level key 'step'; did you mean 'steps'?",
         "s.yaml:4:1: unknown top-level key 'frobnicate'; the keys are name, description, vars, "
-        "stop_on_fail, tls, steps (and x-... for anchors)",
+        "stop_on_fail, tls, auth, steps (and x-... for anchors)",
     ]
 
 

@@ -113,7 +113,9 @@ def test_expectations_match_the_loader() -> None:
     assert set(DEFS["level"]["enum"]) == set(LEVELS)
     assert set(COMMON_KEYS) == set(DEFS["step_noop"]["properties"]) - {"noop"}
     auth = objects(DEFS["step_auth"]["properties"]["auth"])[0]
-    assert tuple(auth["properties"]["mechanism"]["enum"]) == MECHANISMS
+    written, variable = auth["properties"]["mechanism"]["anyOf"]
+    assert tuple(written["enum"]) == MECHANISMS
+    assert variable == {"type": "string", "pattern": r"\$\{"}  # checked when bound
 
 
 @pytest.mark.parametrize(

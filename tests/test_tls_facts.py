@@ -119,3 +119,53 @@ def test_the_text_report_shows_the_tls_block(cli, tmp_path: Path, authority: Aut
     assert block[0].endswith("; issuer CN=smtp-probe test CA")
     assert block[1].startswith("        cert 1: CN=smtp-probe test CA; no subjectAltName; until")
     assert block[2] == f"        chain: verifies against {authority.ca_path}; names {NAME}"
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda folder: folder / "missing.pem", "no such file"),
+        (lambda folder: _folder(folder), "is a folder, not a regular file"),
+        (lambda folder: _write(folder / "empty.pem", b""), "no PEM certificate"),
+        (lambda folder: _write(folder / "key.pem", b"-----BEGIN PRIVATE KEY-----\n"), "no PEM"),
+    ],
+    ids=["missing", "folder", "empty", "not-a-certificate"],
+)
+def test_a_bad_cafile_is_a_usage_error_before_anything_is_sent(
+    cli, tmp_path: Path, make: Any, reason: str
+):
+    import socket
+
+    path = make(tmp_path / "ca")
+    # A server that would see any connection, and a nameserver that would see any query.
+    with socket.socket() as listener, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dns:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        dns.bind(("127.0.0.1", 0))
+        dns.setblocking(False)
+        nameserver = f"127.0.0.1:{dns.getsockname()[1]}"
+        for target in (f"127.0.0.1:{port}", "example.test"):
+            result = cli("run", "basic", target, "--var", "domain=example.test",
+                         "--cafile", str(path), "--nameserver", nameserver)  # fmt: skip
+            assert result.code == 2, result.stdout + result.stderr
+            assert result.stdout == ""
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith(f"smtp-probe: --cafile {path}: ")
+            assert reason in lines[0], lines
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        with pytest.raises(BlockingIOError):
+            dns.recv(512)
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path

@@ -68,7 +68,7 @@ class SequenceRule:
     """A command the server MUST refuse when the session shows `requires` unmet."""
 
     command: str
-    requires: str  # "transaction" or "recipient"
+    requires: str  # one of REQUIREMENTS
     source: str
     rule: str
 
@@ -238,7 +238,8 @@ _FIXED_KEYS = frozenset(
 _NO_ARGUMENTS_KEYS = frozenset({"commands", "codes", "source", "rule"})
 _SEQUENCE_KEYS = frozenset({"command", "requires", "source", "rule", "note"})
 _DUTY_KEYS = frozenset({"command", "match", "requires", "codes", "level", "source", "rule", "note"})
-REQUIREMENTS = ("transaction", "recipient")
+# What a sequence rule or a duty needs the session to show (probe.asserter.SessionFacts.holds).
+REQUIREMENTS = ("transaction", "recipient", "no_transaction", "unauthenticated")
 
 
 def _fail(where: str, what: str) -> CodeTableError:

@@ -42,6 +42,7 @@ def _result(result: ServerResult, redact: Redactor) -> dict[str, Any]:
         "waited_ms": round(result.waited * 1000, 1),
         "extensions": result.extensions,
         "tls": result.tls.as_dict() if result.tls is not None else None,
+        "dane": result.dane.as_dict() if result.dane is not None else None,
         "details": result.details,
         "steps": [_step(s, redact) for s in result.steps],
     }

@@ -10,6 +10,7 @@ from probe.protocol.reply import printable
 from probe.report.redact import Redactor
 from probe.report.wire import sent_text
 from probe.results import (
+    DaneInfo,
     Exchange,
     Finding,
     RunResult,
@@ -179,7 +180,41 @@ def _session_facts(result: ServerResult, redact: Redactor) -> list[str]:
         lines.append(f"      EHLO: {redact(_fit(items)) if items else '(no extensions)'}")
     if result.tls is not None:
         lines += [redact(line) for line in tls_block(result.tls)]
+    if result.dane is not None:
+        lines.append(redact(dane_line(result.dane)))
     return lines
+
+
+def dane_line(dane: DaneInfo) -> str:
+    """The host's TLSA records (--dane) in one line: where, whether DNSSEC vouched for them,
+    and how they fared against the chain."""
+    if dane.status == "not-applicable":
+        return f"      DANE: not checked: {dane.reason}"
+    if dane.status == "failed":
+        return f"      DANE: {dane.name}: the TLSA lookup failed ({dane.reason})"
+    if dane.status == "none":
+        return f"      DANE: {dane.name}: no TLSA records (asked {dane.resolver})"
+    count = len(dane.records)
+    records = f"{count} TLSA record{'s' if count != 1 else ''}"
+    if dane.status == "secure":
+        trust = f"DNSSEC-validated (the AD bit from {dane.resolver})"
+    else:
+        missing = " and ".join(
+            k.upper() if k != "address" else k for k, v in dane.dnssec.items() if v is False
+        )
+        trust = (
+            f"not DNSSEC-validated (no AD bit from {dane.resolver} on {missing}: "
+            "DANE does not apply)"
+        )
+    outcome = {
+        "match": dane.reason,
+        "mismatch": f"no match: {dane.reason}"
+        + (
+            f"; the server's certificate would match {dane.leaf_record}" if dane.leaf_record else ""
+        ),
+        "no-usable-records": f"none usable: {dane.reason}",
+    }.get(dane.match, f"not matched: {dane.reason}")
+    return f"      DANE: {dane.name}: {records}, {trust}; {outcome}"
 
 
 def tls_block(tls: TlsInfo) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from probe.inputfile import InputFileError, read_bounded, shown
 from probe.scenario.errors import ScenarioError, ScenarioProblem
+from probe.scenario.grammar import MECHANISMS
 from probe.scenario.model import (
     BoundScenario,
     Expectation,
@@ -244,6 +245,7 @@ class _Binder:
             self.secrets.add(password)
             for plain in (password, f"\0{user}\0{password}", f"{user}\0{user}\0{password}"):
                 self.secrets.add(base64.b64encode(plain.encode()).decode())
+        mechanism = self.mechanism(step)
         verb = step.verb
         if step.kind is StepKind.SEND and verb is None and arg is not None:
             verb = arg.split(None, 1)[0].upper() if arg.strip() else "UNKNOWN"
@@ -257,12 +259,32 @@ class _Binder:
             else self.expand(step.body, where),
             username=username,
             password=password,
+            mechanism=mechanism,
             inject=self.expand(step.inject, where),
             verb=verb,
             expect=self.expectation(step.expect, where),
             expect_end=self.expectation(step.expect_end, where),
             steps=tuple(self.step(member) for member in step.steps),
         )
+
+    def mechanism(self, step: Step) -> str | None:
+        """An AUTH mechanism given as a variable, expanded and checked (the loader checked the
+        ones written out)."""
+        if step.mechanism is None or "${" not in step.mechanism:
+            return step.mechanism
+        value = self.expand(step.mechanism, step.position)
+        if value is None:
+            return None
+        if value.strip().upper() in MECHANISMS:
+            return value.strip().upper()
+        if self.placeholders and "x" in value:
+            return value  # `validate` without a value: the run will check the real one
+        self.problem(
+            step.position,
+            f"after expanding variables, 'mechanism' must be {' or '.join(MECHANISMS)}, got "
+            f"'{value[:40]}'",
+        )
+        return None
 
     def file_body(self, step: Step) -> str | None:
         """A message file with `expand: true`: read whole (so bounded like any value), UTF-8,

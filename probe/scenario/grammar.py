@@ -11,10 +11,13 @@ from enum import Enum
 
 from probe.scenario.model import Level, StepKind
 
-TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "tls", "steps")
+TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "tls", "auth", "steps")
 # `tls:` at the top: `implicit` connects with TLS (RFC 8314, port 465); `required` says the
 # server must require TLS before a mail transaction (MAIL accepted in the clear then fails).
 TLS_MODES = ("implicit", "required")
+# `auth: required`: the server must require AUTH before a mail transaction (RFC 6409 §4.3, a
+# submission server): MAIL accepted before AUTH, on a server that offers AUTH, then fails.
+AUTH_MODES = ("required",)
 EXTENSION_PREFIX = "x-"  # top-level keys starting with this are ignored: a home for anchors
 
 # Keys any step may carry, inside its mapping or beside its kind key.
@@ -32,7 +35,7 @@ COMMON_KEYS = (
 )
 
 # `when:` keys: what a condition may test (all given must hold).
-WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved")
+WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved", "tls")
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
 EXPECT_KEYS = ("code", "text", "level", "why")

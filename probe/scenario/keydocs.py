@@ -56,7 +56,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "ehlo step: that keyword's parameters) or NAME: {text: REGEX} (its first group, else the "
     "whole match).",
     (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
-    "keywords), saved, not_saved (saved names); else it is skipped as not applicable.",
+    "keywords), saved, not_saved (saved names), tls (true: inside TLS, after STARTTLS or "
+    "implicit; false: in the clear); else it is skipped as not applicable.",
     ("ehlo", "domain"): "The client's domain or address literal (one line).",
     ("helo", "domain"): "The client's domain (one line).",
     ("ehlo", "advertises"): "EHLO keywords the 250 reply must list (judged at the step's level).",
@@ -79,7 +80,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
     "for raw, none: any code of a possible class).",
     ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",
-    ("auth", "mechanism"): "PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-1 or SCRAM-SHA-256.",
+    ("auth", "mechanism"): "PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-1 or SCRAM-SHA-256, or a "
+    "${variable} naming one (checked when the scenario is bound, before anything is sent).",
     ("starttls", "inject"): "A command sent in the same write as STARTTLS, before the handshake "
     "(the plaintext injection test, CVE-2011-0411): a server that answers it inside TLS fails.",
     ("bdat", "body"): "The message text: line ends sent as CRLF (a final CRLF added), no "

@@ -27,7 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from probe.scenario import binding
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.fields import Fields, Suggester, did_you_mean
-from probe.scenario.grammar import EXTENSION_PREFIX, TLS_MODES, TOP_KEYS
+from probe.scenario.grammar import AUTH_MODES, EXTENSION_PREFIX, TLS_MODES, TOP_KEYS
 from probe.scenario.model import BoundScenario, Position, Scenario, Step, Variable
 from probe.scenario.steps import StepReader
 from probe.scenario.variables import NAME_RE, find_cycles, references
@@ -182,6 +182,9 @@ def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
     tls = None
     if "tls" in entries:
         tls = _tls_mode(entries["tls"][1], fields)
+    auth = None
+    if "auth" in entries:
+        auth = _auth_mode(entries["auth"][1], fields)
     variables: dict[str, Variable] = {}
     if "vars" in entries:
         variables = _variables(entries["vars"][1], fields)
@@ -213,6 +216,7 @@ def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
         stop_on_fail=stop_on_fail,
         saves=saves,
         tls=tls,
+        auth=auth,
     )
 
 
@@ -258,6 +262,16 @@ def _check_save_order(
                 f"{where.line}, column {where.column})",
             )
         saved |= {s.name for m in (step, *step.steps) for s in m.save}
+
+
+def _auth_mode(node: Node, fields: Fields) -> str | None:
+    given = fields.text(node, "auth", template=False, one_line=True)
+    if given is None:
+        return None
+    if given.strip().lower() in AUTH_MODES:
+        return given.strip().lower()
+    fields.problems.add(node, f"'auth' must be {' or '.join(AUTH_MODES)}, got '{shorten(given)}'")
+    return None
 
 
 def _tls_mode(node: Node, fields: Fields) -> str | None:

@@ -100,6 +100,7 @@ class Condition:
     not_advertised: tuple[str, ...] = ()
     saved: tuple[str, ...] = ()
     not_saved: tuple[str, ...] = ()
+    tls: bool | None = None  # True: only inside TLS (after STARTTLS, or implicit); False: outside
 
     def __and__(self, other: Condition) -> Condition:
         return Condition(
@@ -107,6 +108,7 @@ class Condition:
             self.not_advertised + other.not_advertised,
             self.saved + other.saved,
             self.not_saved + other.not_saved,
+            self.tls if other.tls is None else other.tls,
         )
 
     def describe(self) -> str:
@@ -120,6 +122,8 @@ class Condition:
             )
             if values
         ]
+        if self.tls is not None:
+            parts.append(f"tls {str(self.tls).lower()}")
         return " and ".join(parts)
 
 
@@ -220,6 +224,7 @@ class Scenario:
     stop_on_fail: bool = False
     saves: dict[str, Position] = field(default_factory=dict)  # saved names, where each is saved
     tls: str | None = None  # "implicit" (RFC 8314) or "required" (TLS before MAIL)
+    auth: str | None = None  # "required": AUTH before MAIL (RFC 6409 §4.3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,11 @@ _COMMON: dict[str, Schema] = {
             "not_advertised": {**_KEYWORDS, "description": "EHLO keywords it did not"},
             "saved": {**_NAMES, "description": "names a step has saved a value as"},
             "not_saved": {**_NAMES, "description": "names nothing was saved as"},
+            "tls": {
+                "type": "boolean",
+                "description": "true: only inside TLS (after STARTTLS, or implicit TLS); false: "
+                "only outside",
+            },
         },
         "additionalProperties": False,
     },
@@ -291,7 +296,13 @@ def _steps() -> dict[str, Schema]:
             "auth",
             _long(
                 {
-                    "mechanism": {"enum": list(MECHANISMS)},
+                    "mechanism": {
+                        "anyOf": [
+                            {"enum": list(MECHANISMS)},
+                            {"type": "string", "pattern": r"\$\{"},
+                        ],
+                        "description": "The SASL mechanism, or a ${variable} naming one",
+                    },
                     "username": _TEXT,
                     "password": {**_TEXT, "description": "A secret: use ${secret:NAME}"},
                 },
@@ -569,6 +580,11 @@ def json_schema() -> Schema:
                 "enum": ["implicit", "required"],
                 "description": "implicit: connect with TLS (RFC 8314, port 465); required: the "
                 "server must require TLS before MAIL",
+            },
+            "auth": {
+                "enum": ["required"],
+                "description": "required: a server that offers AUTH must require it before MAIL "
+                "(RFC 6409 §4.3, submission)",
             },
             "steps": {"type": "array", "minItems": 1, "items": _ref("step")},
         },

@@ -585,6 +585,7 @@ class StepReader:
             )
             return None
         values: dict[str, tuple[str, ...]] = {}
+        tls: bool | None = None
         for key, key_node, value in items(node, self.problems):
             if key not in WHEN_KEYS:
                 self.problems.add(
@@ -593,6 +594,11 @@ class StepReader:
                     + did_you_mean(key, WHEN_KEYS, f"it takes: {', '.join(WHEN_KEYS)}"),
                 )
                 return None
+            if key == "tls":
+                tls = self.f.boolean(value, "tls")
+                if tls is None:
+                    return None
+                continue
             if key in ("advertised", "not_advertised"):
                 found = self.f.keywords(value, key)
             else:
@@ -600,7 +606,7 @@ class StepReader:
             if found is None:
                 return None
             values[key] = found
-        return Condition(**values)
+        return Condition(**values, tls=tls)
 
     def _names(self, node: Node, key: str) -> tuple[str, ...] | None:
         members = node.value if isinstance(node, SequenceNode) else [node]
@@ -821,6 +827,9 @@ class StepReader:
         if "mechanism" not in fields:
             return None
         node = fields["mechanism"]
+        if isinstance(node, ScalarNode) and "${" in str(node.value):
+            # A variable: its value is checked when the scenario is bound.
+            return self.f.text(node, "mechanism", one_line=True)
         given = self.f.text(node, "mechanism", template=False)
         if given is None:
             return None

@@ -28,6 +28,7 @@ from probe.session.machine import RunOptions, Session
 __all__ = ["DEFAULT_PER_HOST", "HostGate", "Limits", "RateGate", "run_jobs"]
 
 if TYPE_CHECKING:
+    from probe.dane import DaneLookup
     from probe.resolve import Candidate
     from probe.session.orchestrate import Job
 
@@ -82,6 +83,7 @@ async def run_jobs(
     options: RunOptions,
     limits: Limits,
     emit: Emit,
+    dane: Callable[[Job, Candidate], DaneLookup | None] | None = None,
 ) -> None:
     """Play every job the iterator yields, `limits.concurrency` at a time, handing each result
     to `emit(order, result)` as its session ends (completion order). Cancelled (a signal), the
@@ -108,6 +110,7 @@ async def run_jobs(
                 table,
                 candidate.host,
                 implicit_tls=job.target.implicit_tls,
+                dane=dane(job, candidate) if dane is not None else None,
             )
             try:
                 return await aio.play(s, job.target.text)

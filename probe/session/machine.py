@@ -21,8 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from probe import dane
 from probe.asserter import judge
 from probe.codes import CodeTable, load_table
+from probe.dane import DaneLookup
 from probe.protocol.encode import EscapeError
 from probe.protocol.reader import (
     DEFAULT_MAX_REPLY_BYTES,
@@ -35,6 +37,7 @@ from probe.protocol.reader import (
 from probe.protocol.reply import Reply, printable
 from probe.results import (
     CertInfo,
+    DaneInfo,
     Exchange,
     Finding,
     ServerResult,
@@ -143,6 +146,7 @@ class Session:
         server_name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         implicit_tls: bool = False,
+        dane: DaneLookup | None = None,
     ) -> None:
         self.bound = bound
         self.host = host
@@ -154,9 +158,13 @@ class Session:
         # TLS from the first byte (RFC 8314): the option, the scenario's `tls: implicit`, or an
         # smtps:// target.
         self.implicit_tls = implicit_tls or options.implicit_tls or bound.scenario.tls == "implicit"
+        # --dane: the host's TLSA lookup, matched against the chain when TLS starts (probe.dane)
+        self.dane = dane
+        self._dane_info: DaneInfo | None = None
+        self._dane_starttls_judged = False
         self.table = table or load_table()
         self.clock = clock
-        self.model = ServerModel()
+        self.model = self._new_model()
         self.log = StepLog(options.strict)
         self.peer: str | None = None
         self.connected = False  # commands can be sent
@@ -226,6 +234,7 @@ class Session:
             extensions={k: list(v) for k, v in self.model.facts.extensions.items()},
             waited=self.waited,
             tls=self.model.tls,
+            dane=self._dane_result(),
         )
 
     def _advance(self, event: Event | None) -> None:
@@ -299,6 +308,9 @@ class Session:
             )
             if names
         ]
+        inside = self.model.facts.tls_active
+        if when.tls is not None and when.tls != inside:
+            reasons.append("the session is " + ("inside TLS" if inside else "not inside TLS"))
         return f"{'; '.join(reasons)} (when: {when.describe()})" if reasons else None
 
     def _with_saved(self, step: Step) -> Step | None:
@@ -382,7 +394,7 @@ class Session:
         """Open the connection (closing any open one first); None on success, else why not."""
         if self._open:
             yield from self.close()
-        self.model = ServerModel()
+        self.model = self._new_model()
         self._reader = self._new_reader()
         self._lost = None
         self._last_read = None
@@ -439,6 +451,8 @@ class Session:
             self._reader = self._new_reader()
             chain, verification = _certificate_facts(event.chain, self.server_name, self.options)
             self.model.tls_started(event.version, event.cipher, mode, chain, verification)
+            if self.dane is not None:
+                self._dane_info = dane.evaluate(self.dane, event.chain, datetime.now(UTC))
             return None
         yield from self.close(abort=True)
         if self.past_deadline:
@@ -505,6 +519,8 @@ class Session:
                         )
                     )
                     break
+        if self._dane_info is not None:
+            found += dane.findings(self._dane_info)
         if tls.version in OLD_TLS:
             found.append(
                 Finding(
@@ -810,6 +826,8 @@ class Session:
     def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
         findings += self._mail_in_the_clear(exchange)
+        findings += self._mail_before_auth(exchange)
+        findings += self._dane_without_starttls(exchange)
         if self._pending:
             findings = self._pending + findings
             self._pending = []
@@ -841,6 +859,62 @@ class Session:
         return [
             Finding(Verdict.INFO, "MAIL accepted before STARTTLS: TLS is offered, not required")
         ]
+
+    def _mail_before_auth(self, exchange: Exchange) -> list[Finding]:
+        """`auth: required`: MAIL accepted before a successful AUTH, on a server whose EHLO
+        reply offers AUTH, fails (RFC 6409 §4.3). Without the key nothing is said: a server may
+        accept mail unauthenticated for reasons a client cannot see (a relay for its own
+        domains, a client it authorized by address)."""
+        reply, facts = exchange.reply, self.model.facts
+        if (
+            self.bound.scenario.auth != "required"
+            or exchange.command != "MAIL"
+            or reply is None
+            or reply.code is None
+            or not 200 <= reply.code < 300
+            or facts.authenticated
+            or not ({"AUTH", "AUTH="} & set(facts.extensions))
+        ):
+            return []
+        return [
+            Finding(
+                Verdict.FAIL,
+                f"the server accepted MAIL ({reply.code}) before AUTH, and the scenario says it "
+                'must require authentication first (auth: required): "The MSA MUST by default '
+                "issue an error reply to the MAIL command if the session has not been "
+                'authenticated" unless it authorized the client otherwise (by its address, '
+                "say), which a client cannot see; RFC 4954 §6 gives the refusal 530 5.7.0",
+                "scenario auth: required; RFC 6409 §4.3",
+            )
+        ]
+
+    def _dane_without_starttls(self, exchange: Exchange) -> list[Finding]:
+        """--dane: the first EHLO reply in the clear that does not offer STARTTLS, from a host
+        whose DNSSEC-validated TLSA records bind senders to TLS (RFC 7672 §2.2)."""
+        reply = exchange.reply
+        if (
+            self.dane is None
+            or not self.dane.binding
+            or self._dane_starttls_judged
+            or exchange.command != "EHLO"
+            or reply is None
+            or reply.code != 250
+            or self.model.facts.tls_active
+        ):
+            return []
+        self._dane_starttls_judged = True
+        from probe.protocol.ehlo import parse_ehlo
+
+        if "STARTTLS" in parse_ehlo(reply).extensions:
+            return []
+        info = self._dane_result()
+        return [dane.starttls_missing(info)] if info is not None else []
+
+    def _dane_result(self) -> DaneInfo | None:
+        """The DANE facts for the report: matched against the TLS chain when there was one."""
+        if self._dane_info is None and self.dane is not None:
+            return dane.evaluate(self.dane, None, datetime.now(UTC))
+        return self._dane_info
 
     def _closed_after_previous(self) -> None:
         """The server closed the connection after its last reply, with no 421 and not after QUIT
@@ -916,6 +990,15 @@ class Session:
 
     def _mask_reply(self, reply: Reply) -> Reply:
         return self.masker.reply(reply)
+
+    def _new_model(self) -> ServerModel:
+        """A fresh model of the server, knowing the policies the scenario declares it has
+        (`tls: required`, `auth: required`)."""
+        model = ServerModel()
+        scenario = self.bound.scenario
+        declared = {"tls_required": scenario.tls, "auth_required": scenario.auth}
+        model.facts.declared = frozenset(k for k, v in declared.items() if v == "required")
+        return model
 
     def _new_reader(self) -> ReplyReader:
         return ReplyReader(self.options.max_reply_bytes, self.options.max_reply_lines)

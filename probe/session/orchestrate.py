@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from probe.codes import load_table
+from probe.dane import DaneLookup
 from probe.resolve import Candidate, PlanKind, TargetPlan, plan_details
 from probe.results import RunResult, ServerResult, StepResult, Verdict
 from probe.scenario import Scenario, ScenarioError, ScenarioProblem, bind
@@ -51,10 +52,43 @@ class Plan:
     """Everything bound before the first byte is sent (so bad input costs nothing)."""
 
     jobs: list[Job] = field(default_factory=list)
+    # --dane: each host's TLSA lookup (probe.resolve.dane), by dane_key(); empty without --dane
+    dane: dict[tuple[str, int, str | None, int], DaneLookup] = field(default_factory=dict)
 
     @property
     def secrets(self) -> set[str]:
         return {s for job in self.jobs for s in job.bound.secrets}
+
+    def dane_for(self, job: Job, candidate: Candidate) -> DaneLookup | None:
+        return self.dane.get(dane_key(job, candidate))
+
+
+def dane_key(job: Job, candidate: Candidate) -> tuple[str, int, str | None, int]:
+    """What a host's DANE lookup depends on: the host, the port, the mail domain when the host
+    was reached through MX records (its MX answer must be validated too), the address family."""
+    via_mx = job.plan.resolution is PlanKind.MX
+    family = 6 if ":" in candidate.address else 4
+    return candidate.host, candidate.port, job.plan.domain if via_mx else None, family
+
+
+async def look_up_dane(plan: Plan, config: Any) -> None:
+    """--dane: every host's TLSA records, looked up once each, before any session starts."""
+    import asyncio
+
+    import dns.resolver
+
+    from probe.resolve.dane import dnssec_resolver, lookup_dane
+
+    keys = {dane_key(job, c) for job in plan.jobs for c in job.candidates}
+    try:
+        resolver = dnssec_resolver(config)
+    except dns.resolver.NoResolverConfiguration:  # each lookup says so
+        resolver = None
+    ordered = sorted(keys, key=str)
+    found = await asyncio.gather(
+        *(lookup_dane(h, p, config, d, f, resolver) for h, p, d, f in ordered)
+    )
+    plan.dane.update(zip(ordered, found, strict=True))
 
 
 def make_plan(
@@ -148,6 +182,7 @@ def execute_blocking(plan: Plan, options: RunOptions) -> RunResult:
             table,
             candidate.host,
             implicit_tls=job.target.implicit_tls,
+            dane=plan.dane_for(job, candidate),
         )
         sessions.append(session)
         return blocking.play(session, job.target.text)
@@ -318,7 +353,7 @@ async def execute(
     interrupted = False
     with _signals_cancel(asyncio.current_task()) as signalled:
         try:
-            await run_jobs(jobs(), options, limits, keep)
+            await run_jobs(jobs(), options, limits, keep, plan.dane_for)
         except asyncio.CancelledError:
             interrupted = True
         interrupted = interrupted or signalled[0]

@@ -94,10 +94,14 @@ class ServerModel:
             self._end_transaction()  # whatever the reply, the transaction is over
         elif command == "EHLO" and code == 250:
             facts.extensions = dict(parse_ehlo(reply).extensions)
+            facts.authenticated = False  # RFC 4954 is silent: never assume AUTH survives EHLO
             self._end_transaction()
         elif command == "HELO" and ok:
             facts.extensions = {}
+            facts.authenticated = False
             self._end_transaction()
+        elif command == "AUTH" and code == 235:
+            facts.authenticated = True
         elif command == "MAIL" and ok:
             facts.in_transaction = True
             facts.recipients = 0
@@ -125,6 +129,8 @@ class ServerModel:
         verification: TlsVerification | None = None,
     ) -> None:
         """RFC 3207 §4.2: the server forgets everything it learned from the client."""
-        self.facts = SessionFacts(greeting_code=self.facts.greeting_code, tls_active=True)
+        self.facts = SessionFacts(
+            greeting_code=self.facts.greeting_code, tls_active=True, declared=self.facts.declared
+        )
         self.mode = Mode.COMMANDS
         self.tls = TlsInfo(version, cipher, mode, chain, verification)

@@ -1,0 +1,342 @@
+"""DANE for SMTP (RFC 7672): the TLSA records of a host (RFC 6698) against the chain its TLS
+session presented. Pure: the records come from `probe.resolve.dane`, the chain from the handshake.
+
+When DANE is authoritative. smtp-probe does not validate DNSSEC itself: it asks its resolver
+(--nameserver, or the system's) with the AD and DO bits set and believes the AD bit of the answer
+(RFC 4035 §3.2.3, RFC 6840 §5.7), which is only as good as the resolver and the path to it (RFC
+7672 §2.1.3: a trusted validating resolver, such as one on the loopback interface). The records
+are authoritative, as a sending MTA that does DANE would use them, only when the TLSA answer, the
+host's address records and, for a host reached through MX records, the MX answer all came with
+the AD bit (RFC 7672 §2.2). Anything less is reported as information: records found but
+"insecure", and whether they would match.
+
+Matching (RFC 6698 §2.1, RFC 7672 §3.1): usages DANE-TA(2) and DANE-EE(3); PKIX-TA(0) and
+PKIX-EE(1) are unusable for SMTP (RFC 7672 §3.1.3), as are unknown parameters and digests of the
+wrong length. Selector Cert(0) (the whole certificate) or SPKI(1) (its public key), matching type
+Full(0), SHA2-256(1) or SHA2-512(2). DANE-EE(3) matches the server's own certificate, with no name
+or date checks (RFC 7672 §3.1.1). DANE-TA(2) matches a certificate the server presented above its
+own (the server MUST send its trust anchor, RFC 7672 §3.1.2), the chain from the leaf up to it
+must verify (signatures, validity dates), and the leaf must name the host or the mail domain
+(RFC 7672 §3.2.2).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from probe.results import DaneInfo, Finding, Verdict
+
+DANE_TA, DANE_EE = 2, 3
+USAGE_NAMES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
+DIGEST_LENGTHS = {1: 32, 2: 64}  # SHA2-256, SHA2-512
+SHOWN_HEX = 16  # hex digits of association data shown in one line of the text report
+
+
+@dataclass(frozen=True, slots=True)
+class TlsaRecord:
+    usage: int
+    selector: int
+    mtype: int  # the matching type
+    data: bytes  # the certificate association data
+
+    def text(self, short: bool = False) -> str:
+        """Presentation form, `3 1 1 <hex>`; `short` cuts the data after SHOWN_HEX digits."""
+        hexdata = self.data.hex()
+        if short and len(hexdata) > SHOWN_HEX:
+            hexdata = hexdata[:SHOWN_HEX] + "..."
+        return f"{self.usage} {self.selector} {self.mtype} {hexdata}"
+
+    @property
+    def unusable(self) -> str:
+        """Why a DANE SMTP client cannot use the record ("" when it can)."""
+        if self.usage in (0, 1):
+            return f"usage {USAGE_NAMES[self.usage]}({self.usage}) is unusable for SMTP"
+        if self.usage not in (DANE_TA, DANE_EE):
+            return f"unknown usage {self.usage}"
+        if self.selector not in (0, 1):
+            return f"unknown selector {self.selector}"
+        if self.mtype not in (0, 1, 2):
+            return f"unknown matching type {self.mtype}"
+        wanted = DIGEST_LENGTHS.get(self.mtype)
+        if wanted is not None and len(self.data) != wanted:
+            return f"a {len(self.data)}-byte digest where matching type {self.mtype} has {wanted}"
+        return ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "usage": self.usage,
+            "selector": self.selector,
+            "matching_type": self.mtype,
+            "data": self.data.hex(),
+            "unusable": self.unusable,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DaneLookup:
+    """What DNS said about one host's TLSA records (probe.resolve.dane)."""
+
+    host: str  # the TLSA base domain: the MX host name, or the host of a HOST:PORT target
+    port: int
+    resolver: str  # who was asked, "127.0.0.1:53"
+    domain: str | None = None  # the mail domain (next-hop domain), for DANE-TA name checks
+    records: tuple[TlsaRecord, ...] = ()
+    tlsa_secure: bool = False  # the TLSA answer (or its denial) came with the AD bit
+    address_secure: bool | None = None  # the host's A/AAAA answer; None: not asked
+    mx_secure: bool | None = None  # the domain's MX answer; None: not reached through MX
+    failure: str = ""  # the TLSA lookup failed (SERVFAIL, timeout...): why
+    not_applicable: str = ""  # no lookup at all (an IP address has no TLSA records): why
+
+    @property
+    def name(self) -> str:
+        return f"_{self.port}._tcp.{self.host}" if not self.not_applicable else ""
+
+    @property
+    def insecure(self) -> list[str]:
+        """The answers that did not come DNSSEC-validated (the AD bit)."""
+        out = []
+        if not self.tlsa_secure:
+            out.append("TLSA")
+        if self.address_secure is False:
+            out.append("address")
+        if self.mx_secure is False:
+            out.append("MX")
+        return out
+
+    @property
+    def status(self) -> str:
+        if self.not_applicable:
+            return "not-applicable"
+        if self.failure:
+            return "failed"
+        if not self.records:
+            return "none"
+        return "insecure" if self.insecure else "secure"
+
+    @property
+    def usable(self) -> tuple[TlsaRecord, ...]:
+        return tuple(r for r in self.records if not r.unusable)
+
+    @property
+    def binding(self) -> bool:
+        """A DANE sender must use TLS and authenticate the server with these records."""
+        return self.status == "secure" and bool(self.usable)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    matched: TlsaRecord | None = None
+    certificate: int | None = None
+    problems: list[str] = field(default_factory=list)  # why each usable record did not match
+
+
+def association(der: bytes, selector: int, mtype: int) -> bytes:
+    """The data a TLSA record with `selector` and `mtype` holds for this DER certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if selector == 1:
+        key = x509.load_der_x509_certificate(der).public_key()
+        der = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    if mtype == 1:
+        return hashlib.sha256(der).digest()
+    if mtype == 2:
+        return hashlib.sha512(der).digest()
+    return der
+
+
+def evaluate(
+    lookup: DaneLookup, chain: tuple[bytes, ...] | None, now: datetime.datetime
+) -> DaneInfo:
+    """The lookup, and how its records fare against `chain` (None: no TLS session to match)."""
+
+    def info(match: str, reason: str, **more: Any) -> DaneInfo:
+        return DaneInfo(
+            name=lookup.name,
+            resolver=lookup.resolver,
+            status=lookup.status,
+            dnssec={
+                "tlsa": lookup.tlsa_secure,
+                "address": lookup.address_secure,
+                "mx": lookup.mx_secure,
+            },
+            records=lookup.records,
+            binding=lookup.binding,
+            match=match,
+            reason=reason,
+            **more,
+        )
+
+    if lookup.status in ("not-applicable", "failed", "none"):
+        return info(
+            "not-checked",
+            lookup.not_applicable or lookup.failure or f"no TLSA records at {lookup.name}",
+        )
+    if not lookup.usable:
+        unusable = "; ".join(f"{r.text(True)}: {r.unusable}" for r in lookup.records)
+        return info("no-usable-records", unusable)
+    if chain is None:
+        return info("not-checked", "the session did not switch to TLS")
+    if not chain:
+        return info("mismatch", "the server sent no certificate")
+    outcome = _match(lookup, chain, now)
+    if outcome.matched is not None:
+        return info(
+            "match",
+            f"{outcome.matched.text(True)} matches certificate {outcome.certificate}",
+            matched=outcome.matched,
+            matched_certificate=outcome.certificate,
+        )
+    leaf = association(chain[0], 1, 1).hex()
+    return info("mismatch", "; ".join(outcome.problems), leaf_record=f"3 1 1 {leaf}")
+
+
+def _match(lookup: DaneLookup, chain: tuple[bytes, ...], now: datetime.datetime) -> _Outcome:
+    outcome = _Outcome()
+    for record in lookup.usable:
+        if record.usage == DANE_EE:
+            if _same(record, chain[0]):
+                return _Outcome(record, 0)
+            outcome.problems.append(f"{record.text(True)} does not match the server's certificate")
+            continue
+        found = [i for i in range(1, len(chain)) if _same(record, chain[i])]
+        if not found:
+            leaf = " (it matches the server's own certificate: DANE-EE(3) is the usage for that)"
+            mine = leaf if _same(record, chain[0]) else ""
+            outcome.problems.append(
+                f"{record.text(True)} matches no certificate the server sent above its own{mine}"
+            )
+            continue
+        problem = _chain_problem(chain[: found[0] + 1], lookup, now)
+        if problem:
+            outcome.problems.append(
+                f"{record.text(True)} matches certificate {found[0]}, but {problem}"
+            )
+            continue
+        return _Outcome(record, found[0])
+    return outcome
+
+
+def _same(record: TlsaRecord, der: bytes) -> bool:
+    try:
+        return association(der, record.selector, record.mtype) == record.data
+    except ValueError:  # an unparseable certificate matches nothing (but Cert(0) Full(0))
+        return record.selector == 0 and record.mtype == 0 and der == record.data
+
+
+def _chain_problem(chain: tuple[bytes, ...], lookup: DaneLookup, now: datetime.datetime) -> str:
+    """Why the leaf does not chain up to the trust anchor (the last of `chain`) for this host, or
+    "" when it does: each certificate signed by the next, every one below the anchor within its
+    dates, the leaf naming the host or the mail domain."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    from probe import tlsfacts
+
+    try:
+        certs: list[Any] = [x509.load_der_x509_certificate(der) for der in chain]
+    except ValueError as exc:
+        return f"a certificate cannot be parsed ({exc})"
+    for index, (cert, issuer) in enumerate(itertools.pairwise(certs)):
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError) as exc:
+            why = str(exc) or "the signature does not verify"
+            return f"certificate {index} is not signed by certificate {index + 1} ({why})"
+        if cert.not_valid_after_utc < now:
+            return f"certificate {index} expired on {cert.not_valid_after_utc.date()}"
+        if cert.not_valid_before_utc > now:
+            return f"certificate {index} is not valid before {cert.not_valid_before_utc.date()}"
+    names = tlsfacts.certificates(chain[:1], now)[0].sans
+    wanted = [n for n in (lookup.host, lookup.domain) if n]
+    if not any(tlsfacts.name_matches(names, name) for name in wanted):
+        return (
+            f"the server's certificate does not name {' or '.join(wanted)} (it names "
+            f"{', '.join(names) or 'no subjectAltName'}; RFC 7672 §3.2.2)"
+        )
+    return ""
+
+
+# ---- findings ------------------------------------------------------------------------------
+
+AD_NOTE = "the AD bit of {resolver}"
+
+
+def findings(info: DaneInfo) -> list[Finding]:
+    """What a TLS session's DANE facts say about the server (--dane)."""
+    where = info.name
+    match info.status:
+        case "not-applicable":
+            return [Finding(Verdict.INFO, f"DANE not checked: {info.reason}", "RFC 7672 §2.2")]
+        case "failed":
+            return [
+                Finding(
+                    Verdict.WARN,
+                    f"DANE: the TLSA lookup failed ({info.reason}); a sending MTA that does DANE "
+                    "cannot tell whether TLSA records exist, and defers mail to this host",
+                    "RFC 7672 §2.1.1",
+                    topic="tls",
+                )
+            ]
+        case "none":
+            return [Finding(Verdict.INFO, f"DANE: no TLSA records at {where}", "RFC 7672 §2.2")]
+        case "insecure":
+            names = [k.upper() if k != "address" else "address" for k, v in info.dnssec.items()]
+            missing = [n for n, v in zip(names, info.dnssec.values(), strict=True) if v is False]
+            answers = " and ".join(missing) + (" answers" if len(missing) > 1 else " answer")
+            would = {"match": "would match", "mismatch": "would not match"}.get(
+                info.match, "were not matched"
+            )
+            return [
+                Finding(
+                    Verdict.INFO,
+                    f"DANE does not apply: the TLSA records at {where} are not DNSSEC-validated "
+                    f"(no AD bit from {info.resolver} on the {answers}); they "
+                    f"{would} ({info.reason})",
+                    "RFC 7672 §2.1.1, §2.2",
+                )
+            ]
+    if info.match == "no-usable-records":
+        return [
+            Finding(
+                Verdict.INFO,
+                f"DANE: no usable TLSA record at {where} ({info.reason}); DANE authentication "
+                "does not apply",
+                "RFC 7672 §3.1.3",
+            )
+        ]
+    if info.match == "match":
+        return [
+            Finding(
+                Verdict.PASS,
+                f"DANE: {info.reason} (TLSA at {where}, DNSSEC-validated by {info.resolver})",
+                "RFC 7672 §3",
+            )
+        ]
+    return [
+        Finding(
+            Verdict.FAIL,
+            f"DANE: no usable TLSA record at {where} matches the chain the server presented "
+            f"({info.reason}); a sending MTA that does DANE MUST NOT deliver to it. The "
+            f"server's certificate would match {info.leaf_record}",
+            "RFC 7672 §2.2, §3",
+            topic="tls",
+        )
+    ]
+
+
+def starttls_missing(info: DaneInfo) -> Finding:
+    """EHLO without STARTTLS, from a host that publishes DNSSEC-validated usable TLSA records."""
+    return Finding(
+        Verdict.FAIL,
+        f"the server does not offer STARTTLS, but publishes DNSSEC-validated TLSA records at "
+        f"{info.name}: a sending MTA that does DANE MUST NOT deliver to it without TLS",
+        "RFC 7672 §2.2",
+        topic="tls",
+    )

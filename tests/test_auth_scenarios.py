@@ -1,0 +1,179 @@
+"""The bundled auth and submission scenarios (RFC 4954, RFC 6409) through the CLI, against aiosmtpd
+on loopback with STARTTLS (or implicit TLS) and an authenticator (tests/tls_servers.py).
+
+The credentials never sit in a file: the user name is a --var, the password comes from the
+environment (`${secret:SMTP_PROBE_PASSWORD}`), and no output shows the password or any form of it
+(base64, the PLAIN blob, the CRAM response, the SCRAM proof)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from certs import Authority
+from servers import Behaviour, ScriptedServer, ehlo
+from tls_servers import PASSWORD, USER, AuthHandler, aiosmtpd_tls, server_context, starttls_server
+
+ENV = {"SMTP_PROBE_PASSWORD": PASSWORD}
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    return Authority(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def context(authority: Authority) -> Any:
+    return server_context(*authority.issue("mx", "mx.probe.test", ip="127.0.0.1"))
+
+
+def run(cli, authority: Authority, scenario: str, target: str, *options: str, **env: str) -> Any:
+    args = [
+        "run",
+        scenario,
+        target,
+        "--var",
+        f"username={USER}",
+        "--cafile",
+        str(authority.ca_path),
+    ]
+    result = cli(*args, "--timeout", "5", "--format", "json", *options, env={**ENV, **env})
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def steps(result: Any) -> dict[str, dict[str, Any]]:
+    session = result.json()["results"][0]
+    return {step["name"]: step for step in session["steps"]}
+
+
+def secret_forms(handler: AuthHandler) -> list[bytes]:
+    forms = [PASSWORD.encode(), f"\0{USER}\0{PASSWORD}".encode(), *handler.responses]
+    return [f for form in forms for f in (form, base64.b64encode(form))]
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"])
+def test_auth_scenario_with_each_mechanism(cli, tmp_path: Path, authority, context, mechanism):
+    handler = AuthHandler()
+    with aiosmtpd_tls(context, handler=handler) as target:
+        result = run(cli, authority, "auth", target, "--var", f"mechanism={mechanism}",
+                     "--report-dir", str(tmp_path))  # fmt: skip
+        text = run(cli, authority, "auth", target, "--var", f"mechanism={mechanism}",
+                   "--format", "text", "-v")  # fmt: skip
+    assert result.code == 0, result.stdout
+    found = steps(result)
+    first = found[f"auth {mechanism} {USER}"]
+    assert (first["verdict"], first["reply"]["code"]) == ("pass", 235), json.dumps(first)
+    second = found["a second AUTH after a successful one (503, RFC 4954 §4)"]
+    assert (second["verdict"], second["reply"]["code"]) == ("pass", 503), json.dumps(second)
+    report = next(tmp_path.glob("*.json")).read_bytes()
+    for output in (result.stdout.encode(), result.stderr.encode(), text.stdout.encode(), report):
+        for secret in secret_forms(handler):
+            assert secret not in output, (mechanism, secret)
+
+
+def test_a_second_auth_that_is_accepted_fails(cli, authority, context):
+    """A server that lets a client authenticate twice breaks RFC 4954 §4's MUST (503)."""
+    careless = starttls_server(
+        context,
+        ehlo_after=ehlo("AUTH PLAIN LOGIN"),
+        AUTH=b"235 2.7.0 Authentication successful\r\n",
+    )
+    with ScriptedServer(careless) as server:
+        result = run(cli, authority, "auth", server.target)
+    assert result.code == 1, result.stdout
+    second = steps(result)["a second AUTH after a successful one (503, RFC 4954 §4)"]
+    assert second["verdict"] == "fail"
+    assert second["findings"][0]["source"] == "RFC 4954 §4", second
+    assert "MUST reject any further AUTH commands with a 503" in second["findings"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("options", "verdict", "mail_before"),
+    [
+        ({}, "fail", 250),  # AUTH offered, MAIL accepted without it
+        ({"auth_required": True}, "pass", 530),
+    ],
+    ids=["open", "auth-required"],
+)
+def test_submission_requires_auth_before_mail(
+    cli, authority, context, options: dict, verdict: str, mail_before: int
+):
+    with aiosmtpd_tls(context, handler=AuthHandler(), **options) as target:
+        result = run(cli, authority, "submission", target)
+    session = result.json()["results"][0]
+    assert session["verdict"] == verdict, result.stdout
+    found = steps(result)
+    before = found["MAIL inside TLS, before AUTH"]
+    assert before["reply"]["code"] == mail_before
+    if verdict == "fail":
+        [finding] = [f for f in before["findings"] if f["verdict"] == "fail"]
+        assert finding["source"] == "scenario auth: required; RFC 6409 §4.3"
+        assert "MUST by default issue an error reply to the MAIL command" in finding["message"]
+    else:
+        # 530 is RFC 4954's answer, and the scenario declares the policy: no warning about it.
+        assert before["verdict"] == "pass" and not [
+            f for f in before["findings"] if f["verdict"] == "warn"
+        ], before
+    assert found[f"auth PLAIN {USER}"]["reply"]["code"] == 235
+    assert found["MAIL after AUTH"]["reply"]["code"] == 250
+    assert not [s for s in session["steps"] if s["kind"] == "data"]  # nothing is submitted
+
+
+def test_submission_over_implicit_tls(cli, authority, context):
+    # aiosmtpd's auth_require_tls looks for STARTTLS only: with implicit TLS it would hide AUTH.
+    settings = {"auth_required": True, "auth_require_tls": False}
+    with aiosmtpd_tls(context, implicit=True, handler=AuthHandler(), **settings) as target:
+        result = run(cli, authority, "submission", f"smtps://{target}")
+    assert result.code == 0, result.stdout
+    found = steps(result)
+    assert found["MAIL before STARTTLS and AUTH"]["verdict"] == "skip"  # never in the clear
+    assert found["starttls"]["verdict"] == "skip"
+    assert found["MAIL inside TLS, before AUTH"]["reply"]["code"] == 530
+    assert found[f"auth PLAIN {USER}"]["reply"]["code"] == 235
+
+
+def test_no_password_in_the_clear(cli, authority):
+    """A server offering AUTH without TLS: the AUTH steps do not run (when: {tls: true})."""
+    server_behaviour = Behaviour(replies={"EHLO": ehlo("AUTH PLAIN LOGIN")})
+    for scenario in ("auth", "submission"):
+        with ScriptedServer(server_behaviour) as server:
+            result = run(cli, authority, scenario, server.target)
+        assert not [line for line in server.received if line.startswith(b"AUTH")], scenario
+        auths = [s for s in result.json()["results"][0]["steps"] if s["kind"] == "auth"]
+        assert auths and all(s["verdict"] == "skip" for s in auths)
+        assert all("not inside TLS" in s["reason"] for s in auths), auths
+
+
+def test_the_mechanism_is_checked_when_bound(cli, tmp_path: Path):
+    result = cli("run", "auth", "127.0.0.1:9", "--var", f"username={USER}",
+                 "--var", "mechanism=PLAN", env=ENV)  # fmt: skip
+    assert result.code == 2 and result.stdout == ""
+    assert "after expanding variables, 'mechanism' must be PLAIN or LOGIN" in result.stderr
+    assert "got 'PLAN'" in result.stderr
+    result = cli("validate", "auth", "submission")
+    assert result.code == 0, result.stdout + result.stderr
+
+
+def test_without_the_password_nothing_is_sent(cli):
+    result = cli("run", "submission", "127.0.0.1:9", "--var", f"username={USER}")
+    assert result.code == 2
+    assert "environment variable 'SMTP_PROBE_PASSWORD' is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("auth: maybe\nsteps: [quit]\n", "'auth' must be required, got 'maybe'"),
+        ("steps:\n  - quit: {when: {tls: maybe}}\n", "'tls' must be true or false"),
+        ("steps:\n  - auth: {mechanism: PLAN, username: u, password: p}\n", "did you mean 'PLAIN'"),
+    ],
+)
+def test_format_mistakes_are_named(cli, tmp_path: Path, text: str, message: str):
+    path = tmp_path / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = cli("validate", str(path))
+    assert result.code == 2 and message in result.stdout + result.stderr, result.stderr
