@@ -45,7 +45,7 @@ def test_a_chain_that_verifies_against_smtp_cafile_passes_cleanly(
     pytester: pytest.Pytester, authority: Authority, good: tuple[Path, Path]
 ) -> None:
     result = starttls(pytester, good, "--smtp-cafile", str(authority.ca_path), "--smtp-tls-verify")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=4)  # a test per step
     result.stdout.no_fnmatch_line("*SmtpProbeWarning*")
 
 
@@ -56,10 +56,10 @@ def test_a_chain_that_does_not_verify_warns_and_fails_with_smtp_tls_verify(
     cert = authority.issue("self", "mx.probe.test", ip="127.0.0.1", self_signed=True)
     cafile = ("--smtp-cafile", str(authority.ca_path))
     result = starttls(pytester, cert, *cafile)
-    result.assert_outcomes(passed=1, warnings=1)
+    result.assert_outcomes(passed=4, warnings=1)
     result.stdout.fnmatch_lines(["*SmtpProbeWarning*does not verify*self-signed*RFC 5280*"])
     result = starttls(pytester, cert, *cafile, "--smtp-tls-verify")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=3, failed=1)  # the starttls step
     result.stdout.fnmatch_lines(["*does not verify*self-signed*(--tls-verify)*"])
 
 
@@ -68,12 +68,12 @@ def test_certificate_day_thresholds(
 ) -> None:
     cafile = ("--smtp-cafile", str(authority.ca_path))
     result = starttls(pytester, good, *cafile, "--smtp-cert-days", "400")
-    result.assert_outcomes(passed=1, warnings=1)  # the leaf (90 days left); the CA has 3650
+    result.assert_outcomes(passed=4, warnings=1)  # the leaf (90 days left); the CA has 3650
     result.stdout.fnmatch_lines(["*SmtpProbeWarning*certificate 0*within --cert-days 400*"])
     result = starttls(pytester, good, *cafile, "--smtp-cert-days-critical", "30")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=4)
     result = starttls(pytester, good, *cafile, "--smtp-cert-days-critical", "400")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*certificate 0*within --cert-days-critical 400*"])
 
 
@@ -84,16 +84,16 @@ def test_implicit_tls(
     with aiosmtpd_tls(server_context(*good), implicit=True) as target:
         args = ["--smtp-target", target, "--smtp-cafile", str(authority.ca_path), "-vv"]
         result = run(pytester, *args, "--smtp-tls", "implicit", "implicit.yaml")
-        result.assert_outcomes(passed=1)
+        result.assert_outcomes(passed=2)  # a test per step
         result.stdout.fnmatch_lines(["*TLS: TLSv1.3*implicit TLS*"])
         # Without the option the probe speaks plain SMTP to a TLS port: no greeting it can read.
         result = run(pytester, *args, "--smtp-timeout", "2", "implicit.yaml")
-        result.assert_outcomes(failed=1)
+        assert result.parseoutcomes().get("failed") == 1 and "passed" not in result.parseoutcomes()
 
 
 def test_smtps_targets_default_to_port_465(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--collect-only", "-q", "--smtp-target", "smtps://127.0.0.2")
-    result.stdout.fnmatch_lines(["tls.yaml::tls[[]smtps://127.0.0.2[]]"])
+    result.stdout.fnmatch_lines(["tls.yaml::tls[[]smtps://127.0.0.2[]]::ehlo probe.test"])
     # --smtp-tls implicit makes 465 the default port of every target.
     pytester.makefile(".txt", targets="127.0.0.2\n")
     result = run(pytester, "-q", "--smtp-targets", "targets.txt", "--smtp-tls", "implicit")

@@ -7,8 +7,8 @@ only while YAML_SIZE and YAML_CRC32 match table.yaml (probe/codes/table.py, load
 # fmt: off
 from typing import Any
 
-YAML_SIZE = 57493
-YAML_CRC32 = 4042263460
+YAML_SIZE = 58121
+YAML_CRC32 = 813543458
 
 DATA: Any = {'schema': 1,
  'profiles': {'rfc5321': 'RFC 5321, plus the defining RFC for the extension verbs STARTTLS, AUTH, '
@@ -199,7 +199,21 @@ DATA: Any = {'schema': 1,
                        'cannot be processed by the server, a 503 failure reply MUST be returned '
                        'and the SMTP server MUST stay in the same state.',
                'note': '§3.3: with no MAIL, no RCPT, or all of them rejected, DATA gets 503 or '
-                       '554; a 354 starts a message that has nowhere to go.'}],
+                       '554; a 354 starts a message that has nowhere to go.'},
+              {'command': 'AUTH',
+               'requires': 'unauthenticated',
+               'source': 'RFC 4954 §4',
+               'rule': 'After a successful AUTH command completes, a server MUST reject any '
+                       'further AUTH commands with a 503 reply.',
+               'note': 'Judged on the AUTH command line only (a client response after a 334 is no '
+                       'new AUTH), and only until the next EHLO or HELO (RFC 4954 does not say '
+                       'whether a new EHLO resets it).'},
+              {'command': 'AUTH',
+               'requires': 'no_transaction',
+               'source': 'RFC 4954 §4',
+               'rule': 'The AUTH command is not permitted during a mail transaction. An AUTH '
+                       'command issued during a mail transaction MUST be rejected with a 503 '
+                       'reply.'}],
  'required': [{'command': 'RCPT',
                'match': '(?i)^RCPT TO: ?<postmaster>',
                'requires': 'transaction',
