@@ -312,6 +312,17 @@ def test_a_group_and_a_reused_block_carry_their_condition_and_place(cli, tmp_pat
          "3:19: unknown condition 'advertized' in 'when'; did you mean 'advertised'?"),
         ("  - ehlo: {domain: c.test, save: {domain: SIZE}}\n",
          "3:35: 'domain' is a variable (vars:); a saved value needs a name of its own"),
+        ("  - vrfy: {arg: x, expect: {same_as: nothing}}\n",
+         "3:5: 'same_as' names 'nothing', which no step saves"),
+        ("  - vrfy: {arg: x, expect: {same_as: known}}\n  - vrfy: {save: {known: {code: true}}}\n",
+         "3:5: uses the saved value 'known' before a step saves it (saved at line 4, column 19)"),
+        ("  - vrfy: {save: {known: {code: true}}}\n"
+         "  - vrfy: {expect: {same_as: known, code: 250}}\n",
+         "4:30: 'expect' takes 'code' or 'same_as', not both"),
+        ("  - vrfy: {save: {known: {code: false}}}\n",
+         "3:26: save known: write {code: true}"),
+        ("  - vrfy: {save: {known: {cod: true}}}\n",
+         "3:26: save known: write {text: REGEX} or {code: true} (one key)"),
     ],
 )  # fmt: skip
 def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, message: str):
@@ -322,6 +333,67 @@ def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, me
     result = cli("validate", str(scenario))
     assert result.code == 2, result.stdout
     assert result.stderr.splitlines()[0] == f"{scenario}:{message}"
+
+
+COMPARE = """\
+name: compare
+steps:
+  - ehlo: c.example.test
+  - vrfy: postmaster@example.test
+    save: {known: {code: true}, known_text: {text: ".*"}}
+  - vrfy: nosuchuser@example.test
+    expect: {same_as: known, level: info}
+    why: "VRFY postmaster got '${known} ${known_text}'"
+  - quit
+"""
+
+
+def _replies(*replies: bytes):
+    """An action that sends the next of `replies` each time it is played."""
+    queue = list(replies)
+
+    async def act(writer) -> None:
+        writer.write(queue.pop(0))
+        await writer.drain()
+
+    return act
+
+
+@pytest.mark.parametrize(
+    ("second", "findings"),
+    [
+        (b"252 2.0.0 nosuchuser@example.test\r\n", []),
+        (b"550 5.1.1 <nosuchuser@example.test>: User unknown\r\n",
+         [("info", "expected the code saved as known (252) (info): got 550",
+           "VRFY postmaster got '252 2.0.0 postmaster@example.test'")]),
+    ],
+)  # fmt: skip
+def test_a_saved_reply_code_is_compared_with_a_later_reply(cli, tmp_path, second, findings):
+    scenario = _write(tmp_path, COMPARE)
+    first = b"252 2.0.0 postmaster@example.test\r\n"
+    with ScriptedServer(Behaviour(replies={"VRFY": _replies(first, second)})) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert "saved known = 252" in [f["message"] for f in steps[2]["findings"]]
+    compared = steps[3]
+    assert compared["verdict"] == "pass"  # information costs nothing
+    assert [(f["verdict"], f["message"], f["source"]) for f in compared["findings"]] == findings
+
+
+def test_a_same_as_name_that_holds_no_code_is_an_error_of_the_step(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: c\nsteps:\n  - vrfy: {arg: a, save: {word: {text: '[a-z]+'}}}\n"
+        "  - vrfy: {arg: b, expect: {same_as: word}}\n  - quit\n",
+    )
+    with ScriptedServer(Behaviour(replies={"VRFY": b"252 maybe\r\n"})) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert steps[2]["reason"] == (
+        "with the saved values: same_as word: the saved value 'maybe' is not a reply code "
+        "(save it with {code: true})"
+    )
 
 
 def test_validate_reports_every_file_even_when_one_fails(cli, tmp_path: Path):

@@ -35,7 +35,7 @@ COMMON_KEYS = (
 WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved")
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
-EXPECT_KEYS = ("code", "text", "level", "why")
+EXPECT_KEYS = ("code", "text", "same_as", "level", "why")
 
 LEVELS = tuple(level.value for level in Level)
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "SCRAM-SHA-1", "SCRAM-SHA-256")

@@ -40,7 +40,8 @@ KIND_DOCS: dict[str, str] = {
 # (kind, key) for a kind's own meaning of a key; (None, key) for a key every kind shares.
 KEY_DOCS: dict[tuple[str | None, str], str] = {
     (None, "expect"): "The reply wanted: a code (250), a class (5xx), a class and subclass (25x), "
-    "a list of those, or {code, text, level, why}. Default level: must.",
+    "a list of those, or {code, text, same_as, level, why} (same_as: the code saved as that "
+    "name). Default level: must.",
     (None, "level"): "What an unmet expectation costs: must (fail, the default), should (warn), "
     "info (a note).",
     (None, "why"): "Shown when the expectation is not met: the rule it rests on.",
@@ -53,8 +54,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     (None, "requires"): "EHLO keywords the step needs; where not advertised it is skipped as not "
     "applicable.",
     (None, "save"): "Values from this step's reply for ${NAME} in later steps: NAME: KEYWORD (an "
-    "ehlo step: that keyword's parameters) or NAME: {text: REGEX} (its first group, else the "
-    "whole match).",
+    "ehlo step: that keyword's parameters), NAME: {text: REGEX} (its first group, else the "
+    "whole match) or NAME: {code: true} (the reply code).",
     (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
     "keywords), saved, not_saved (saved names); else it is skipped as not applicable.",
     ("ehlo", "domain"): "The client's domain or address literal (one line).",

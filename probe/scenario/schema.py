@@ -76,8 +76,8 @@ _COMMON: dict[str, Schema] = {
     "save": {
         "type": "object",
         "description": "Values from this step's reply for ${name} in later steps: name: KEYWORD "
-        "(an ehlo step: that keyword's parameters) or name: {text: REGEX} (its first group, or "
-        "the whole match)",
+        "(an ehlo step: that keyword's parameters), name: {text: REGEX} (its first group, or "
+        "the whole match) or name: {code: true} (the reply code)",
         "minProperties": 1,
         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
         "additionalProperties": {
@@ -87,6 +87,12 @@ _COMMON: dict[str, Schema] = {
                     "type": "object",
                     "properties": {"text": {"type": "string", "format": "regex"}},
                     "required": ["text"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"code": {"const": True}},
+                    "required": ["code"],
                     "additionalProperties": False,
                 },
             ]
@@ -471,11 +477,22 @@ def json_schema() -> Schema:
                                 },
                             ],
                         },
+                        "same_as": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$",
+                            "description": "The name a step saved a reply code as (save: "
+                            "{NAME: {code: true}}): this reply must have the same code",
+                        },
                         "level": _ref("level"),
                         "why": _TEXT,
                     },
                     "additionalProperties": False,
-                    "anyOf": [{"required": ["code"]}, {"required": ["text"]}],
+                    "anyOf": [
+                        {"required": ["code"]},
+                        {"required": ["text"]},
+                        {"required": ["same_as"]},
+                    ],
+                    "not": {"required": ["code", "same_as"]},
                 },
             ]
         },

@@ -616,12 +616,13 @@ class StepReader:
         return tuple(out)
 
     def _saves(self, node: Node, kind: StepKind) -> tuple[Save, ...]:
-        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters) or `{name: {text: RE}}`."""
+        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters), `{name: {text: RE}}` or
+        `{name: {code: true}}` (the reply code)."""
         if not isinstance(node, MappingNode) or not node.value:
             self.problems.add(
                 node,
-                "'save' takes a mapping of name: source (an EHLO keyword, or {text: REGEX}), "
-                f"got {describe(node)}",
+                "'save' takes a mapping of name: source (an EHLO keyword, {text: REGEX} or "
+                f"{{code: true}}), got {describe(node)}",
             )
             return ()
         out: list[Save] = []
@@ -634,8 +635,17 @@ class StepReader:
                 continue
             if isinstance(value, MappingNode):
                 fields = {k: v for k, _, v in items(value, self.problems)}
+                if set(fields) == {"code"}:
+                    flag = self.f.boolean(fields["code"], "code")
+                    if flag:
+                        out.append(Save(name, code=True, position=where))
+                    elif flag is False:
+                        self.problems.add(value, f"save {name}: write {{code: true}}")
+                    continue
                 if set(fields) != {"text"}:
-                    self.problems.add(value, f"save {name}: write {{text: REGEX}} (one key, text)")
+                    self.problems.add(
+                        value, f"save {name}: write {{text: REGEX}} or {{code: true}} (one key)"
+                    )
                     continue
                 pattern = self._save_pattern(fields["text"], name)
                 if pattern is not None:

@@ -334,6 +334,8 @@ class Session:
             params = self.model.facts.extensions.get(save.keyword)
             return None if params is None else " ".join(params)
         reply = next((e.reply for e in reversed(result.exchanges) if e.reply is not None), None)
+        if reply is not None and save.code:
+            return None if reply.code is None else f"{reply.code:03d}"
         if reply is None or save.pattern is None:
             return None
         return save.pattern.capture("\n".join(reply.text_lines))
