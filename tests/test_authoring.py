@@ -94,6 +94,48 @@ def test_a_message_file_arrives_byte_for_byte(cli, tmp_path: Path, capturing_ser
     assert "bare" not in result.stdout  # CRLF only: nothing to say about line ends
 
 
+def test_a_hangup_in_the_message_data_delivers_nothing_and_a_new_session_follows(
+    cli, tmp_path: Path, capturing_server
+):
+    target, handler = capturing_server
+    scenario = _write(
+        tmp_path,
+        "name: hangup\nsteps:\n  - ehlo: client.example.test\n  - mail: probe@example.test\n"
+        "  - rcpt: postmaster@example.test\n"
+        '  - data: {body: "Subject: unfinished\\n\\nno final dot", hangup: true}\n'
+        "  - connect\n  - ehlo: client.example.test\n  - quit\n",
+    )
+    result = cli("run", str(scenario), target, "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    assert handler.messages == []
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    data = steps[4]
+    assert [e["sent"] for e in data["exchanges"]] == [
+        "DATA\r\n",
+        "Subject: unfinished\r\n\r\nno final dot\r\n",
+    ]
+    assert data["exchanges"][1]["reply"] is None
+    assert data["findings"][-1]["message"].startswith("hung up after 37 octets of message data")
+    assert [(s["kind"], s["verdict"]) for s in steps[5:]] == [
+        ("connect", "pass"), ("ehlo", "pass"), ("quit", "pass"),
+    ]  # fmt: skip
+
+
+def test_steps_after_a_hangup_wait_for_a_connect(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: hangup\nsteps:\n  - mail: a@b.test\n  - rcpt: c@b.test\n"
+        "  - data: {raw: 'Subject: x\\r\\n', hangup: true}\n  - noop\n",
+    )
+    with ScriptedServer(Behaviour()) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert (steps[-1]["verdict"], steps[-1]["reason"]) == (
+        "skip",
+        "the probe hung up in the message data (hangup: true)",
+    )
+
+
 def test_bare_lf_in_a_message_file_is_sent_as_crlf_and_said(cli, tmp_path: Path, capturing_server):
     target, handler = capturing_server
     (tmp_path / "unix.eml").write_bytes(b"Subject: unix\n\nline one\nline two\n")
@@ -321,11 +363,14 @@ def test_a_group_and_a_reused_block_carry_their_condition_and_place(cli, tmp_pat
          "4:30: 'expect' takes 'code' or 'same_as', not both"),
         ("  - vrfy: {save: {known: {code: false}}}\n",
          "3:26: save known: write {code: true}"),
+        ("  - data: {file: m.eml, hangup: true}\n",
+         "3:33: 'hangup' applies to 'body' or 'raw' only"),
         ("  - vrfy: {save: {known: {cod: true}}}\n",
          "3:26: save known: write {text: REGEX} or {code: true} (one key)"),
     ],
 )  # fmt: skip
 def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, message: str):
+    (tmp_path / "m.eml").write_text("Subject: m\n\nm\n")
     scenario = _write(
         tmp_path,
         "name: m\nsteps:\n" + body + "vars: {domain: x.test}\nx-handshake:\n  - ehlo: c.test\n",

@@ -82,7 +82,10 @@ KINDS: dict[StepKind, KindSpec] = {
         "to", ("to", "params", "exact"), Arg.REQUIRED, command="RCPT", one_line=("to", "params")
     ),
     StepKind.DATA: KindSpec(
-        "body", ("body", "raw", "file", "expand", "expect_end"), Arg.REQUIRED, command="DATA"
+        "body",
+        ("body", "raw", "file", "expand", "hangup", "expect_end"),
+        Arg.REQUIRED,
+        command="DATA",
     ),
     StepKind.RSET: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="RSET", one_line=("arg",)),
     StepKind.VRFY: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="VRFY", one_line=("arg",)),

@@ -74,6 +74,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("data", "expand"): "Expand ${...} inside the file (read whole; at most 16 MiB). Default: "
     "false, the file is sent as it is.",
     ("data", "expect_end"): "The reply wanted after the end of the message (as `expect`).",
+    ("data", "hangup"): "true: send the message without its final dot, then close the "
+    "connection, as a client that dies mid-DATA (only a `connect` plays after it).",
     (None, "arg"): "The command's argument (one line).",
     ("send", "line"): "The command line, CRLF added (one line).",
     ("send", "raw"): "Bytes sent exactly (escapes \\r \\n \\t \\0 \\\\ \\xHH).",

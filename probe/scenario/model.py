@@ -187,6 +187,7 @@ class Step:
     exact: bool = False  # mail/rcpt: the path as written, no angle brackets added
     file: str | None = None  # data: the message from this file (absolute path), streamed
     expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
+    hangup: bool = False  # data: the message without its final dot, then the probe hangs up
     save: tuple[Save, ...] = ()  # values taken from the reply, for later steps
     when: Condition | None = None  # play only if this holds
     # Set on a bound step that uses saved values: the unbound step, bound again when it plays.

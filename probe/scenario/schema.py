@@ -221,6 +221,11 @@ def _steps() -> dict[str, Schema]:
                                 "description": "Expand ${...} inside the file (read whole; "
                                 "at most 16 MiB)",
                             },
+                            "hangup": {
+                                "type": "boolean",
+                                "description": "Send the message without its final dot, then "
+                                "close the connection (the next step is a connect)",
+                            },
                             "expect_end": _ref("expectation"),
                         },
                         oneOf=[

@@ -490,7 +490,7 @@ class StepReader:
         inject = None
         chunks: tuple[int, ...] = ()
         last = "final"
-        exact = expand = False
+        exact = expand = hangup = False
         members: tuple[Step, ...] = ()
         match kind:
             case StepKind.EHLO | StepKind.HELO:
@@ -508,6 +508,9 @@ class StepReader:
                 expand = self._flag(fields, "expand")
                 if expand and "file" not in fields:
                     self.problems.add(fields["expand"], "'expand' applies to a 'file' body only")
+                hangup = self._flag(fields, "hangup")
+                if hangup and "file" in fields:
+                    self.problems.add(fields["hangup"], "'hangup' applies to 'body' or 'raw' only")
             case StepKind.SEND:
                 self._one_of(kind, fields, "line", "raw")
                 arg, raw = text("line"), self._raw(fields, spec)
@@ -562,6 +565,7 @@ class StepReader:
             exact=exact,
             file=file,
             expand=expand,
+            hangup=hangup,
             save=save,
             when=when,
             steps=members,

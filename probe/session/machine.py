@@ -255,7 +255,11 @@ class Session:
                 self._skip(step, reason, applicable=False)
             elif (unmet := self._unmet(step)) is not None:
                 self._skip(step, f"not applicable: {unmet}", applicable=False)
-            elif self.model.mode is Mode.MESSAGE and not _is_message_data(step):
+            elif (
+                self.model.mode is Mode.MESSAGE
+                and not self.model.ended
+                and not _is_message_data(step)
+            ):
                 # The server reads everything as message text now: a command would be taken for
                 # part of the message, and its missing reply blamed on the server.
                 self.model.end(
