@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from servers import Behaviour, ScriptedServer, ehlo
 
+from probe.session.machine import DRIPPING
+
 
 def _write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     path = tmp_path / name
@@ -134,6 +136,51 @@ def test_steps_after_a_hangup_wait_for_a_connect(cli, tmp_path: Path):
         "skip",
         "the probe hung up in the message data (hangup: true)",
     )
+
+
+def test_a_dripped_line_goes_out_one_octet_at_a_time(cli, tmp_path: Path):
+    scenario = _write(tmp_path, "name: drip\nsteps:\n  - send: {line: NOOP, drip: 0.2}\n  - quit\n")
+    with ScriptedServer(Behaviour()) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+        received = list(server.received)
+    assert result.code == 0, result.stdout + result.stderr
+    assert b"NOOP\r\n" in received
+    step = json.loads(result.stdout)["results"][0]["steps"][1]
+    assert (step["command"], step["verdict"]) == ("NOOP", "pass")
+    assert step["elapsed_ms"] >= 5 * 200
+
+
+def test_a_reply_before_a_dripped_line_is_complete_is_unsolicited(cli, tmp_path: Path):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+
+    def eager() -> None:
+        # A server that answers at the first octet, without waiting for the CRLF.
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(30)
+            conn.sendall(b"220 eager.test ESMTP\r\n")
+            got = conn.recv(1)
+            conn.sendall(b"250 early\r\n")
+            while not got.endswith(b"\n"):
+                got += conn.recv(1)
+            conn.sendall(b"250 ok\r\n")
+            while conn.recv(1024):
+                pass
+
+    thread = threading.Thread(target=eager, daemon=True)
+    thread.start()
+    scenario = _write(tmp_path, "name: drip\nsteps:\n  - send: {line: NOOP, drip: 0.2}\n")
+    target = f"127.0.0.1:{listener.getsockname()[1]}"
+    result = cli("run", str(scenario), target, "--format", "json")
+    thread.join(10)
+    listener.close()
+    step = json.loads(result.stdout)["results"][0]["steps"][1]
+    messages = [f["message"] for f in step["findings"]]
+    assert any(DRIPPING in m and "250 early" in m for m in messages), messages
 
 
 def test_bare_lf_in_a_message_file_is_sent_as_crlf_and_said(cli, tmp_path: Path, capturing_server):

@@ -93,7 +93,9 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.HELP: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="HELP", one_line=("arg",)),
     StepKind.NOOP: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="NOOP", one_line=("arg",)),
     StepKind.QUIT: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="QUIT", one_line=("arg",)),
-    StepKind.SEND: KindSpec("line", ("line", "raw", "as"), Arg.REQUIRED, one_line=("line",)),
+    StepKind.SEND: KindSpec(
+        "line", ("line", "raw", "as", "drip"), Arg.REQUIRED, one_line=("line",)
+    ),
     StepKind.PIPELINE: KindSpec(
         "steps",
         ("steps",),

@@ -79,6 +79,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     (None, "arg"): "The command's argument (one line).",
     ("send", "line"): "The command line, CRLF added (one line).",
     ("send", "raw"): "Bytes sent exactly (escapes \\r \\n \\t \\0 \\\\ \\xHH).",
+    ("send", "drip"): "Seconds between octets: the line goes out one octet at a time, as from a "
+    "very slow client; a reply before the line is complete is reported as unsolicited.",
     ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
     "for raw, none: any code of a possible class).",
     ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",

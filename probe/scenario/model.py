@@ -188,6 +188,7 @@ class Step:
     file: str | None = None  # data: the message from this file (absolute path), streamed
     expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
     hangup: bool = False  # data: the message without its final dot, then the probe hangs up
+    drip: float | None = None  # send: seconds between the octets of the line, sent one by one
     save: tuple[Save, ...] = ()  # values taken from the reply, for later steps
     when: Condition | None = None  # play only if this holds
     # Set on a bound step that uses saved values: the unbound step, bound again when it plays.

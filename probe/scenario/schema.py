@@ -262,6 +262,12 @@ def _steps() -> dict[str, Schema]:
                                 "pattern": "^\\s*[A-Za-z][A-Za-z0-9 _-]*$",
                                 "description": "The verb whose code table judges the reply",
                             },
+                            "drip": {
+                                "type": "number",
+                                "exclusiveMinimum": 0,
+                                "maximum": sys.float_info.max,
+                                "description": "Seconds between the octets, sent one at a time",
+                            },
                         },
                         oneOf=[{"required": ["line"]}, {"required": ["raw"]}],
                     ),

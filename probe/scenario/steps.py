@@ -491,6 +491,7 @@ class StepReader:
         chunks: tuple[int, ...] = ()
         last = "final"
         exact = expand = hangup = False
+        drip: float | None = None
         members: tuple[Step, ...] = ()
         match kind:
             case StepKind.EHLO | StepKind.HELO:
@@ -515,6 +516,8 @@ class StepReader:
                 self._one_of(kind, fields, "line", "raw")
                 arg, raw = text("line"), self._raw(fields, spec)
                 verb, judge = self._verb(fields, arg, raw)
+                if "drip" in fields:
+                    drip = self.f.positive_number(fields["drip"], "drip")
             case StepKind.AUTH:
                 mechanism = self._mechanism(fields)
                 username, password = text("username"), text("password")
@@ -566,6 +569,7 @@ class StepReader:
             file=file,
             expand=expand,
             hangup=hangup,
+            drip=drip,
             save=save,
             when=when,
             steps=members,
