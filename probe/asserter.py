@@ -104,10 +104,13 @@ def judge(
         findings += _code_findings(exchange, reply.code, table, profile, facts, about)
     if expectation is not None:
         waived = _waived(reply, facts)
+        unmet = [] if waived else expectation_findings(reply, expectation, about)
+        if unmet and (refused := _refused_out_of_sequence(exchange.command, reply, table, facts)):
+            waived = refused
         if waived:
             findings.append(Finding(Verdict.PASS, f"expectation not judged: {waived}", "RFC 5321"))
         else:
-            findings += expectation_findings(reply, expectation, about)
+            findings += unmet
     if breaches:
         # What the probe's own breach provokes is not the server's fault: reported, never
         # counted (a malformed reply still is: no breach makes a reply's grammar optional).
@@ -227,6 +230,27 @@ def _waived(reply: Reply, facts: SessionFacts) -> str:
         return "the server shut the session down (421, RFC 5321 §3.8)"
     if facts.greeting_code == 554:
         return "the server refused service at the greeting (554, RFC 5321 §3.1)"
+    return ""
+
+
+# The replies RFC 5321 gives a command out of sequence (§3.3, §4.1.4), by the unmet requirement.
+_OUT_OF_SEQUENCE = {"transaction": (503,), "recipient": (503, 554)}
+
+
+def _refused_out_of_sequence(
+    command: str, reply: Reply, table: CodeTable, facts: SessionFacts
+) -> str:
+    """Why an unmet expectation is not judged: the command came out of sequence (RCPT after a
+    refused MAIL, DATA after refused RCPTs) and got the refusal the RFC requires then, so what
+    the step asks cannot be asked. A scenario that expects the refusal is judged as usual."""
+    for rule in table.sequence:
+        if rule.command != command or facts.holds(rule.requires):
+            continue
+        if reply.code in _OUT_OF_SEQUENCE.get(rule.requires, ()):
+            return (
+                f"{_UNMET[rule.requires]}, and {reply.code} is the reply {rule.source} requires "
+                "then (an earlier step was refused)"
+            )
     return ""
 
 

@@ -310,6 +310,33 @@ def test_a_354_to_data_with_no_recipient_accepted_fails():
         assert verdict is Verdict.PASS, findings
 
 
+def test_an_expectation_is_not_judged_when_an_earlier_refusal_left_no_transaction():
+    # basic's RCPT to postmaster wants 250 (MUST); after a refused MAIL there is nothing to ask,
+    # and 503 is the reply §3.3 requires: the server is not failed for the step's wish.
+    wants_250 = Expectation((CodePattern("250"),), (), Level.MUST, "RFC 5321 §4.5.1")
+    no_transaction = SessionFacts(in_transaction=False, recipients=0)
+    verdict, findings = verdict_of(
+        "RCPT", b"503 5.5.1 need MAIL\r\n", facts=no_transaction, expectation=wants_250
+    )
+    assert verdict is Verdict.PASS, findings
+    assert any("expectation not judged: no mail transaction is open" in f for f in findings)
+    for refusal in (b"503 need RCPT\r\n", b"554 no valid recipients\r\n"):
+        wants_354 = Expectation((CodePattern("354"),), (), Level.MUST, "RFC 5321 §4.1.1.4")
+        no_recipient = SessionFacts(in_transaction=True, recipients=0)
+        verdict, findings = verdict_of("DATA", refusal, facts=no_recipient, expectation=wants_354)
+        assert verdict is Verdict.PASS, findings
+    # Any other reply, or a transaction open, is judged as usual.
+    for data, facts in ((b"550 no\r\n", no_transaction), (b"503 hm\r\n", IN_TRANSACTION)):
+        verdict, _ = verdict_of("RCPT", data, facts=facts, expectation=wants_250)
+        assert verdict is Verdict.FAIL
+    # A step that expects the out-of-sequence refusal gets its own judgement (sequence.yaml).
+    wants_503 = Expectation((CodePattern("503"),), (), Level.MUST, "RFC 5321 §3.3")
+    verdict, findings = verdict_of(
+        "RCPT", b"503 need MAIL\r\n", facts=no_transaction, expectation=wants_503
+    )
+    assert verdict is Verdict.PASS and not any("not judged" in f for f in findings)
+
+
 # ---- duties: postmaster without a domain (§4.5.1), VRFY (§3.5.3) ------------------------------
 
 

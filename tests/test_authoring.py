@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from servers import Behaviour, ScriptedServer, ehlo
 
+from probe.session.machine import DRIPPING
+
 
 def _write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     path = tmp_path / name
@@ -92,6 +94,93 @@ def test_a_message_file_arrives_byte_for_byte(cli, tmp_path: Path, capturing_ser
     assert result.code == 0, result.stdout + result.stderr
     assert handler.messages == [message]
     assert "bare" not in result.stdout  # CRLF only: nothing to say about line ends
+
+
+def test_a_hangup_in_the_message_data_delivers_nothing_and_a_new_session_follows(
+    cli, tmp_path: Path, capturing_server
+):
+    target, handler = capturing_server
+    scenario = _write(
+        tmp_path,
+        "name: hangup\nsteps:\n  - ehlo: client.example.test\n  - mail: probe@example.test\n"
+        "  - rcpt: postmaster@example.test\n"
+        '  - data: {body: "Subject: unfinished\\n\\nno final dot", hangup: true}\n'
+        "  - connect\n  - ehlo: client.example.test\n  - quit\n",
+    )
+    result = cli("run", str(scenario), target, "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    assert handler.messages == []
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    data = steps[4]
+    assert [e["sent"] for e in data["exchanges"]] == [
+        "DATA\r\n",
+        "Subject: unfinished\r\n\r\nno final dot\r\n",
+    ]
+    assert data["exchanges"][1]["reply"] is None
+    assert data["findings"][-1]["message"].startswith("hung up after 37 octets of message data")
+    assert [(s["kind"], s["verdict"]) for s in steps[5:]] == [
+        ("connect", "pass"), ("ehlo", "pass"), ("quit", "pass"),
+    ]  # fmt: skip
+
+
+def test_steps_after_a_hangup_wait_for_a_connect(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: hangup\nsteps:\n  - mail: a@b.test\n  - rcpt: c@b.test\n"
+        "  - data: {raw: 'Subject: x\\r\\n', hangup: true}\n  - noop\n",
+    )
+    with ScriptedServer(Behaviour()) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert (steps[-1]["verdict"], steps[-1]["reason"]) == (
+        "skip",
+        "the probe hung up in the message data (hangup: true)",
+    )
+
+
+def test_a_dripped_line_goes_out_one_octet_at_a_time(cli, tmp_path: Path):
+    scenario = _write(tmp_path, "name: drip\nsteps:\n  - send: {line: NOOP, drip: 0.2}\n  - quit\n")
+    with ScriptedServer(Behaviour()) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+        received = list(server.received)
+    assert result.code == 0, result.stdout + result.stderr
+    assert b"NOOP\r\n" in received
+    step = json.loads(result.stdout)["results"][0]["steps"][1]
+    assert (step["command"], step["verdict"]) == ("NOOP", "pass")
+    assert step["elapsed_ms"] >= 5 * 200
+
+
+def test_a_reply_before_a_dripped_line_is_complete_is_unsolicited(cli, tmp_path: Path):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+
+    def eager() -> None:
+        # A server that answers at the first octet, without waiting for the CRLF.
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(30)
+            conn.sendall(b"220 eager.test ESMTP\r\n")
+            got = conn.recv(1)
+            conn.sendall(b"250 early\r\n")
+            while not got.endswith(b"\n"):
+                got += conn.recv(1)
+            conn.sendall(b"250 ok\r\n")
+            while conn.recv(1024):
+                pass
+
+    thread = threading.Thread(target=eager, daemon=True)
+    thread.start()
+    scenario = _write(tmp_path, "name: drip\nsteps:\n  - send: {line: NOOP, drip: 0.2}\n")
+    target = f"127.0.0.1:{listener.getsockname()[1]}"
+    result = cli("run", str(scenario), target, "--format", "json")
+    thread.join(10)
+    listener.close()
+    step = json.loads(result.stdout)["results"][0]["steps"][1]
+    messages = [f["message"] for f in step["findings"]]
+    assert any(DRIPPING in m and "250 early" in m for m in messages), messages
 
 
 def test_bare_lf_in_a_message_file_is_sent_as_crlf_and_said(cli, tmp_path: Path, capturing_server):
@@ -312,9 +401,23 @@ def test_a_group_and_a_reused_block_carry_their_condition_and_place(cli, tmp_pat
          "3:19: unknown condition 'advertized' in 'when'; did you mean 'advertised'?"),
         ("  - ehlo: {domain: c.test, save: {domain: SIZE}}\n",
          "3:35: 'domain' is a variable (vars:); a saved value needs a name of its own"),
+        ("  - vrfy: {arg: x, expect: {same_as: nothing}}\n",
+         "3:5: 'same_as' names 'nothing', which no step saves"),
+        ("  - vrfy: {arg: x, expect: {same_as: known}}\n  - vrfy: {save: {known: {code: true}}}\n",
+         "3:5: uses the saved value 'known' before a step saves it (saved at line 4, column 19)"),
+        ("  - vrfy: {save: {known: {code: true}}}\n"
+         "  - vrfy: {expect: {same_as: known, code: 250}}\n",
+         "4:30: 'expect' takes 'code' or 'same_as', not both"),
+        ("  - vrfy: {save: {known: {code: false}}}\n",
+         "3:26: save known: write {code: true}"),
+        ("  - data: {file: m.eml, hangup: true}\n",
+         "3:33: 'hangup' applies to 'body' or 'raw' only"),
+        ("  - vrfy: {save: {known: {cod: true}}}\n",
+         "3:26: save known: write {text: REGEX} or {code: true} (one key)"),
     ],
 )  # fmt: skip
 def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, message: str):
+    (tmp_path / "m.eml").write_text("Subject: m\n\nm\n")
     scenario = _write(
         tmp_path,
         "name: m\nsteps:\n" + body + "vars: {domain: x.test}\nx-handshake:\n  - ehlo: c.test\n",
@@ -322,6 +425,67 @@ def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, me
     result = cli("validate", str(scenario))
     assert result.code == 2, result.stdout
     assert result.stderr.splitlines()[0] == f"{scenario}:{message}"
+
+
+COMPARE = """\
+name: compare
+steps:
+  - ehlo: c.example.test
+  - vrfy: postmaster@example.test
+    save: {known: {code: true}, known_text: {text: ".*"}}
+  - vrfy: nosuchuser@example.test
+    expect: {same_as: known, level: info}
+    why: "VRFY postmaster got '${known} ${known_text}'"
+  - quit
+"""
+
+
+def _replies(*replies: bytes):
+    """An action that sends the next of `replies` each time it is played."""
+    queue = list(replies)
+
+    async def act(writer) -> None:
+        writer.write(queue.pop(0))
+        await writer.drain()
+
+    return act
+
+
+@pytest.mark.parametrize(
+    ("second", "findings"),
+    [
+        (b"252 2.0.0 nosuchuser@example.test\r\n", []),
+        (b"550 5.1.1 <nosuchuser@example.test>: User unknown\r\n",
+         [("info", "expected the code saved as known (252) (info): got 550",
+           "VRFY postmaster got '252 2.0.0 postmaster@example.test'")]),
+    ],
+)  # fmt: skip
+def test_a_saved_reply_code_is_compared_with_a_later_reply(cli, tmp_path, second, findings):
+    scenario = _write(tmp_path, COMPARE)
+    first = b"252 2.0.0 postmaster@example.test\r\n"
+    with ScriptedServer(Behaviour(replies={"VRFY": _replies(first, second)})) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert "saved known = 252" in [f["message"] for f in steps[2]["findings"]]
+    compared = steps[3]
+    assert compared["verdict"] == "pass"  # information costs nothing
+    assert [(f["verdict"], f["message"], f["source"]) for f in compared["findings"]] == findings
+
+
+def test_a_same_as_name_that_holds_no_code_is_an_error_of_the_step(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: c\nsteps:\n  - vrfy: {arg: a, save: {word: {text: '[a-z]+'}}}\n"
+        "  - vrfy: {arg: b, expect: {same_as: word}}\n  - quit\n",
+    )
+    with ScriptedServer(Behaviour(replies={"VRFY": b"252 maybe\r\n"})) as server:
+        result = cli("run", str(scenario), server.target, "--format", "json")
+    steps = json.loads(result.stdout)["results"][0]["steps"]
+    assert steps[2]["reason"] == (
+        "with the saved values: same_as word: the saved value 'maybe' is not a reply code "
+        "(save it with {code: true})"
+    )
 
 
 def test_validate_reports_every_file_even_when_one_fails(cli, tmp_path: Path):

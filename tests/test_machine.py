@@ -145,7 +145,7 @@ def test_basic_yaml_against_bytes_sends_exactly_its_commands_and_passes():
     result = drive(machine(bound, clock), server)
     assert result.verdict == "pass", [(s.label, s.findings) for s in result.steps]
     verbs = [data.split(b" ", 1)[0].split(b"\r\n")[0] for data in server.sent]
-    expected = b"EHLO MAIL RCPT DATA From: RSET NOOP VRFY QUIT".split()
+    expected = b"EHLO MAIL RCPT DATA From: MAIL RCPT RSET NOOP VRFY QUIT".split()
     assert verbs == expected
     # A plain message (CRLF line ends only: nothing to take for the end of data) goes in one
     # write with its final dot, and no timer waits around it.

@@ -78,12 +78,12 @@ def test_a_clean_server_is_ok_with_perfdata_per_phase(cli, aiosmtpd_server):
     out = plugin(cli("run", str(BASIC), aiosmtpd_server, "--var", "domain=example.test",
                      "--format", "nagios", "--no-report"))  # fmt: skip
     assert out.state == "OK" and out.code == 0
-    assert re.fullmatch(r"basic: 9 pass, \d+ ms", out.text)
+    assert re.fullmatch(r"basic: 11 pass, \d+ ms", out.text)
     assert list(out.perf) == ["time", "greeting", "ehlo", "mail", "rcpt", "data", "data-end",
                               "rset", "vrfy", "noop", "quit"]  # fmt: skip
     assert all(p.uom == "s" and p.minimum == "0" and not p.warn for p in out.perf.values())
     assert 0 < out.perf["greeting"].value < out.perf["time"].value < 10
-    assert out.long[0].startswith(f"PASS basic -> {aiosmtpd_server}: 9 pass")
+    assert out.long[0].startswith(f"PASS basic -> {aiosmtpd_server}: 11 pass")
 
 
 def test_warnings_fails_and_unreachable_servers_set_the_state(cli, tmp_path):

@@ -293,7 +293,7 @@ def test_three_findings_on_one_quit_reply_are_one_line(cli, tmp_path: Path):
     # scenario's why merge into one (the why continues "RFC 5321 §4.1.1.10").
     shown, report = run_basic(cli, tmp_path, Behaviour(replies={"QUIT": b"250 bye\r\n"}))
     assert block(shown, "quit") == [
-        f"  FAIL  quit  ({BASIC}:64:5)",
+        f"  FAIL  quit  ({BASIC}:78:5)",
         "        C: QUIT",
         "        S: 250 bye",
         f"        fail: {QUIT_RULE}",
@@ -313,7 +313,7 @@ def test_a_code_only_a_looser_document_allows_keeps_its_own_line(cli, tmp_path: 
     # that a seed document lists 200 says something else (which document would accept it).
     shown, report = run_basic(cli, tmp_path, Behaviour(replies={"RSET": b"200 ok\r\n"}))
     assert block(shown, "rset") == [
-        f"  FAIL  rset  ({BASIC}:50:5)",
+        f"  FAIL  rset  ({BASIC}:64:5)",
         "        C: RSET",
         "        S: 200 ok",
         '        fail: RSET MUST be answered 250, got 200: "The receiver MUST send a "250 OK" '

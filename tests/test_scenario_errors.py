@@ -261,7 +261,7 @@ def test_bad_expectations() -> None:
         "class and subclass (25x), first digit 2-5",
         "s.yaml:5:38: bad regex in 'text': missing ): a(b; patterns use RE2 syntax",
         "s.yaml:6:32: 'level' must be must, should or info, got 'maybe'",
-        "s.yaml:7:20: 'expect' needs 'code' or 'text'",
+        "s.yaml:7:20: 'expect' needs 'code', 'text' or 'same_as'",
         "s.yaml:8:21: 'expect' must be a code or a list of codes, got a list",
     ]
 

@@ -444,6 +444,8 @@ def test_basic_scenario_is_the_rfc5321_minimum_implementation() -> None:
         StepKind.MAIL,
         StepKind.RCPT,
         StepKind.DATA,
+        StepKind.MAIL,
+        StepKind.RCPT,
         StepKind.RSET,
         StepKind.NOOP,
         StepKind.VRFY,
@@ -462,3 +464,9 @@ def test_basic_scenario_is_the_rfc5321_minimum_implementation() -> None:
     bound = bind(scenario, {"domain": "example.org"}, {})
     assert bound.steps[3].label == "rcpt <postmaster@example.org>"
     assert bound.steps[4].body is not None and "postmaster@example.org" in bound.steps[4].body
+    # The null reverse-path, then postmaster with no domain (§4.5.1: MUST be accepted).
+    assert [bound.steps[5].label, bound.steps[6].label] == [
+        "MAIL FROM:<> (the null reverse-path)",
+        "RCPT TO:<Postmaster> (no domain)",
+    ]
+    assert scenario.steps[6].expect is not None and scenario.steps[6].expect.level is Level.MUST

@@ -125,7 +125,7 @@ def test_a_signal_stops_the_run_and_the_report_is_still_written(start, tmp_path:
         "error",
         "interrupted",
     )
-    assert len(rest) == 8
+    assert len(rest) == 10
     assert all(s["verdict"] == "skip" and s["reason"] == "interrupted" for s in rest)
 
 
@@ -164,7 +164,7 @@ def test_a_second_signal_during_the_cleanup_does_not_lose_the_report(start, tmp_
     assert code == 3
     report = the_report(tmp_path)
     assert report["interrupted"] is True
-    assert [s["reason"] for s in report["results"][0]["steps"]] == ["interrupted"] * 9
+    assert [s["reason"] for s in report["results"][0]["steps"]] == ["interrupted"] * 11
 
 
 # ---- reports written atomically; unwritable report folders -------------------------------------

@@ -9,6 +9,7 @@ secret replaced by `****`, so reports built from them never show one.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -19,6 +20,7 @@ from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.grammar import MECHANISMS
 from probe.scenario.model import (
     BoundScenario,
+    CodePattern,
     Expectation,
     Position,
     Scenario,
@@ -54,6 +56,8 @@ def step_templates(step: Step) -> list[str]:
         if expectation is not None:
             texts.append(expectation.why)
             texts.extend(text.pattern for text in expectation.texts)
+            if expectation.same_as is not None:  # a reference to a saved value, as ${NAME}
+                texts.append(f"${{{expectation.same_as}}}")
     for member in step.steps:
         texts.extend(step_templates(member))
     return texts
@@ -326,10 +330,28 @@ class _Binder:
         return self.expand(text, where)
 
     def expectation(self, exp: Expectation | None, where: Position) -> Expectation | None:
+        if exp is not None and exp.same_as is not None and self.saved is not None:
+            exp = self.same_as(exp, where)
         if exp is None or not exp.texts:
             return exp
         texts = tuple(self.pattern(text, exp.position or where) for text in exp.texts)
         return exp if texts == exp.texts else replace(exp, texts=texts)
+
+    def same_as(self, exp: Expectation, where: Position) -> Expectation:
+        """`same_as: NAME`: the code saved as NAME becomes the expected code."""
+        assert exp.same_as is not None and self.saved is not None
+        value = self.saved.get(exp.same_as)
+        if value is None:
+            self.problem(exp.position or where, f"no value was saved as '{exp.same_as}'")
+            return exp
+        if not re.fullmatch(r"[2-5][0-9][0-9]", value):
+            self.problem(
+                exp.position or where,
+                f"same_as {exp.same_as}: the saved value {value!r} is not a reply code "
+                "(save it with {code: true})",
+            )
+            return exp
+        return replace(exp, codes=(CodePattern(value),))
 
     def pattern(self, text: Pattern, where: Position) -> Pattern:
         """`${var}` in a pattern is matched literally: values are escaped as they go in."""

@@ -66,15 +66,19 @@ class ExpectReader:
         """One `expect`-like value; None (reported) when it is invalid."""
         codes: list[tuple[CodePattern, Node]] | None = []
         texts: list[Pattern] = []
+        same_as: str | None = None
         ok = True
         if isinstance(node, MappingNode):
             code_node: Node | None = None
             text_node: Node | None = None
+            same_node: Node | None = None
             for name, key_node, value in items(node, self.problems):
                 if name == "code":
                     code_node = value
                 elif name == "text":
                     text_node = value
+                elif name == "same_as":
+                    same_node = value
                 elif name == "level":
                     level = self.f.level(value) or level
                 elif name == "why":
@@ -86,9 +90,15 @@ class ExpectReader:
                         + did_you_mean(name, EXPECT_KEYS, "it takes: " + ", ".join(EXPECT_KEYS)),
                     )
                     ok = False
-            if code_node is None and text_node is None:
-                self.problems.add(node, f"'{key}' needs 'code' or 'text'")
+            if code_node is None and text_node is None and same_node is None:
+                self.problems.add(node, f"'{key}' needs 'code', 'text' or 'same_as'")
                 return None
+            if code_node is not None and same_node is not None:
+                self.problems.add(same_node, f"'{key}' takes 'code' or 'same_as', not both")
+                return None
+            if same_node is not None:
+                same_as = self._saved_name(same_node)
+                ok = ok and same_as is not None
             if code_node is not None:
                 codes = self._codes(code_node, key)
             if text_node is not None:
@@ -113,7 +123,17 @@ class ExpectReader:
             level=level,
             why=why,
             position=self.problems.position(node),
+            same_as=same_as,
         )
+
+    def _saved_name(self, node: Node) -> str | None:
+        name = str(node.value) if isinstance(node, ScalarNode) and not is_null(node) else ""
+        if not variables.NAME_RE.match(name):
+            self.problems.add(
+                node, f"'same_as' takes the name of a saved reply code, got {describe(node)}"
+            )
+            return None
+        return name
 
     def _codes(self, node: Node, key: str) -> list[tuple[CodePattern, Node]] | None:
         if isinstance(node, SequenceNode):

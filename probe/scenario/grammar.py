@@ -38,7 +38,7 @@ COMMON_KEYS = (
 WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved", "tls")
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
-EXPECT_KEYS = ("code", "text", "level", "why")
+EXPECT_KEYS = ("code", "text", "same_as", "level", "why")
 
 LEVELS = tuple(level.value for level in Level)
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "SCRAM-SHA-1", "SCRAM-SHA-256")
@@ -85,7 +85,10 @@ KINDS: dict[StepKind, KindSpec] = {
         "to", ("to", "params", "exact"), Arg.REQUIRED, command="RCPT", one_line=("to", "params")
     ),
     StepKind.DATA: KindSpec(
-        "body", ("body", "raw", "file", "expand", "expect_end"), Arg.REQUIRED, command="DATA"
+        "body",
+        ("body", "raw", "file", "expand", "hangup", "expect_end"),
+        Arg.REQUIRED,
+        command="DATA",
     ),
     StepKind.RSET: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="RSET", one_line=("arg",)),
     StepKind.VRFY: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="VRFY", one_line=("arg",)),
@@ -93,7 +96,9 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.HELP: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="HELP", one_line=("arg",)),
     StepKind.NOOP: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="NOOP", one_line=("arg",)),
     StepKind.QUIT: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="QUIT", one_line=("arg",)),
-    StepKind.SEND: KindSpec("line", ("line", "raw", "as"), Arg.REQUIRED, one_line=("line",)),
+    StepKind.SEND: KindSpec(
+        "line", ("line", "raw", "as", "drip"), Arg.REQUIRED, one_line=("line",)
+    ),
     StepKind.PIPELINE: KindSpec(
         "steps",
         ("steps",),

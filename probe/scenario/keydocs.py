@@ -40,7 +40,8 @@ KIND_DOCS: dict[str, str] = {
 # (kind, key) for a kind's own meaning of a key; (None, key) for a key every kind shares.
 KEY_DOCS: dict[tuple[str | None, str], str] = {
     (None, "expect"): "The reply wanted: a code (250), a class (5xx), a class and subclass (25x), "
-    "a list of those, or {code, text, level, why}. Default level: must.",
+    "a list of those, or {code, text, same_as, level, why} (same_as: the code saved as that "
+    "name). Default level: must.",
     (None, "level"): "What an unmet expectation costs: must (fail, the default), should (warn), "
     "info (a note).",
     (None, "why"): "Shown when the expectation is not met: the rule it rests on.",
@@ -53,8 +54,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     (None, "requires"): "EHLO keywords the step needs; where not advertised it is skipped as not "
     "applicable.",
     (None, "save"): "Values from this step's reply for ${NAME} in later steps: NAME: KEYWORD (an "
-    "ehlo step: that keyword's parameters) or NAME: {text: REGEX} (its first group, else the "
-    "whole match).",
+    "ehlo step: that keyword's parameters), NAME: {text: REGEX} (its first group, else the "
+    "whole match) or NAME: {code: true} (the reply code).",
     (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
     "keywords), saved, not_saved (saved names), tls (true: inside TLS, after STARTTLS or "
     "implicit; false: in the clear); else it is skipped as not applicable.",
@@ -74,9 +75,13 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("data", "expand"): "Expand ${...} inside the file (read whole; at most 16 MiB). Default: "
     "false, the file is sent as it is.",
     ("data", "expect_end"): "The reply wanted after the end of the message (as `expect`).",
+    ("data", "hangup"): "true: send the message without its final dot, then close the "
+    "connection, as a client that dies mid-DATA (only a `connect` plays after it).",
     (None, "arg"): "The command's argument (one line).",
     ("send", "line"): "The command line, CRLF added (one line).",
     ("send", "raw"): "Bytes sent exactly (escapes \\r \\n \\t \\0 \\\\ \\xHH).",
+    ("send", "drip"): "Seconds between octets: the line goes out one octet at a time, as from a "
+    "very slow client; a reply before the line is complete is reported as unsolicited.",
     ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
     "for raw, none: any code of a possible class).",
     ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",

@@ -248,12 +248,21 @@ def _check_save_order(
     saved: set[str] = set()
     for step in steps:
         names = {r.name for t in binding.step_templates(step) for r in references(t) if not r.env}
-        wanted = {n for n in names if n in saves} | {
-            n for n in (step.when.saved + step.when.not_saved if step.when else ())
+        compared = {
+            e.same_as
+            for m in (step, *step.steps)
+            for e in (m.expect, m.expect_end)
+            if e is not None and e.same_as is not None
         }
+        wanted = (
+            {n for n in names if n in saves}
+            | compared
+            | {n for n in (step.when.saved + step.when.not_saved if step.when else ())}
+        )
         for name in sorted(wanted - saved):
             if name not in saves:
-                problems.add(step.position, f"'when' tests '{name}', which no step saves")
+                what = "'same_as' names" if name in compared else "'when' tests"
+                problems.add(step.position, f"{what} '{name}', which no step saves")
                 continue
             where = saves[name]
             problems.add(

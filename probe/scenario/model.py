@@ -63,10 +63,16 @@ class Expectation:
     position: Position | None = None
     advertises: tuple[str, ...] = ()  # EHLO: keywords the reply must list
     not_advertises: tuple[str, ...] = ()  # EHLO: keywords it must not list
+    # `same_as: NAME`: the code saved as NAME (save: {NAME: {code: true}}); put in `codes` when
+    # the step is bound with the saved values.
+    same_as: str | None = None
 
     def describe(self) -> str:
         parts = []
-        if self.codes:
+        if self.same_as is not None:
+            saved = f" ({self.codes[0]})" if self.codes else ""
+            parts.append(f"the code saved as {self.same_as}{saved}")
+        elif self.codes:
             parts.append(" or ".join(str(c) for c in self.codes))
         parts += [f"text matching /{text.pattern}/" for text in self.texts]
         if self.advertises:
@@ -84,10 +90,13 @@ class Save:
     keyword: str | None = None  # from the EHLO reply: this keyword's parameters, space-joined
     pattern: Pattern | None = None  # from the reply text: the first group, or the whole match
     position: Position | None = None
+    code: bool = False  # the reply's code (250)
 
     def describe(self) -> str:
         if self.keyword is not None:
             return f"{self.name} = the parameters of {self.keyword} in the EHLO reply"
+        if self.code:
+            return f"{self.name} = the reply code"
         pattern = self.pattern.pattern if self.pattern is not None else ""
         return f"{self.name} = /{pattern}/ in the reply text"
 
@@ -182,6 +191,8 @@ class Step:
     exact: bool = False  # mail/rcpt: the path as written, no angle brackets added
     file: str | None = None  # data: the message from this file (absolute path), streamed
     expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
+    hangup: bool = False  # data: the message without its final dot, then the probe hangs up
+    drip: float | None = None  # send: seconds between the octets of the line, sent one by one
     save: tuple[Save, ...] = ()  # values taken from the reply, for later steps
     when: Condition | None = None  # play only if this holds
     # Set on a bound step that uses saved values: the unbound step, bound again when it plays.

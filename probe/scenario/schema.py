@@ -76,8 +76,8 @@ _COMMON: dict[str, Schema] = {
     "save": {
         "type": "object",
         "description": "Values from this step's reply for ${name} in later steps: name: KEYWORD "
-        "(an ehlo step: that keyword's parameters) or name: {text: REGEX} (its first group, or "
-        "the whole match)",
+        "(an ehlo step: that keyword's parameters), name: {text: REGEX} (its first group, or "
+        "the whole match) or name: {code: true} (the reply code)",
         "minProperties": 1,
         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
         "additionalProperties": {
@@ -87,6 +87,12 @@ _COMMON: dict[str, Schema] = {
                     "type": "object",
                     "properties": {"text": {"type": "string", "format": "regex"}},
                     "required": ["text"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"code": {"const": True}},
+                    "required": ["code"],
                     "additionalProperties": False,
                 },
             ]
@@ -220,6 +226,11 @@ def _steps() -> dict[str, Schema]:
                                 "description": "Expand ${...} inside the file (read whole; "
                                 "at most 16 MiB)",
                             },
+                            "hangup": {
+                                "type": "boolean",
+                                "description": "Send the message without its final dot, then "
+                                "close the connection (the next step is a connect)",
+                            },
                             "expect_end": _ref("expectation"),
                         },
                         oneOf=[
@@ -255,6 +266,12 @@ def _steps() -> dict[str, Schema]:
                                 "type": "string",
                                 "pattern": "^\\s*[A-Za-z][A-Za-z0-9 _-]*$",
                                 "description": "The verb whose code table judges the reply",
+                            },
+                            "drip": {
+                                "type": "number",
+                                "exclusiveMinimum": 0,
+                                "maximum": sys.float_info.max,
+                                "description": "Seconds between the octets, sent one at a time",
                             },
                         },
                         oneOf=[{"required": ["line"]}, {"required": ["raw"]}],
@@ -482,11 +499,22 @@ def json_schema() -> Schema:
                                 },
                             ],
                         },
+                        "same_as": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$",
+                            "description": "The name a step saved a reply code as (save: "
+                            "{NAME: {code: true}}): this reply must have the same code",
+                        },
                         "level": _ref("level"),
                         "why": _TEXT,
                     },
                     "additionalProperties": False,
-                    "anyOf": [{"required": ["code"]}, {"required": ["text"]}],
+                    "anyOf": [
+                        {"required": ["code"]},
+                        {"required": ["text"]},
+                        {"required": ["same_as"]},
+                    ],
+                    "not": {"required": ["code", "same_as"]},
                 },
             ]
         },

@@ -490,7 +490,8 @@ class StepReader:
         inject = None
         chunks: tuple[int, ...] = ()
         last = "final"
-        exact = expand = False
+        exact = expand = hangup = False
+        drip: float | None = None
         members: tuple[Step, ...] = ()
         match kind:
             case StepKind.EHLO | StepKind.HELO:
@@ -508,10 +509,15 @@ class StepReader:
                 expand = self._flag(fields, "expand")
                 if expand and "file" not in fields:
                     self.problems.add(fields["expand"], "'expand' applies to a 'file' body only")
+                hangup = self._flag(fields, "hangup")
+                if hangup and "file" in fields:
+                    self.problems.add(fields["hangup"], "'hangup' applies to 'body' or 'raw' only")
             case StepKind.SEND:
                 self._one_of(kind, fields, "line", "raw")
                 arg, raw = text("line"), self._raw(fields, spec)
                 verb, judge = self._verb(fields, arg, raw)
+                if "drip" in fields:
+                    drip = self.f.positive_number(fields["drip"], "drip")
             case StepKind.AUTH:
                 mechanism = self._mechanism(fields)
                 username, password = text("username"), text("password")
@@ -562,6 +568,8 @@ class StepReader:
             exact=exact,
             file=file,
             expand=expand,
+            hangup=hangup,
+            drip=drip,
             save=save,
             when=when,
             steps=members,
@@ -622,12 +630,13 @@ class StepReader:
         return tuple(out)
 
     def _saves(self, node: Node, kind: StepKind) -> tuple[Save, ...]:
-        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters) or `{name: {text: RE}}`."""
+        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters), `{name: {text: RE}}` or
+        `{name: {code: true}}` (the reply code)."""
         if not isinstance(node, MappingNode) or not node.value:
             self.problems.add(
                 node,
-                "'save' takes a mapping of name: source (an EHLO keyword, or {text: REGEX}), "
-                f"got {describe(node)}",
+                "'save' takes a mapping of name: source (an EHLO keyword, {text: REGEX} or "
+                f"{{code: true}}), got {describe(node)}",
             )
             return ()
         out: list[Save] = []
@@ -640,8 +649,17 @@ class StepReader:
                 continue
             if isinstance(value, MappingNode):
                 fields = {k: v for k, _, v in items(value, self.problems)}
+                if set(fields) == {"code"}:
+                    flag = self.f.boolean(fields["code"], "code")
+                    if flag:
+                        out.append(Save(name, code=True, position=where))
+                    elif flag is False:
+                        self.problems.add(value, f"save {name}: write {{code: true}}")
+                    continue
                 if set(fields) != {"text"}:
-                    self.problems.add(value, f"save {name}: write {{text: REGEX}} (one key, text)")
+                    self.problems.add(
+                        value, f"save {name}: write {{text: REGEX}} or {{code: true}} (one key)"
+                    )
                     continue
                 pattern = self._save_pattern(fields["text"], name)
                 if pattern is not None:

@@ -75,6 +75,7 @@ Play = Generator[Action, Event, T]
 SEQUENCE_SOURCE = "RFC 5321 §4.2 (every command MUST generate exactly one reply)"
 CLOSE_SOURCE = "RFC 5321 §3.8"
 BEFORE_COMMAND = "before the command was sent"
+DRIPPING = "before the command line was complete (sent one octet at a time)"
 CLOSED_BEFORE_REPLY = "connection closed by the server before any reply"
 UNSOLICITED = "UNSOLICITED"  # the command of an exchange holding a reply nobody asked for
 UNASKED_SHOWN = 10  # unsolicited replies kept in one step's transcript
@@ -264,7 +265,11 @@ class Session:
                 self._skip(step, reason, applicable=False)
             elif (unmet := self._unmet(step)) is not None:
                 self._skip(step, f"not applicable: {unmet}", applicable=False)
-            elif self.model.mode is Mode.MESSAGE and not _is_message_data(step):
+            elif (
+                self.model.mode is Mode.MESSAGE
+                and not self.model.ended
+                and not _is_message_data(step)
+            ):
                 # The server reads everything as message text now: a command would be taken for
                 # part of the message, and its missing reply blamed on the server.
                 self.model.end(
@@ -346,6 +351,8 @@ class Session:
             params = self.model.facts.extensions.get(save.keyword)
             return None if params is None else " ".join(params)
         reply = next((e.reply for e in reversed(result.exchanges) if e.reply is not None), None)
+        if reply is not None and save.code:
+            return None if reply.code is None else f"{reply.code:03d}"
         if reply is None or save.pattern is None:
             return None
         return save.pattern.capture("\n".join(reply.text_lines))
@@ -579,7 +586,7 @@ class Session:
         self._last_line = printable(exchange.sent.removesuffix(b"\r\n"), 60)
         if self.model.ended:
             exchange.error = f"not sent: {self.model.ended.reason}"
-        elif (yield from self.send(exchange, line.data, Phase.COMMAND, step.timeout)):
+        elif (yield from self._send_line(exchange, line.data, step)):
             yield from self.read_into(exchange, phase_of(line.table), step.timeout)
             if first and exchange.error == CLOSED_BEFORE_REPLY and self._last_read is not None:
                 # The close came after the last reply whether or not it beat this command to
@@ -591,6 +598,21 @@ class Session:
                 raise NotSent(self.model.ended.reason)
         self._pending += unsolicited
         return exchange
+
+    def _send_line(self, exchange: Exchange, data: bytes, step: Step) -> Play[bool]:
+        """A command line in one write, or with `drip:` one octet at a time, `drip` seconds
+        apart; a reply before the line is complete is unsolicited (reported with the step)."""
+        if step.drip is None or len(data) < 2:
+            return (yield from self.send(exchange, data, Phase.COMMAND, step.timeout))
+        for i in range(len(data)):
+            if not (yield from self.send(exchange, data[i : i + 1], Phase.COMMAND, step.timeout)):
+                return False
+            if i < len(data) - 1:
+                self._pending += yield from self.unsolicited(DRIPPING, step.drip)
+                if not self.connected:
+                    exchange.error = f"the server closed the connection after {i + 1} octet(s)"
+                    return False
+        return True
 
     def send(
         self, exchange: Exchange, data: bytes, phase: Phase, step_timeout: float | None = None

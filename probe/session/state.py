@@ -43,6 +43,7 @@ class EndKind(Enum):
     TLS_FAILED = "TLS failed"
     DEADLINE = "deadline"
     INTERRUPTED = "interrupted"
+    HANGUP = "hung up"  # the scenario closed the connection (data with hangup: true)
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,8 @@ def _play(step: Step, s: Session, source: int | None) -> Play[None]:
         s.observe(start)
         if source is not None:
             end, end_findings = yield from stream(step, s, source)
+        elif step.hangup:
+            end, end_findings = yield from hangup(step, s)
         else:
             end, end_findings = yield from message(step, s)
         exchanges.append(end)
@@ -130,6 +132,28 @@ def message(step: Step, s: Session) -> Play[tuple[Exchange, list[Finding]]]:
             f"out of sync: the server read part of the message in '{step.label}' as commands",
         )
     return end, s.judge(end, step.expect_end) + extra
+
+
+def hangup(step: Step, s: Session) -> Play[tuple[Exchange, list[Finding]]]:
+    """`hangup: true`: the message without its final dot, then the connection closed, as by a
+    client that dies mid-DATA. Nothing comes back to judge; what the server does with the half
+    message (RFC 5321 §4.1.1.10: it "MUST cancel any pending transaction") cannot be seen from
+    here, only whether it serves the next session (a later `connect`)."""
+    head, _ = split_final_dot(message_for(step))
+    end = Exchange("DATA-END", s.mask(head), s.now())
+    sent = yield from s.send(end, head, Phase.DATA_BLOCK, step.timeout)
+    if not sent:
+        return end, s.judge(end, None)
+    yield from s.close()
+    s.model.end(EndKind.HANGUP, "the probe hung up in the message data (hangup: true)")
+    note = Finding(
+        Verdict.PASS,
+        f"hung up after {len(head)} octets of message data, before the final dot: the server "
+        'MUST "cancel any pending transaction"',
+        "RFC 5321 §4.1.1.10",
+        topic="probe",
+    )
+    return end, [note]
 
 
 def stream(step: Step, s: Session, source: int) -> Play[tuple[Exchange, list[Finding]]]:
