@@ -67,7 +67,7 @@ def _entry_point_active(pytestconfig: pytest.Config) -> None:
 def test_basic_scenario_passes(pytester: pytest.Pytester, aiosmtpd_server: str) -> None:
     pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
     result = run(pytester, "--smtp-target", aiosmtpd_server, "--smtp-var", "domain=example.test")
-    result.assert_outcomes(passed=9)  # a test per step
+    result.assert_outcomes(passed=11)  # a test per step
     result.stdout.fnmatch_lines(["basic.yaml .........*"])
 
 
@@ -95,7 +95,7 @@ def test_one_item_per_step_of_each_scenario_and_target(
             *(f"basic.yaml::basic[[]127.0.0.2:1 domain=two.test[]]::{step}" for step in steps),
             "basic.yaml::basic[[]127.0.0.2:1 domain=two.test[]]::rcpt <postmaster@two.test>",
             "*::quit",
-            "18 tests collected*",
+            "22 tests collected*",
         ]
     )
     result.stdout.no_fnmatch_line("*notes*")
@@ -140,7 +140,7 @@ def test_unreachable_target_fails_with_the_reason(pytester: pytest.Pytester) -> 
     pytester.makefile(".yaml", basic=BASIC.read_text(encoding="utf-8"))
     target = f"127.0.0.1:{free_port()}"
     result = run(pytester, "--smtp-target", target, "--smtp-var", "domain=example.test", "-rs")
-    result.assert_outcomes(failed=1, skipped=8)  # connect fails; nothing after it could run
+    result.assert_outcomes(failed=1, skipped=10)  # connect fails; nothing after it could run
     result.stdout.fnmatch_lines(
         [
             f"ERROR  basic -> {target}  *",
@@ -158,7 +158,7 @@ def test_null_mx_domain_is_skipped(pytester: pytest.Pytester) -> None:
         result = run(
             pytester, "--smtp-target", z.NULL_MX, "--smtp-nameserver", dns.nameserver, "-rs"
         )
-    result.assert_outcomes(skipped=9)
+    result.assert_outcomes(skipped=11)
     result.stdout.fnmatch_lines(
         [
             f"SKIPPED [[]1[]] basic.yaml:16: basic -> {z.NULL_MX}: no-mail: {z.NULL_MX} accepts "
@@ -232,7 +232,7 @@ def test_targets_with_variables_of_their_own(pytester: pytest.Pytester) -> None:
             "--smtp-var",
             "sender=ci@global.test",
         )
-    result.assert_outcomes(passed=18)
+    result.assert_outcomes(passed=22)
     result.stdout.fnmatch_lines(
         [
             f"basic.yaml::basic[[]{a.target} domain=a.example.test sender=ops@a.example.test[]]"
@@ -258,7 +258,7 @@ def test_smtp_resolve_pins_a_name(pytester: pytest.Pytester) -> None:
             "--smtp-resolve",
             f"mail.smtp-probe.invalid:{server.host}",
         )
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=11)
     assert server.connections == 1
 
 
@@ -270,7 +270,7 @@ def test_unused_variables_are_warnings_not_errors(pytester: pytest.Pytester) -> 
         )
         args = ("--smtp-targets", "targets.txt", "--smtp-var", "host=secret-value")
         result = run(pytester, *args, "--junitxml", "junit.xml")
-        result.assert_outcomes(passed=9, warnings=2)
+        result.assert_outcomes(passed=11, warnings=2)
         declared = "(basic declares: domain, helo, recipient, sender)"
         result.stdout.fnmatch_lines_random(
             [
@@ -281,7 +281,7 @@ def test_unused_variables_are_warnings_not_errors(pytester: pytest.Pytester) -> 
             ]
         )
         result.stdout.no_fnmatch_line("*secret-value*")
-        assert 'tests="9"' in (pytester.path / "junit.xml").read_text()
+        assert 'tests="11"' in (pytester.path / "junit.xml").read_text()
         # -W error makes them what a bad option is: a usage error, before anything is sent.
         result = run(pytester, *args, "-W", "error::probe.pytest_plugin.SmtpProbeVariableWarning")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -403,7 +403,7 @@ def test_var_files_and_the_environment_with_the_clis_precedence(
             "--smtp-var",
             "recipient=cli@cli.test",
         )
-    result.assert_outcomes(passed=9, warnings=2)
+    result.assert_outcomes(passed=11, warnings=2)
     # --smtp-var over the environment over the later file over the earlier one.
     assert _sent(server, b"EHLO") == ["EHLO env.test"]
     assert _sent(server, b"MAIL") == ["MAIL FROM:<second@file.test>"]
@@ -439,21 +439,21 @@ def test_response_time_thresholds_warn_and_fail(pytester: pytest.Pytester) -> No
                      "--smtp-crit-ms", "greeting=100")  # fmt: skip
         within = run(pytester, "--smtp-target", server.target, *common,
                      "--smtp-warn-ms", "greeting=5000", "--smtp-warn-ms", "60000")  # fmt: skip
-    warned.assert_outcomes(passed=9, warnings=1)
+    warned.assert_outcomes(passed=11, warnings=1)
     warned.stdout.fnmatch_lines(
         [
             "*SmtpProbeWarning: basic -> *: connect: the greeting took * ms, over the warning "
             "threshold of 100 ms (expected at most 100 ms) [[]--smtp-warn-ms greeting=100]"
         ]
     )
-    failed.assert_outcomes(failed=1, passed=8)
+    failed.assert_outcomes(failed=1, passed=10)
     failed.stdout.fnmatch_lines(
         [
             "*fail: the greeting took * ms, over the critical threshold of 100 ms",
             "*source: --smtp-crit-ms greeting=100",
         ]
     )
-    within.assert_outcomes(passed=10)  # and the step `session time`
+    within.assert_outcomes(passed=12)  # and the step `session time`
 
 
 def test_bad_run_options_are_usage_errors(pytester: pytest.Pytester) -> None:
@@ -534,12 +534,12 @@ def test_all_mx_plays_every_mx_host(
         args = ("--smtp-target", z.PREF, "--smtp-port", str(port),
                 "--smtp-nameserver", dns.nameserver)  # fmt: skip
         first = run(pytester, *args)
-        first.assert_outcomes(passed=9)  # the most preferred MX only: mx1 takes postmaster
-        assert [len(r.recipients) for r in recorders.values()] == [1, 0, 0]
+        first.assert_outcomes(passed=11)  # the most preferred MX only: mx1 takes postmaster
+        assert [len(r.recipients) for r in recorders.values()] == [2, 0, 0]  # two RCPTs
         every = run(pytester, *args, "--smtp-all-mx")
-    assert [len(r.recipients) for r in recorders.values()] == [2, 1, 1]
+    assert [len(r.recipients) for r in recorders.values()] == [4, 2, 2]
     # A step's test covers every MX host, and fails when the step fails on any of them.
-    every.assert_outcomes(passed=7, failed=2)  # rcpt, and data (no recipient) on mx2
+    every.assert_outcomes(passed=9, failed=2)  # on mx2: rcpt <postmaster@...>, <Postmaster>
     every.stdout.fnmatch_lines(
         [
             "*_ basic -> pref.test › rcpt <postmaster@pref.test> _*",
@@ -652,7 +652,7 @@ def test_k_selects_steps_and_the_session_is_played_once(pytester: pytest.Pyteste
     with ScriptedServer(Behaviour()) as server:
         args = ("--smtp-target", server.target, "--smtp-var", "domain=example.test", "-v")
         result = run(pytester, *args, "-k", "rcpt or quit")
-        result.assert_outcomes(passed=2, deselected=7)
+        result.assert_outcomes(passed=3, deselected=8)
         result.stdout.fnmatch_lines(
             ["*::rcpt <postmaster@example.test> PASSED*", "*::quit PASSED*"]
         )
@@ -662,13 +662,15 @@ def test_k_selects_steps_and_the_session_is_played_once(pytester: pytest.Pyteste
             b"MAIL",
             b"RCPT",
             b"DATA",
+            b"MAIL",  # MAIL FROM:<>, then RCPT TO:<Postmaster>
+            b"RCPT",
             b"RSET",
             b"NOOP",
             b"VRFY",
             b"QUIT",
         ]  # fmt: skip  (the whole scenario, for the two steps asked for)
         every = run(pytester, *args, "-k", "basic")
-        every.assert_outcomes(passed=9)
+        every.assert_outcomes(passed=11)
         assert server.connections == 2
 
 
@@ -681,12 +683,12 @@ def test_a_session_cut_short_fails_at_the_first_step_not_played(pytester: pytest
         result = run(pytester, "--smtp-target", server.target, "--smtp-var", "domain=x.test")
     # The server's verdict is error (the CLI's exit code 3): connect, ehlo and mail passed, the
     # first step it kept from running fails, the others are skipped with the reason.
-    result.assert_outcomes(passed=3, failed=1, skipped=5)
+    result.assert_outcomes(passed=3, failed=1, skipped=7)
     result.stdout.fnmatch_lines(
         [
             f"*_ basic -> {server.target} › rcpt <postmaster@x.test> _*",
-            f"ERROR  basic -> {server.target}  [[]3 pass, 6 skip[]]  * ms",
-            "      6 step(s) not run: the server shut down the session: 421 4.3.2 going down",
+            f"ERROR  basic -> {server.target}  [[]3 pass, 8 skip[]]  * ms",
+            "      8 step(s) not run: the server shut down the session: 421 4.3.2 going down",
             "  SKIP  rcpt <postmaster@x.test>  (basic.yaml:33:5)",
         ]
     )
@@ -698,7 +700,7 @@ def test_no_service_skips_every_step(pytester: pytest.Pytester) -> None:
     refusing = Behaviour(greeting=b"554 5.7.1 no service here\r\n", default=no, data_start=no)
     with ScriptedServer(refusing) as server:
         result = run(pytester, "--smtp-target", server.target, "--smtp-var", "domain=x.test", "-rs")
-    result.assert_outcomes(skipped=9)
+    result.assert_outcomes(skipped=11)
     result.stdout.fnmatch_lines(
         [f"SKIPPED [[]1[]] basic.yaml:16: basic -> {server.target}: no-service: no service (554)*"]
     )
@@ -709,7 +711,7 @@ def test_a_variable_with_no_value_fails_the_first_step_only(pytester: pytest.Pyt
     with ScriptedServer(Behaviour()) as server:
         result = run(pytester, "--smtp-target", server.target, "-rs")
         assert server.connections == 0  # nothing is sent
-    result.assert_outcomes(failed=1, skipped=8)
+    result.assert_outcomes(failed=1, skipped=10)
     result.stdout.fnmatch_lines(
         [
             f"*_ basic -> {server.target} › connect _*",
