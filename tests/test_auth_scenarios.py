@@ -158,10 +158,24 @@ def test_the_mechanism_is_checked_when_bound(cli, tmp_path: Path):
     assert result.code == 0, result.stdout + result.stderr
 
 
-def test_without_the_password_nothing_is_sent(cli):
-    result = cli("run", "submission", "127.0.0.1:9", "--var", f"username={USER}")
-    assert result.code == 2
-    assert "environment variable 'SMTP_PROBE_PASSWORD' is not set" in result.stderr
+def test_without_credentials_the_auth_steps_are_not_applicable(cli, authority, context):
+    # No SMTP_PROBE_PASSWORD: the AUTH steps are skipped as not applicable, nothing of AUTH is
+    # sent, and the rest of the scenario is judged (so `run scenarios/ TARGET` works too).
+    environ = {"SMTP_PROBE_PASSWORD": ""}  # set but empty counts as not given, as unset does
+    with aiosmtpd_tls(context, handler=AuthHandler()) as target:
+        result = cli(
+            "run", "auth", target, "--var", f"username={USER}", "--cafile",
+            str(authority.ca_path), "--format", "json", env=environ,
+        )  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    steps = result.json()["results"][0]["steps"]
+    auths = [s for s in steps if s["kind"] == "auth"]
+    assert len(auths) == 2 and all(s["verdict"] == "skip" for s in auths)
+    assert auths[0]["reason"] == (
+        "not applicable: no value was given for password (when: given username password and "
+        "tls true)"
+    )
+    assert not any(e["command"] == "AUTH" for s in steps for e in s["exchanges"])
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ space, and named here: variables (`${...}`), message files (`file:` must exist),
 EHLO keyword outside an ehlo step, `when: {saved: ...}` naming a value some step saves, a keyword
 in both `advertises` and `not_advertises`, `level`
 and `why` only beside an expectation, RE2-only pattern syntax (the schema's `regex` format is
-ECMA 262's), and what a `send` line's own verb can answer."""
+ECMA 262's), and what a `send` line's own verb can answer. Plain scalars that YAML 1.1 (PyYAML,
+read here for the schema) and YAML 1.2 (the loader, and editors) read differently, such as
+`2.5e2`, are checked by tests/test_scenario_yaml.py instead."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ VALUES = mostly(
 )  # fmt: skip
 CODES = mostly(
     st.sampled_from([250, 221, 354, 550, "5xx", "25x", "2XX", 250.0, [250, 550]]),
-    st.sampled_from([600, 199, "abc", [], 2.5, "2.5e2"]),
+    st.sampled_from([600, 199, "abc", [], 2.5]),
 )
 
 

@@ -35,7 +35,7 @@ COMMON_KEYS = (
 )
 
 # `when:` keys: what a condition may test (all given must hold).
-WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved", "tls")
+WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved", "given", "tls")
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
 EXPECT_KEYS = ("code", "text", "same_as", "level", "why")

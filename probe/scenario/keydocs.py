@@ -57,8 +57,9 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "ehlo step: that keyword's parameters), NAME: {text: REGEX} (its first group, else the "
     "whole match) or NAME: {code: true} (the reply code).",
     (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
-    "keywords), saved, not_saved (saved names), tls (true: inside TLS, after STARTTLS or "
-    "implicit; false: in the clear); else it is skipped as not applicable.",
+    "keywords), saved, not_saved (saved names), given (variables with a value that is not "
+    "empty, e.g. credentials), tls (true: inside TLS, after STARTTLS or implicit; false: in the "
+    "clear); else it is skipped as not applicable.",
     ("ehlo", "domain"): "The client's domain or address literal (one line).",
     ("helo", "domain"): "The client's domain (one line).",
     ("ehlo", "advertises"): "EHLO keywords the 250 reply must list (judged at the step's level).",

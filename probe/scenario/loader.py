@@ -205,6 +205,7 @@ def _scenario(root: Node, path: Path, problems: Problems) -> Scenario | None:
     _check_references(fields, variables, saves)
     if steps is not None and not problems:
         _check_save_order(steps, saves, problems)
+        _check_given(steps, variables, problems)
     if problems or steps is None:
         return None
     return Scenario(
@@ -239,6 +240,21 @@ def _saves(
                 )
             saves.setdefault(save.name, save.position)
     return saves
+
+
+def _check_given(
+    steps: tuple[Step, ...], variables: dict[str, Variable], problems: Problems
+) -> None:
+    """`when: {given: NAME}` names a variable of the scenario."""
+    for step in _all_steps(steps):
+        for name in step.when.given if step.when else ():
+            if name not in variables:
+                declared = ", ".join(variables) or "none"
+                problems.add(
+                    step.position,
+                    f"'when' tests whether '{name}' is given, and the scenario declares no such "
+                    f"variable (vars: {declared})",
+                )
 
 
 def _check_save_order(

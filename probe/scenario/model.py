@@ -110,6 +110,7 @@ class Condition:
     saved: tuple[str, ...] = ()
     not_saved: tuple[str, ...] = ()
     tls: bool | None = None  # True: only inside TLS (after STARTTLS, or implicit); False: outside
+    given: tuple[str, ...] = ()  # variables with a value that is not empty (credentials given)
 
     def __and__(self, other: Condition) -> Condition:
         return Condition(
@@ -118,6 +119,7 @@ class Condition:
             self.saved + other.saved,
             self.not_saved + other.not_saved,
             self.tls if other.tls is None else other.tls,
+            self.given + other.given,
         )
 
     def describe(self) -> str:
@@ -128,6 +130,7 @@ class Condition:
                 ("not advertised", self.not_advertised),
                 ("saved", self.saved),
                 ("not saved", self.not_saved),
+                ("given", self.given),
             )
             if values
         ]

@@ -108,6 +108,10 @@ _COMMON: dict[str, Schema] = {
             "not_advertised": {**_KEYWORDS, "description": "EHLO keywords it did not"},
             "saved": {**_NAMES, "description": "names a step has saved a value as"},
             "not_saved": {**_NAMES, "description": "names nothing was saved as"},
+            "given": {
+                **_NAMES,
+                "description": "variables whose value is not empty (credentials given)",
+            },
             "tls": {
                 "type": "boolean",
                 "description": "true: only inside TLS (after STARTTLS, or implicit TLS); false: "

@@ -28,10 +28,8 @@ class Ref:
     def __str__(self) -> str:
         if not self.env:
             return f"${{{self.name}}}"
-        if self.secret:
-            return f"${{secret:{self.name}}}"
         tail = f":-{self.default}" if self.default is not None else ""
-        return f"${{env:{self.name}{tail}}}"
+        return f"${{{'secret' if self.secret else 'env'}:{self.name}{tail}}}"
 
 
 Part = str | Ref
@@ -96,11 +94,13 @@ def _ref(inner: str, offset: int) -> Ref | TemplateProblem:
             "${env:NAME:-default}",
         )
     if inner.startswith("secret:"):
-        name = inner[7:]
+        name, sep, default = inner[7:].partition(":-")
         if ENV_RE.match(name):
-            return Ref(name, True, offset, secret=True)
+            return Ref(name, True, offset, secret=True, default=default if sep else None)
         return TemplateProblem(
-            offset, f"bad secret reference '${{{inner}}}'; write ${{secret:NAME}}"
+            offset,
+            f"bad secret reference '${{{inner}}}'; write ${{secret:NAME}} or "
+            "${secret:NAME:-default}",
         )
     if NAME_RE.match(inner):
         return Ref(inner, False, offset)

@@ -310,6 +310,7 @@ class Session:
                 ("the server advertised", [k for k in when.not_advertised if k in offered]),
                 ("nothing was saved as", [n for n in when.saved if n not in self.saved]),
                 ("a value was saved as", [n for n in when.not_saved if n in self.saved]),
+                ("no value was given for", [n for n in when.given if not self.given(n)]),
             )
             if names
         ]
@@ -317,6 +318,10 @@ class Session:
         if when.tls is not None and when.tls != inside:
             reasons.append("the session is " + ("inside TLS" if inside else "not inside TLS"))
         return f"{'; '.join(reasons)} (when: {when.describe()})" if reasons else None
+
+    def given(self, name: str) -> bool:
+        """Whether a scenario variable has a value that is not empty (`when: {given: NAME}`)."""
+        return bool(self.bound.values.get(name))
 
     def _with_saved(self, step: Step) -> Step | None:
         """The step bound with the values saved so far (if it uses any); None when it cannot be
