@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, replace
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
 from probe.protocol.ehlo import EHLO_PROBLEMS, parse_ehlo
-from probe.protocol.enhanced import check_enhanced
-from probe.protocol.reply import Reply, Severity
+from probe.protocol.enhanced import check_enhanced, parse_enhanced
+from probe.protocol.reply import Reply, Severity, printable
 from probe.results import Exchange, Finding, Verdict, worst
 from probe.scenario.model import Expectation, Level
+from probe.secrets import MASK as SECRET_MASK
 
 # Universal shutdown reply: any command may get it (RFC 5321 §3.8, §4.3.2), so it never breaks a
 # fixed-reply MUST such as QUIT -> 221.
@@ -99,6 +100,7 @@ def judge(
     syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
     findings = _tls_ehlo_findings(exchange.command, reply, facts)
     findings += _enhanced_findings(reply, exchange.command, facts)
+    findings += _answer_findings(exchange, reply, table, facts)
     about = _about(exchange, reply)
     if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
         findings += _code_findings(exchange, reply.code, table, profile, facts, about)
@@ -398,24 +400,81 @@ _UNMET = {
 def _sequence_findings(
     exchange: Exchange, code: int, table: CodeTable, facts: SessionFacts
 ) -> list[Finding]:
-    """A command accepted out of sequence (RCPT with no transaction, DATA with no recipient)."""
+    """A command accepted out of sequence (RCPT with no transaction, DATA with no recipient), or
+    refused with another code than the one the rule names (AUTH: 503)."""
     findings = []
     for rule in table.sequence:
-        if rule.command != exchange.command or code // 100 not in (2, 3):
+        accepted = code // 100 in (2, 3)
+        other = rule.reply is not None and code not in (rule.reply, SHUTDOWN)
+        if rule.command != exchange.command or not (accepted or other):
             continue
         if exchange.command == "AUTH" and not exchange.has_argument:
             continue  # a client response inside an AUTH exchange (after a 334): no new AUTH
         if facts.holds(rule.requires):
             continue
+        what = "was accepted" if accepted else "was refused with another code"
         findings.append(
             Finding(
                 Verdict.FAIL,
-                f"{exchange.command} was accepted ({code}) although {_UNMET[rule.requires]}: "
+                f"{exchange.command} {what} ({code}) although {_UNMET[rule.requires]}: "
                 f'"{rule.rule}"',
                 rule.source,
-                "503",
+                str(rule.reply or 503),
             )
         )
+    return findings
+
+
+def _answer_findings(
+    exchange: Exchange, reply: Reply, table: CodeTable, facts: SessionFacts
+) -> list[Finding]:
+    """The reply the RFC fixes for this form of the line (RFC 4954 §4: 501 to the cancel line
+    "*" and to a response that is not base64; the empty 334 challenge to AUTH PLAIN)."""
+    code = reply.code
+    if code is None or code == SHUTDOWN:
+        return []
+    line = exchange.sent.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    if SECRET_MASK in line:
+        return []  # a masked secret: what was really sent is not for a pattern to read
+    findings = []
+    for rule in table.answers:
+        if rule.command != exchange.command or not rule.match.search(line):
+            continue
+        if rule.continuation and exchange.has_argument:
+            continue  # the AUTH command line itself, not a response after a 334
+        verdict = Verdict.FAIL if rule.must else Verdict.WARN
+        shown = printable(line.encode(), 40)
+        if rule.codes and code not in rule.codes:
+            wanted = " or ".join(str(c) for c in sorted(rule.codes))
+            findings.append(
+                Finding(verdict, f'{code} to "{shown}": "{rule.rule}"', rule.source, wanted)
+            )
+            continue
+        if rule.enhanced and "ENHANCEDSTATUSCODES" in facts.extensions:
+            lines = reply.text_lines
+            given = parse_enhanced(lines[0]).code if lines else None
+            if given is None or given.text != rule.enhanced:
+                found = f"enhanced code {given}" if given is not None else "no enhanced code"
+                findings.append(
+                    Finding(
+                        verdict,
+                        f'{code} to "{shown}" with {found} (ENHANCEDSTATUSCODES is advertised): '
+                        f'"{rule.rule}"',
+                        rule.source,
+                        f"{code} {rule.enhanced}",
+                    )
+                )
+        if rule.text is not None and code == rule.text_code:
+            text = "\n".join(reply.text_lines)
+            if not rule.text.search(text):
+                findings.append(
+                    Finding(
+                        verdict,
+                        f'{code} to "{shown}" carries the text {printable(text.encode(), 40)!r}: '
+                        f'"{rule.rule}"',
+                        rule.source,
+                    )
+                )
     return findings
 
 

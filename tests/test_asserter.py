@@ -467,9 +467,74 @@ def test_an_auth_accepted_inside_a_mail_transaction_fails():
     assert verdict is Verdict.PASS, findings
 
 
+def test_an_auth_refused_with_another_code_than_503_out_of_sequence_fails():
+    # RFC 4954 §4 names the reply: a 535 (the server looked at the credentials) breaks it too.
+    for facts in ({}, {"in_transaction": False, "authenticated": True}):
+        verdict, findings = judged(
+            "AUTH", b"535 5.7.8 bad credentials\r\n", b"AUTH PLAIN ****\r\n", **facts, **OFFERS_AUTH
+        )
+        assert verdict is Verdict.FAIL, findings
+        assert "refused with another code (535)" in findings[0].message
+        assert findings[0].expected == "503" and findings[0].source == "RFC 4954 §4"
+    # Outside a transaction and before any success, 535 is the plain answer to bad credentials.
+    verdict, findings = judged("AUTH", b"535 5.7.8 bad credentials\r\n", b"AUTH PLAIN ****\r\n",
+                               in_transaction=False, **OFFERS_AUTH)  # fmt: skip
+    assert verdict is Verdict.PASS, findings
+
+
+ENHANCED_AUTH = {"extensions": {"AUTH": ("PLAIN",), "ENHANCEDSTATUSCODES": ()}}
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer", "expected", "words"),
+    [
+        (b"*\r\n", b"501 5.7.0 cancelled\r\n", Verdict.PASS, ""),
+        (
+            b"*\r\n",
+            b"535 5.7.8 no\r\n",
+            Verdict.FAIL,
+            "it MUST reject the AUTH command by sending a 501",
+        ),
+        (b"!!!x\r\n", b"501 5.5.2 cannot decode\r\n", Verdict.PASS, ""),
+        (b"!!!x\r\n", b"535 5.7.8 no\r\n", Verdict.FAIL, "cannot [BASE64] decode"),
+        (b"!!!x\r\n", b"501 5.5.4 bad\r\n", Verdict.FAIL, "with enhanced code 5.5.4"),
+        (b"!!!x\r\n", b"501 bad\r\n", Verdict.FAIL, "with no enhanced code"),
+        (b"dGltIGRpZ2VzdA==\r\n", b"535 5.7.8 no\r\n", Verdict.PASS, ""),  # base64: no rule
+        (b"****\r\n", b"235 2.7.0 ok\r\n", Verdict.PASS, ""),  # a masked secret is not read
+    ],
+)
+def test_the_cancel_line_and_undecodable_responses_get_501(sent, answer, expected, words):
+    verdict, findings = judged("AUTH", answer, sent, in_transaction=False, **ENHANCED_AUTH)
+    assert verdict is expected, findings
+    if words:
+        assert any(words in f.message and f.source == "RFC 4954 §4" for f in findings), findings
+
+
+def test_without_enhancedstatuscodes_a_plain_501_to_undecodable_base64_passes():
+    verdict, findings = judged("AUTH", b"501 bad\r\n", b"!!!x\r\n", in_transaction=False,
+                               **OFFERS_AUTH)  # fmt: skip
+    assert verdict is Verdict.PASS, findings
+
+
+def test_auth_plain_without_an_initial_response_should_get_an_empty_challenge():
+    verdict, findings = judged("AUTH", b"334 \r\n", b"AUTH PLAIN\r\n", in_transaction=False,
+                               **OFFERS_AUTH)  # fmt: skip
+    assert verdict is Verdict.PASS, findings
+    verdict, findings = judged("AUTH", b"334 VXNlcm5hbWU6\r\n", b"AUTH PLAIN\r\n",
+                               in_transaction=False, **OFFERS_AUTH)  # fmt: skip
+    assert verdict is Verdict.WARN, findings
+    assert "a 334 reply with no text part" in findings[0].message
+    # With an initial response, or another mechanism, the rule does not apply.
+    for line in (b"AUTH PLAIN ****\r\n", b"AUTH LOGIN\r\n"):
+        verdict, findings = judged("AUTH", b"334 VXNlcm5hbWU6\r\n", line, in_transaction=False,
+                                   **OFFERS_AUTH)  # fmt: skip
+        assert verdict is Verdict.PASS, (line, findings)
+
+
 def test_a_client_response_inside_an_auth_exchange_is_no_new_auth():
-    # After a 334 the client's lines (base64, or "*") are answered too: not AUTH commands.
-    for line in (b"dGlt\r\n", b"****\r\n", b"*\r\n"):
+    # After a 334 the client's lines (base64, or "*") are answered too: not AUTH commands (the
+    # cancel line "*" has its own rule, above: a 334 to it fails that one).
+    for line in (b"dGlt\r\n", b"****\r\n"):
         verdict, findings = judged(
             "AUTH", b"334 UGFzc3dvcmQ6\r\n", line, authenticated=True, **OFFERS_AUTH
         )

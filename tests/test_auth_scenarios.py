@@ -63,16 +63,83 @@ def test_auth_scenario_with_each_mechanism(cli, tmp_path: Path, authority, conte
                      "--report-dir", str(tmp_path))  # fmt: skip
         text = run(cli, authority, "auth", target, "--var", f"mechanism={mechanism}",
                    "--format", "text", "-v")  # fmt: skip
-    assert result.code == 0, result.stdout
     found = steps(result)
     first = found[f"auth {mechanism} {USER}"]
     assert (first["verdict"], first["reply"]["code"]) == ("pass", 235), json.dumps(first)
     second = found["a second AUTH after a successful one (503, RFC 4954 §4)"]
     assert (second["verdict"], second["reply"]["code"]) == ("pass", 503), json.dumps(second)
+    # aiosmtpd 1.4 checks the credentials of an AUTH inside a mail transaction (535) where
+    # RFC 4954 §4 wants 503: the one failure of the run.
+    assert result.code == 1, result.stdout
+    failed = [name for name, step in found.items() if step["verdict"] == "fail"]
+    assert failed == [TRANSACTION], failed
+    assert found[TRANSACTION]["reply"]["code"] == 535
     report = next(tmp_path.glob("*.json")).read_bytes()
     for output in (result.stdout.encode(), result.stderr.encode(), text.stdout.encode(), report):
         for secret in secret_forms(handler):
             assert secret not in output, (mechanism, secret)
+
+
+TRANSACTION = "AUTH inside a mail transaction (503, RFC 4954 §4; dummy credentials)"
+CANCEL = 'AUTH PLAIN without an initial response, cancelled with "*" (501, RFC 4954 §4)'
+NOT_BASE64 = "a response that is not base64 (501 5.5.2, RFC 4954 §4)"
+AUTH_PARAMETER = "MAIL with AUTH=<> before authenticating (RFC 4954 §5)"
+BEFORE_EHLO = "AUTH before EHLO (dummy credentials)"
+
+
+def test_the_exchange_rules_need_no_credentials(cli, authority, context):
+    """aiosmtpd keeps RFC 4954 §4's rules of the exchange: "*" gets 501, a response that is not
+    base64 gets 501 5.5.2, AUTH PLAIN alone gets the empty challenge "334 "; it refuses AUTH
+    before EHLO (503) and does not know MAIL's AUTH= parameter (555: a warning)."""
+    with aiosmtpd_tls(context, handler=AuthHandler()) as target:
+        result = cli("run", "auth", target, "--format", "json", env={"SMTP_PROBE_PASSWORD": ""})
+    found = steps(result)
+    cancel = found[CANCEL]
+    assert cancel["verdict"] == "pass", json.dumps(cancel)
+    assert [e["reply"]["lines"] for e in cancel["exchanges"]] == [
+        ["334 "],
+        ["501 5.7.0 Auth aborted"],
+    ]
+    assert [e["sent"] for e in cancel["exchanges"]] == ["AUTH PLAIN\r\n", "*\r\n"]
+    undecodable = found[NOT_BASE64]
+    assert undecodable["verdict"] == "pass" and undecodable["reply"]["code"] == 501
+    assert undecodable["reply"]["lines"][0].startswith("501 5.5.2")
+    assert found[BEFORE_EHLO]["reply"]["code"] == 503 and found[BEFORE_EHLO]["verdict"] == "pass"
+    parameter = found[AUTH_PARAMETER]
+    assert (parameter["verdict"], parameter["reply"]["code"]) == ("warn", 555)
+    assert "MUST support the AUTH parameter" in json.dumps(parameter["findings"][0])
+
+
+def careless_auth_server(context: Any) -> Behaviour:
+    """A STARTTLS server whose AUTH breaks each rule of RFC 4954 §4: a challenge with text to
+    AUTH PLAIN, 535 to the cancel line, a 501 without 5.5.2 (ENHANCEDSTATUSCODES advertised) to a
+    response that is not base64, a 334 to AUTH inside a mail transaction."""
+    return starttls_server(
+        context,
+        ehlo_after=ehlo("ENHANCEDSTATUSCODES", "AUTH PLAIN"),
+        AUTH=b"334 UGxlYXNlIGF1dGhlbnRpY2F0ZQ==\r\n",
+        **{
+            "*": b"535 5.7.8 no\r\n",
+            "!!!NOT-BASE64!!!": b"501 5.5.4 bad\r\n",
+        },
+    )
+
+
+def test_a_server_that_breaks_the_exchange_rules_fails(cli, authority, context):
+    with ScriptedServer(careless_auth_server(context)) as server:
+        result = cli("run", "auth", server.target, "--format", "json",
+                     env={"SMTP_PROBE_PASSWORD": ""})  # fmt: skip
+    assert result.code == 1, result.stdout
+    found = steps(result)
+
+    def messages(name: str, verdict: str) -> list[str]:
+        return [f["message"] for f in found[name]["findings"] if f["verdict"] == verdict]
+
+    assert found[CANCEL]["verdict"] == "fail"
+    assert any("334 reply with no text part" in m for m in messages(CANCEL, "warn"))
+    assert any("by sending a 501 reply" in m for m in messages(CANCEL, "fail"))
+    assert any("with enhanced code 5.5.4" in m for m in messages(NOT_BASE64, "fail"))
+    assert any("a mail transaction is open" in m for m in messages(TRANSACTION, "fail"))
 
 
 def test_a_second_auth_that_is_accepted_fails(cli, authority, context):
@@ -137,15 +204,21 @@ def test_submission_over_implicit_tls(cli, authority, context):
 
 
 def test_no_password_in_the_clear(cli, authority):
-    """A server offering AUTH without TLS: the AUTH steps do not run (when: {tls: true})."""
+    """A server offering AUTH without TLS: the AUTH steps with your credentials do not run (when:
+    {tls: true}); only the dummy credentials of the exchange rules go out in the clear."""
     server_behaviour = Behaviour(replies={"EHLO": ehlo("AUTH PLAIN LOGIN")})
     for scenario in ("auth", "submission"):
         with ScriptedServer(server_behaviour) as server:
             result = run(cli, authority, scenario, server.target)
-        assert not [line for line in server.received if line.startswith(b"AUTH")], scenario
+        received = b"".join(server.received)
+        assert PASSWORD.encode() not in received and USER.encode() not in received, scenario
+        for line in server.received:
+            if line.startswith(b"AUTH PLAIN "):
+                assert base64.b64decode(line.split()[2]).startswith(b"\0smtp-probe-nobody\0")
         auths = [s for s in result.json()["results"][0]["steps"] if s["kind"] == "auth"]
-        assert auths and all(s["verdict"] == "skip" for s in auths)
-        assert all("not inside TLS" in s["reason"] for s in auths), auths
+        mine = [s for s in auths if s["name"].endswith(USER)]
+        assert mine and all(s["verdict"] == "skip" for s in mine)
+        assert all("not inside TLS" in s["reason"] for s in mine), mine
 
 
 def test_the_mechanism_is_checked_when_bound(cli, tmp_path: Path):
@@ -159,23 +232,26 @@ def test_the_mechanism_is_checked_when_bound(cli, tmp_path: Path):
 
 
 def test_without_credentials_the_auth_steps_are_not_applicable(cli, authority, context):
-    # No SMTP_PROBE_PASSWORD: the AUTH steps are skipped as not applicable, nothing of AUTH is
-    # sent, and the rest of the scenario is judged (so `run scenarios/ TARGET` works too).
+    # No SMTP_PROBE_PASSWORD: the AUTH steps with credentials are skipped as not applicable (only
+    # the dummy ones of the exchange rules go out), and the rest of the scenario is judged (so
+    # `run scenarios/ TARGET` works too).
     environ = {"SMTP_PROBE_PASSWORD": ""}  # set but empty counts as not given, as unset does
     with aiosmtpd_tls(context, handler=AuthHandler()) as target:
         result = cli(
             "run", "auth", target, "--var", f"username={USER}", "--cafile",
             str(authority.ca_path), "--format", "json", env=environ,
         )  # fmt: skip
-    assert result.code == 0, result.stdout + result.stderr
+    assert result.code == 1, result.stdout + result.stderr  # aiosmtpd: AUTH in a transaction
     steps = result.json()["results"][0]["steps"]
-    auths = [s for s in steps if s["kind"] == "auth"]
+    auths = [s for s in steps if s["kind"] == "auth" and "given" in (s.get("reason") or "")]
     assert len(auths) == 2 and all(s["verdict"] == "skip" for s in auths)
     assert auths[0]["reason"] == (
         "not applicable: no value was given for password (when: given username password and "
         "tls true)"
     )
-    assert not any(e["command"] == "AUTH" for s in steps for e in s["exchanges"])
+    # Only the dummy credentials went out.
+    sent = [e["sent"] for s in steps for e in s["exchanges"] if e["command"] == "AUTH"]
+    assert sent and not any(USER in line for line in sent)
 
 
 @pytest.mark.parametrize(

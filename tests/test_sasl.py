@@ -48,6 +48,19 @@ def test_plain_rfc_4616():
     assert client.respond("").data == CANCEL
 
 
+def test_plain_without_the_initial_response_sends_it_after_the_empty_challenge():
+    # RFC 4954 §4: "AUTH PLAIN" alone, the server's "334 " (no data), then the same message.
+    client = SaslClient("PLAIN", "tim", "tanstaaftanstaaf", initial=False)
+    line = client.first()
+    assert sent(line) == b"AUTH PLAIN" and shown(line) == b"AUTH PLAIN" and line.has_argument
+    response = client.respond("")
+    assert sent(response) == b"AHRpbQB0YW5zdGFhZnRhbnN0YWFm" and shown(response) == b"****"
+    assert not response.has_argument  # a response inside the exchange, not a command
+    assert client.respond("").data == CANCEL  # nothing more to say
+    # LOGIN has no initial response: the option changes nothing.
+    assert sent(SaslClient("LOGIN", "tim", "x", initial=False).first()) == b"AUTH LOGIN"
+
+
 def test_login():
     client = SaslClient("LOGIN", "tim", "tanstaaftanstaaf")
     assert sent(client.first()) == b"AUTH LOGIN"

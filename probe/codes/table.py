@@ -65,12 +65,34 @@ class FixedReply:
 
 @dataclass(frozen=True, slots=True)
 class SequenceRule:
-    """A command the server MUST refuse when the session shows `requires` unmet."""
+    """A command the server MUST refuse when the session shows `requires` unmet; with `reply`,
+    refuse with that code (another refusal fails too)."""
 
     command: str
     requires: str  # one of REQUIREMENTS
     source: str
     rule: str
+    reply: int | None = None  # the refusal the rule names (AUTH: 503); None: any refusal
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRule:
+    """A reply the RFC fixes for one form of a line: a line of `command` matching `match` (with
+    `continuation`, only a client response inside an AUTH exchange, after a 334) MUST (or
+    SHOULD) get one of `codes` (empty: any code); `enhanced`, the enhanced status code such a
+    reply carries when the server advertises ENHANCEDSTATUSCODES; `text`, a pattern the text
+    of a reply coded `text_code` must match (AUTH PLAIN's empty 334 challenge)."""
+
+    command: str
+    match: re.Pattern[str]
+    must: bool
+    source: str
+    rule: str
+    continuation: bool = False
+    codes: frozenset[int] = frozenset()
+    enhanced: str = ""
+    text: re.Pattern[str] | None = None
+    text_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +151,7 @@ class CodeTable:
     no_arguments: NoArguments | None = None  # §4.3.2: DATA, RSET, QUIT with arguments
     sequence: tuple[SequenceRule, ...] = ()  # commands the server MUST refuse out of order
     required: tuple[Duty, ...] = ()  # duties the RFC puts on a server (postmaster, VRFY)
+    answers: tuple[AnswerRule, ...] = ()  # replies fixed for one form of a line (AUTH's "*")
 
     def __init__(
         self,
@@ -228,7 +251,7 @@ def load_table() -> CodeTable:
 _SOURCE = re.compile(r"(?P<doc>RFC \d+)(?: (?:§\d+(?:\.\d+)*|App\. [A-Z](?:\.\d+)*))?")
 _TOP_KEYS = frozenset(
     {"schema", "profiles", "tiers", "documents", "conditions", "universal", "fixed", "commands"}
-) | {"codes", "no_arguments", "sequence", "required"}
+) | {"codes", "no_arguments", "sequence", "required", "answers"}
 _TIERS = {tier.value: tier for tier in Tier}
 _ROW_KEYS = frozenset({"code", "tier", "profiles", "when", "meaning", "sources", "note"})
 _SPEC_KEYS = frozenset({"about", "aliases", "note", "is_command", "rows"})
@@ -236,7 +259,12 @@ _FIXED_KEYS = frozenset(
     {"command", "codes", "source", "rule", "unless_argument", "must", "note", "argument_rule"}
 )
 _NO_ARGUMENTS_KEYS = frozenset({"commands", "codes", "source", "rule"})
-_SEQUENCE_KEYS = frozenset({"command", "requires", "source", "rule", "note"})
+_SEQUENCE_KEYS = frozenset({"command", "requires", "source", "rule", "note", "reply"})
+_ANSWER_KEYS = frozenset(
+    {"command", "match", "continuation", "codes", "enhanced", "text", "text_code", "level"}
+    | {"source", "rule", "note"}
+)
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _DUTY_KEYS = frozenset({"command", "match", "requires", "codes", "level", "source", "rule", "note"})
 # What a sequence rule or a duty needs the session to show (probe.asserter.SessionFacts.holds).
 REQUIREMENTS = ("transaction", "recipient", "no_transaction", "unauthenticated")
@@ -387,7 +415,64 @@ def parse_table(data: Any) -> CodeTable:
     table.no_arguments = _no_arguments(data.get("no_arguments"), rows)
     table.sequence = _sequence(data.get("sequence", []), rows)
     table.required = _required(data.get("required", []), rows)
+    table.answers = _answers(data.get("answers", []), rows)
     return table
+
+
+def _pattern(item: dict[str, Any], key: str, where: str) -> re.Pattern[str] | None:
+    if key not in item:
+        return None
+    try:
+        return re.compile(_text(item[key], f"{where}.{key}", empty=True))
+    except re.error as exc:
+        raise _fail(f"{where}.{key}", f"not a regular expression: {exc}") from None
+
+
+def _answers(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> tuple[AnswerRule, ...]:
+    if not isinstance(raw, list):
+        raise _fail("answers", "expected a list")
+    rules = []
+    for i, item in enumerate(raw):
+        where = f"answers[{i}]"
+        item = _mapping(item, where, _ANSWER_KEYS, {"command", "match", "level", "source", "rule"})
+        if item["command"] not in rows:
+            raise _fail(f"{where}.command", f"{item['command']!r} is not in the table")
+        if item["level"] not in ("must", "should"):
+            raise _fail(f"{where}.level", "expected must or should")
+        if not _SOURCE.fullmatch(source := _text(item["source"], f"{where}.source")):
+            raise _fail(f"{where}.source", f"{source!r} is not 'RFC n §x.y'")
+        continuation = item.get("continuation", False)
+        if not isinstance(continuation, bool):
+            raise _fail(f"{where}.continuation", "expected true or false")
+        codes = item.get("codes", [])
+        if not isinstance(codes, list):
+            raise _fail(f"{where}.codes", "expected a list of codes")
+        enhanced = str(item.get("enhanced", ""))
+        if enhanced and not _ENHANCED.fullmatch(enhanced):
+            raise _fail(f"{where}.enhanced", f"{enhanced!r} is not an enhanced status code")
+        text = _pattern(item, "text", where)
+        text_code = _code(item["text_code"], f"{where}.text_code") if "text_code" in item else None
+        if (text is None) != (text_code is None):
+            raise _fail(where, "'text' and 'text_code' go together")
+        if not codes and not enhanced and text is None:
+            raise _fail(where, "expected 'codes', 'enhanced' or 'text'")
+        match = _pattern(item, "match", where)
+        assert match is not None
+        rules.append(
+            AnswerRule(
+                item["command"],
+                match,
+                item["level"] == "must",
+                source,
+                _text(item["rule"], f"{where}.rule"),
+                continuation,
+                frozenset(_code(c, f"{where}.codes") for c in codes),
+                enhanced,
+                text,
+                text_code,
+            )
+        )
+    return tuple(rules)
 
 
 def _required(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> tuple[Duty, ...]:
@@ -440,8 +525,11 @@ def _sequence(raw: Any, rows: dict[str, tuple[Allowance, ...]]) -> tuple[Sequenc
             raise _fail(f"{where}.requires", f"expected one of {', '.join(REQUIREMENTS)}")
         if not _SOURCE.fullmatch(source := _text(item["source"], f"{where}.source")):
             raise _fail(f"{where}.source", f"{source!r} is not 'RFC n §x.y'")
+        reply = _code(item["reply"], f"{where}.reply") if "reply" in item else None
         rules.append(
-            SequenceRule(item["command"], item["requires"], source, _text(item["rule"], where))
+            SequenceRule(
+                item["command"], item["requires"], source, _text(item["rule"], where), reply
+            )
         )
     return tuple(rules)
 

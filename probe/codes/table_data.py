@@ -7,8 +7,8 @@ only while YAML_SIZE and YAML_CRC32 match table.yaml (probe/codes/table.py, load
 # fmt: off
 from typing import Any
 
-YAML_SIZE = 58121
-YAML_CRC32 = 813543458
+YAML_SIZE = 60408
+YAML_CRC32 = 2107761383
 
 DATA: Any = {'schema': 1,
  'profiles': {'rfc5321': 'RFC 5321, plus the defining RFC for the extension verbs STARTTLS, AUTH, '
@@ -202,18 +202,57 @@ DATA: Any = {'schema': 1,
                        '554; a 354 starts a message that has nowhere to go.'},
               {'command': 'AUTH',
                'requires': 'unauthenticated',
+               'reply': 503,
                'source': 'RFC 4954 §4',
                'rule': 'After a successful AUTH command completes, a server MUST reject any '
                        'further AUTH commands with a 503 reply.',
                'note': 'Judged on the AUTH command line only (a client response after a 334 is no '
                        'new AUTH), and only until the next EHLO or HELO (RFC 4954 does not say '
-                       'whether a new EHLO resets it).'},
+                       'whether a new EHLO resets it). The sentence names the reply: a 535 or 504 '
+                       'instead of 503 breaks it too.'},
               {'command': 'AUTH',
                'requires': 'no_transaction',
+               'reply': 503,
                'source': 'RFC 4954 §4',
                'rule': 'The AUTH command is not permitted during a mail transaction. An AUTH '
                        'command issued during a mail transaction MUST be rejected with a 503 '
-                       'reply.'}],
+                       'reply.',
+               'note': 'A transaction is open once MAIL got 2xx; a 535 to dummy credentials there '
+                       'means the server looked at them instead of refusing the command (503).'}],
+ 'answers': [{'command': 'AUTH',
+              'continuation': True,
+              'match': '^\\*$',
+              'codes': [501],
+              'level': 'must',
+              'source': 'RFC 4954 §4',
+              'rule': 'If the client wishes to cancel the authentication exchange, it issues a '
+                      'line with a single "*". If the server receives such a response, it MUST '
+                      'reject the AUTH command by sending a 501 reply.'},
+             {'command': 'AUTH',
+              'continuation': True,
+              'match': '^(?!\\*$).*[^A-Za-z0-9+/=]',
+              'codes': [501],
+              'enhanced': '5.5.2',
+              'level': 'must',
+              'source': 'RFC 4954 §4',
+              'rule': 'If the server cannot [BASE64] decode any client response, it MUST reject '
+                      'the AUTH command with a 501 reply (and an enhanced status code of 5.5.2).',
+              'note': 'A response with a character outside the base64 alphabet (RFC 4648 §4) '
+                      'cannot be decoded; the cancel line "*" has its own rule.'},
+             {'command': 'AUTH',
+              'match': '(?i)^AUTH PLAIN$',
+              'text_code': 334,
+              'text': '^$',
+              'level': 'should',
+              'source': 'RFC 4954 §4',
+              'rule': 'In SMTP, a server challenge that contains no data is defined as a 334 reply '
+                      'with no text part. Note that there is still a space following the reply '
+                      'code, so the complete response line is "334 ".',
+              'note': 'PLAIN (RFC 4616 §2) is a single message from the client: AUTH PLAIN without '
+                      'an initial response gets the empty challenge, then the client sends the '
+                      'message. Level should: RFC 4954 defines the empty challenge but puts no '
+                      "MUST on sending it; that PLAIN's challenge is empty comes from the "
+                      "mechanism's definition."}],
  'required': [{'command': 'RCPT',
                'match': '(?i)^RCPT TO: ?<postmaster>',
                'requires': 'transaction',

@@ -49,6 +49,7 @@ def step_templates(step: Step) -> list[str]:
             step.password,
             step.mechanism,
             step.inject,
+            step.respond,
         )
         if t
     ]
@@ -265,6 +266,7 @@ class _Binder:
             password=password,
             mechanism=mechanism,
             inject=self.expand(step.inject, where),
+            respond=self.expand(step.respond, where),
             verb=verb,
             expect=self.expectation(step.expect, where),
             expect_end=self.expectation(step.expect_end, where),

@@ -63,7 +63,7 @@ class KindSpec:
 
 
 KINDS: dict[StepKind, KindSpec] = {
-    StepKind.CONNECT: KindSpec(None, (), Arg.NONE, command="CONNECT"),
+    StepKind.CONNECT: KindSpec(None, ("legacy_tls",), Arg.NONE, command="CONNECT"),
     StepKind.EHLO: KindSpec(
         "domain",
         ("domain", "advertises", "not_advertises"),
@@ -106,10 +106,14 @@ KINDS: dict[StepKind, KindSpec] = {
         common=("name", "stop_on_fail", "timeout", "requires", "when"),
     ),
     StepKind.STARTTLS: KindSpec(
-        None, ("inject",), Arg.NONE, command="STARTTLS", one_line=("inject",)
+        None, ("inject", "legacy_tls"), Arg.NONE, command="STARTTLS", one_line=("inject",)
     ),
     StepKind.AUTH: KindSpec(
-        None, ("mechanism", "username", "password"), Arg.MAPPING, command="AUTH"
+        None,
+        ("mechanism", "username", "password", "respond", "initial_response"),
+        Arg.MAPPING,
+        command="AUTH",
+        one_line=("respond",),
     ),
     StepKind.BDAT: KindSpec(
         "body", ("body", "raw", "chunks", "last"), Arg.REQUIRED, command="BDAT"

@@ -34,7 +34,8 @@ KIND_DOCS: dict[str, str] = {
     "one reply each; a refused chunk ends the step (no more chunks are sent). `expect` judges the "
     "reply that ends the step.",
     "auth": "AUTH with a mechanism, a user name and a password (RFC 4954); the password is a "
-    "secret, masked in every form.",
+    "secret, masked in every form. With `respond`, the first 334 gets that line instead (the "
+    "cancel and decoding rules of RFC 4954 §4, with no credentials).",
 }
 
 # (kind, key) for a kind's own meaning of a key; (None, key) for a key every kind shares.
@@ -97,7 +98,18 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "message is one more chunk. Default: the whole message in one chunk.",
     ("bdat", "last"): "true: LAST on the final chunk (the default); empty: the chunks, then "
     "BDAT 0 LAST; false: no LAST (the transaction stays open).",
-    ("auth", "username"): "The user name.",
+    ("auth", "username"): "The user name (none for a step that only tests the exchange, with "
+    "`respond`).",
+    ("auth", "respond"): "A line (CRLF added) answering the server's first 334 instead of the "
+    "mechanism's own answer: `'*'` cancels (RFC 4954 §4: 501), a line that is not base64 "
+    "tests the decoding rule (501 5.5.2). No 334: not applicable, nothing is sent.",
+    ("auth", "initial_response"): "false: the AUTH line without the initial response, which then "
+    "answers the first 334 (PLAIN's empty challenge, RFC 4954 §4). Default: true.",
+    ("starttls", "legacy_tls"): "true: after a 220, a handshake offering only TLS 1.0 and 1.1 "
+    "(RFC 8996), then the connection is closed: the server completing it warns; refusing it "
+    "passes; an OpenSSL here that cannot offer TLS 1.1 makes it not applicable.",
+    ("connect", "legacy_tls"): "With implicit TLS: the handshake offers only TLS 1.0 and 1.1 "
+    "(RFC 8996), then the connection is closed (as on `starttls`); without it, not applicable.",
     ("auth", "password"): "The password: a secret, masked with its base64 forms; use "
     "${secret:NAME}.",
 }

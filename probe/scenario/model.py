@@ -170,9 +170,12 @@ class Step:
       word; for raw, "UNKNOWN" unless given). data: `body` text (dot-stuffed, CRLF.CRLF added) or
       `raw` (sent exactly after 354); `expect` judges the 354 stage, `expect_end` the final reply.
       pipeline: `steps` sent in one write, each reply judged by its own command.
-      auth: `mechanism` (PLAIN or LOGIN), `username`, `password` (a secret: never printed).
+      auth: `mechanism` (PLAIN or LOGIN), `username`, `password` (a secret: never printed);
+      `respond`, the line answering the first 334 instead of the mechanism's; `initial_response`
+      False: the AUTH line without the initial response.
       starttls: `inject`, a command line sent in the same write as STARTTLS (the plaintext
-      injection test, CVE-2011-0411): a server that answers it inside TLS fails.
+      injection test, CVE-2011-0411): a server that answers it inside TLS fails. `legacy_tls`
+      (also on connect, with implicit TLS): the handshake offers only TLS 1.0 and 1.1.
       bdat: `body` text (CRLF line ends, not dot-stuffed, no final dot) or `raw`, sent in chunks
       (RFC 3030), `chunks` and `last` say how; `expect` judges the reply that ends the step.
     """
@@ -205,6 +208,14 @@ class Step:
     username: str | None = None
     password: str | None = None
     inject: str | None = None  # starttls: a command sent with STARTTLS in one write
+    # auth: the line that answers the server's first 334 instead of the mechanism's own ("*"
+    # cancels, RFC 4954 §4); initial_response False: the AUTH line without it (PLAIN's empty
+    # challenge)
+    respond: str | None = None
+    initial_response: bool = True
+    # starttls (and connect, with implicit TLS): a handshake offering only TLS 1.0 and 1.1
+    # (RFC 8996), after which the connection is closed
+    legacy_tls: bool = False
     # bdat: the sizes of the first chunks (the rest of the message is one more chunk), and where
     # LAST goes: "final" (on the final chunk), "empty" (a BDAT 0 LAST after them), "none".
     chunks: tuple[int, ...] = ()

@@ -125,6 +125,11 @@ _EXACT: Schema = {
     "type": "boolean",
     "description": "Send the path exactly as written: no angle brackets added",
 }
+_LEGACY_TLS: Schema = {
+    "type": "boolean",
+    "description": "true: a handshake offering only TLS 1.0 and 1.1 (RFC 8996); the connection "
+    "is then closed",
+}
 _PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires", "when")
 
 
@@ -157,10 +162,11 @@ def _arg_kind(name: str, description: str) -> Schema:
 
 
 def _steps() -> dict[str, Schema]:
-    null_or_common = {"anyOf": [{"type": "null"}, _long({})]}
     return {
         "connect": _kind(
-            "connect", null_or_common, "Open the connection; expect judges the greeting"
+            "connect",
+            {"anyOf": [{"type": "null"}, _long({"legacy_tls": _LEGACY_TLS})]},
+            "Open the connection; expect judges the greeting",
         ),
         "ehlo": _kind(
             "ehlo",
@@ -306,7 +312,8 @@ def _steps() -> dict[str, Schema]:
                                 **_TEXT,
                                 "description": "A command sent in the same write as STARTTLS "
                                 "(the plaintext injection test, CVE-2011-0411)",
-                            }
+                            },
+                            "legacy_tls": _LEGACY_TLS,
                         }
                     ),
                 ]
@@ -326,8 +333,19 @@ def _steps() -> dict[str, Schema]:
                     },
                     "username": _TEXT,
                     "password": {**_TEXT, "description": "A secret: use ${secret:NAME}"},
+                    "respond": {
+                        **_TEXT,
+                        "description": "The line answering the server's first 334 instead of "
+                        "the mechanism's own ('*' cancels)",
+                    },
+                    "initial_response": {
+                        "type": "boolean",
+                        "description": "false: the AUTH line without the initial response "
+                        "(sent after the empty 334 challenge)",
+                    },
                 },
-                required=["mechanism", "username", "password"],
+                required=["mechanism"],
+                anyOf=[{"required": ["username", "password"]}, {"required": ["respond"]}],
             ),
             "AUTH with one SASL mechanism (RFC 4954); the password is a secret (an OAuth "
             "token for XOAUTH2)",

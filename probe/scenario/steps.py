@@ -108,9 +108,14 @@ def default_label(step: Step) -> str:
         case StepKind.BDAT:
             return bdat_label(step)
         case StepKind.AUTH:
-            return f"auth {step.mechanism} {step.username}"
+            text = f"auth {step.mechanism}"
+            text += f" {step.username}" if step.username else ""
+            text += "" if step.initial_response else " (no initial response)"
+            return text + (f" answering {shorten(step.respond, 30)}" if step.respond else "")
         case StepKind.STARTTLS if step.inject:
             return f"starttls (inject {step.inject})"
+        case StepKind.STARTTLS | StepKind.CONNECT if step.legacy_tls:
+            return f"{kind} (TLS 1.0 and 1.1 only)"
         case StepKind.PIPELINE:
             return f"pipeline ({', '.join(s.kind.value for s in step.steps)})"
         case _:
@@ -412,7 +417,9 @@ class StepReader:
                     wanted = " or ".join(f"'{k}'" for k in alternatives) or f"'{spec.main}'"
                     self.problems.add(value, f"'{name}' needs {wanted}")
             if spec.arg in (Arg.MAPPING, Arg.LIST):
-                missing = spec.keys if kind is StepKind.AUTH else ("steps",)
+                # auth: the credentials, unless `respond` answers the challenge instead
+                credentials = () if "respond" in fields else ("username", "password")
+                missing = ("mechanism", *credentials) if kind is StepKind.AUTH else ("steps",)
                 for key in missing:
                     if key not in fields:
                         self.problems.add(value, f"'{name}' needs '{key}'")
@@ -487,7 +494,9 @@ class StepReader:
 
         judge = Judge(spec.command) if spec.command else None
         arg = params = raw = body = verb = mechanism = username = password = file = None
-        inject = None
+        inject = respond = None
+        initial_response = True
+        legacy_tls = False
         chunks: tuple[int, ...] = ()
         last = "final"
         exact = expand = hangup = False
@@ -521,17 +530,26 @@ class StepReader:
             case StepKind.AUTH:
                 mechanism = self._mechanism(fields)
                 username, password = text("username"), text("password")
+                respond = text("respond")
+                if "initial_response" in fields:
+                    given = self.f.boolean(fields["initial_response"], "initial_response")
+                    initial_response = True if given is None else given
             case StepKind.PIPELINE:
                 members = self._members(fields.get("steps"), stop_on_fail)
             case StepKind.STARTTLS:
                 inject = text("inject")
+                legacy_tls = self._flag(fields, "legacy_tls")
+                if legacy_tls and inject is not None:
+                    self.problems.add(
+                        fields["legacy_tls"], "'legacy_tls' and 'inject' are two tests"
+                    )
             case StepKind.BDAT:
                 self._one_of(kind, fields, "body", "raw")
                 body, raw = text("body"), self._raw(fields, spec)
                 chunks = self._chunks(fields["chunks"]) if "chunks" in fields else ()
                 last = self._last(fields["last"]) if "last" in fields else "final"
             case StepKind.CONNECT:
-                pass
+                legacy_tls = self._flag(fields, "legacy_tls")
             case _:
                 arg = text("arg")
 
@@ -577,6 +595,9 @@ class StepReader:
             username=username,
             password=password,
             inject=inject,
+            respond=respond,
+            initial_response=initial_response,
+            legacy_tls=legacy_tls,
             chunks=chunks,
             last=last,
         )

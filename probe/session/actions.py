@@ -37,6 +37,7 @@ class StartTLS:
     server_name: str  # SNI, and the name a verified certificate must carry
     verify: bool
     until: float
+    legacy: bool = False  # offer only TLS 1.0 and 1.1 (the RFC 8996 check)
 
 
 @dataclass(frozen=True, slots=True)

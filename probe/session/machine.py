@@ -42,12 +42,14 @@ from probe.results import (
     Finding,
     ServerResult,
     StepResult,
+    TlsInfo,
     TlsVerification,
     Verdict,
 )
 from probe.scenario.binding import saved_names
 from probe.scenario.errors import ScenarioError
 from probe.scenario.model import BoundScenario, Expectation, Save, Step, StepKind
+from probe.session import legacy_tls
 from probe.session.actions import (
     Action,
     Close,
@@ -166,6 +168,7 @@ class Session:
         self.table = table or load_table()
         self.clock = clock
         self.model = self._new_model()
+        self._tls_seen: TlsInfo | None = None  # the last TLS session's facts, kept over reconnects
         self.log = StepLog(options.strict)
         self.peer: str | None = None
         self.connected = False  # commands can be sent
@@ -234,7 +237,7 @@ class Session:
             reason=reason,
             extensions={k: list(v) for k, v in self.model.facts.extensions.items()},
             waited=self.waited,
-            tls=self.model.tls,
+            tls=self.model.tls or self._tls_seen,
             dane=self._dane_result(),
         )
 
@@ -406,6 +409,7 @@ class Session:
         """Open the connection (closing any open one first); None on success, else why not."""
         if self._open:
             yield from self.close()
+        self._tls_seen = self.model.tls or self._tls_seen
         self.model = self._new_model()
         self._reader = self._new_reader()
         self._lost = None
@@ -473,6 +477,26 @@ class Session:
             return f"TLS handshake failed: {event.reason}"
         return f"TLS handshake timed out after {limit:g} s"
 
+    def legacy_handshake(self) -> Play[Finding]:
+        """A handshake offering only TLS 1.0 and 1.1 on this connection (RFC 8996), and what its
+        outcome says; the connection is then closed (nothing more is sent on it)."""
+        limit = self.limit(Phase.TLS)
+        event = yield StartTLS(self.server_name, False, self.until(limit), legacy=True)
+        yield from self.close(abort=not isinstance(event, TLSUp))
+        self.model.end(
+            EndKind.HANGUP, "the probe closed the connection after its TLS 1.0/1.1 handshake"
+        )
+        if isinstance(event, TLSUp):
+            return legacy_tls.completed(event.version)
+        if isinstance(event, Failed):
+            return legacy_tls.refused(event.reason)
+        what = DEADLINE_REACHED if self.past_deadline else f"no handshake within {limit:g} s"
+        return Finding(Verdict.ERROR, f"TLS 1.0/1.1 handshake: {what}", legacy_tls.SOURCE)
+
+    def not_applicable(self, step: Step, reason: str) -> None:
+        """The step is skipped as not applicable (nothing was sent)."""
+        self._skip(step, f"not applicable: {reason}", applicable=False)
+
     def tls_findings(self) -> list[Finding]:
         """What the TLS session just negotiated says about the server: the chain and the name
         (warnings, or failures with --tls-verify), certificates near their end (--cert-days,
@@ -539,7 +563,7 @@ class Session:
                     Verdict.WARN,
                     f"the server negotiated {tls.version}, below TLS 1.2: TLS 1.0 and 1.1 "
                     '"MUST NOT be used"',
-                    "RFC 8996 §2, §3",
+                    legacy_tls.SOURCE,
                     topic="tls",
                 )
             )

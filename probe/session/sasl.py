@@ -39,12 +39,26 @@ class SaslClient:
     mechanism: str
     username: str
     password: str  # for XOAUTH2: the access token
+    # False: the AUTH line without the initial response, which then answers the first 334 (the
+    # empty challenge, RFC 4954 §4), for the mechanisms whose client speaks first.
+    initial: bool = True
     secrets: list[bytes] = field(default_factory=list)  # derived forms to mask
     done: bool = False  # the client has nothing more to send (a further 334 is answered "*")
     _step: int = 0
     _scram: dict[str, bytes] = field(default_factory=dict)
+    _pending: Line | None = None  # the initial response held back (initial=False)
 
     def first(self) -> Line:
+        line = self._first()
+        if self.initial or b" " not in line.data.removeprefix(b"AUTH ").strip():
+            return line
+        # "AUTH NAME response": send "AUTH NAME", and the response after the first 334.
+        command, _, response = line.data.removesuffix(b"\r\n").rpartition(b" ")
+        shown = line.shown.removesuffix(b"\r\n").rpartition(b" ")[2]
+        self._pending = _line(response, shown)
+        return _line(command, first=True)
+
+    def _first(self) -> Line:
         user, password = self.username.encode(), self.password.encode()
         name = self.mechanism
         if name == "PLAIN":
@@ -65,6 +79,9 @@ class SaslClient:
 
     def respond(self, challenge: str) -> Line:
         """The answer to a 334 whose text is `challenge` (base64, as sent)."""
+        if self._pending is not None:
+            line, self._pending = self._pending, None
+            return line
         self._step += 1
         if self.done:
             return Line(CANCEL, "AUTH", CANCEL)

@@ -37,6 +37,7 @@ from probe.session.drivers.common import (
     peer_chain,
     tls_error,
 )
+from probe.session.legacy_tls import legacy_context
 from probe.session.machine import Session
 from probe.session.state import DEADLINE_REACHED
 
@@ -114,7 +115,7 @@ class AsyncConnection:
         return TIMED_OUT
 
     async def _start_tls(self, writer: asyncio.StreamWriter, action: StartTLS) -> Event:
-        context = client_context(action.verify)
+        context = legacy_context() if action.legacy else client_context(action.verify)
         try:
             async with asyncio.timeout(_remaining(action.until)):
                 await writer.start_tls(context, server_hostname=action.server_name)

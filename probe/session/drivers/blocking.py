@@ -37,6 +37,7 @@ from probe.session.drivers.common import (
     peer_chain,
     tls_error,
 )
+from probe.session.legacy_tls import legacy_context
 from probe.session.machine import Session
 
 SPIN_LIMIT = 0.001  # seconds: waits up to this long poll in a loop instead of sleeping
@@ -109,7 +110,7 @@ class BlockingConnection:
         wait = _remaining(action.until)
         if wait <= 0:
             return TIMED_OUT
-        context = client_context(action.verify)
+        context = legacy_context() if action.legacy else client_context(action.verify)
         try:
             tls = context.wrap_socket(
                 sock, server_hostname=action.server_name, do_handshake_on_connect=False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from probe.protocol.encode import encode_command
 from probe.results import Exchange, Finding, Verdict
 from probe.scenario.model import Step
 from probe.session.commands import Line
@@ -18,11 +19,18 @@ MAX_ROUNDS = 8  # 334 challenges answered at most: a server that never stops is 
 
 
 def play(step: Step, s: Session) -> Play[None]:
-    client = SaslClient(step.mechanism or "PLAIN", step.username or "", step.password or "")
+    client = SaslClient(
+        step.mechanism or "PLAIN",
+        step.username or "",
+        step.password or "",
+        initial=step.initial_response,
+    )
     exchanges: list[Exchange] = []
     findings: list[list[Finding]] = []
     line = client.first()
     s.add_secrets(client.secrets)
+    respond = step.respond
+    responded = False
     while True:
         exchange = yield from s.command(line, step)
         exchanges.append(exchange)
@@ -32,11 +40,22 @@ def play(step: Step, s: Session) -> Play[None]:
         findings.append(s.judge(exchange, step.expect if final else None))
         s.observe(exchange)
         if final or reply is None:
+            if respond is not None and len(exchanges) == 1 and reply is not None:
+                findings[-1].append(_not_answered(respond, reply.code))
             break
         if len(exchanges) > MAX_ROUNDS:
             findings[-1].append(
                 Finding(Verdict.WARN, f"more than {MAX_ROUNDS} challenges; the probe cancelled")
             )
+            line = Line(CANCEL, "AUTH", CANCEL)
+            continue
+        if respond is not None:
+            # The scenario's own answer to the first challenge (the cancel "*", a line that is not
+            # base64); a further 334 after it is cancelled.
+            data = encode_command(respond)
+            line, respond, responded = Line(data, "AUTH", data), None, True
+            continue
+        if responded:
             line = Line(CANCEL, "AUTH", CANCEL)
             continue
         try:
@@ -47,3 +66,13 @@ def play(step: Step, s: Session) -> Play[None]:
             line = Line(CANCEL, "AUTH", CANCEL)
         s.add_secrets(client.secrets)
     s.record(step, exchanges, findings)
+
+
+def _not_answered(respond: str, code: int | None) -> Finding:
+    """`respond:` was never sent: the server gave no 334 to answer."""
+    return Finding(
+        Verdict.INFO,
+        f"not applicable: the server answered {code} to the AUTH command, not a 334 challenge, "
+        f"so the response {respond!r} was not sent (the rule it tests could not be seen)",
+        "RFC 4954 §4",
+    )

@@ -1,5 +1,6 @@
 """`connect`: open the connection (with implicit TLS, RFC 8314, the handshake first) and judge
-the greeting (RFC 5321 §3.1, §4.3.2)."""
+the greeting (RFC 5321 §3.1, §4.3.2). With `legacy_tls: true` (implicit TLS only) the handshake
+offers only TLS 1.0 and 1.1 (RFC 8996) and the connection is closed after it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from probe.results import Exchange, Finding, Verdict
 from probe.scenario.model import Step
+from probe.session import legacy_tls
 from probe.session.state import EndKind
 from probe.session.timeouts import Phase
 
@@ -15,6 +17,9 @@ if TYPE_CHECKING:
 
 
 def play(step: Step, s: Session) -> Play[None]:
+    if step.legacy_tls and (why := _no_legacy(s)):
+        s.not_applicable(step, why)
+        return
     started = s.now()
     failure = yield from s.connect(step.timeout or s.options.connect_timeout)
     exchange = Exchange("CONNECT", b"", started)
@@ -25,6 +30,12 @@ def play(step: Step, s: Session) -> Play[None]:
         s.record(step, [exchange], [[Finding(Verdict.ERROR, failure)]])
         return
     tls: list[Finding] = []
+    if step.legacy_tls:
+        # Only the handshake: the greeting is not read, and the connection is closed after it.
+        finding = yield from s.legacy_handshake()
+        exchange.elapsed = s.now() - started
+        s.record(step, [exchange], [[finding]])
+        return
     if s.implicit_tls:
         # RFC 8314 §3.3: the TLS handshake starts at once; the greeting comes inside TLS.
         failure = yield from s.start_tls("implicit")
@@ -46,3 +57,10 @@ def play(step: Step, s: Session) -> Play[None]:
         findings += yield from s.unsolicited("after the greeting", s.window())
     s.observe(exchange)
     s.record(step, [exchange], [findings, tls])
+
+
+def _no_legacy(s: Session) -> str:
+    """Why a connect with `legacy_tls` cannot play ("" when it can)."""
+    if not s.implicit_tls:
+        return "legacy_tls on connect needs implicit TLS (on a STARTTLS port, put it on starttls)"
+    return legacy_tls.unavailable()

@@ -1,5 +1,8 @@
 """`starttls`: STARTTLS and, after a 220, the TLS handshake (RFC 3207).
 
+With `legacy_tls: true` the handshake after the 220 offers only TLS 1.0 and 1.1 (RFC 8996,
+`probe.session.legacy_tls`), and the connection is closed after it.
+
 With `inject: COMMAND` the command goes out in the same write as STARTTLS (the plaintext
 injection test, CVE-2011-0411): a server that keeps it in its buffer and answers it inside the
 TLS session has mixed plaintext into the protected session.
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING
 from probe.protocol.encode import encode_command
 from probe.results import Finding, Verdict
 from probe.scenario.model import Step
+from probe.session import legacy_tls
 from probe.session.commands import Line, command_for
 from probe.session.state import DEADLINE_REACHED, EndKind
 
@@ -36,6 +40,9 @@ INJECTION_SOURCE = "RFC 3207 §4.2 (CVE-2011-0411)"
 
 def play(step: Step, s: Session) -> Play[None]:
     advertised = "STARTTLS" in s.model.facts.extensions
+    if step.legacy_tls and (why := legacy_tls.unavailable()):
+        s.not_applicable(step, why)  # before STARTTLS: nothing is sent
+        return
     line = command_for(step)
     if step.inject is not None:
         data = line.data + encode_command(step.inject)
@@ -56,7 +63,11 @@ def play(step: Step, s: Session) -> Play[None]:
         )
     s.observe(exchange)
     if exchange.reply is not None and exchange.reply.code == 220 and s.model.usable:
-        findings += yield from _handshake(step, s, advertised)
+        if step.legacy_tls:
+            yield from s.take_arrived()
+            findings.append((yield from s.legacy_handshake()))
+        else:
+            findings += yield from _handshake(step, s, advertised)
     s.record(step, [exchange], [findings])
 
 
