@@ -74,11 +74,27 @@ def postfix_target() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def exim_target() -> Iterator[str]:
+    yield from _exim(None)
+
+
+@pytest.fixture(scope="module")
+def exim_auth_target() -> Iterator[str]:
+    """The private Exim taking AUTH PLAIN, LOGIN and CRAM-MD5 inside TLS (an MX offering AUTH)."""
+    yield from _exim("offered")
+
+
+@pytest.fixture(scope="module")
+def exim_submission_target() -> Iterator[str]:
+    """The private Exim as a submission server: AUTH inside TLS, MAIL refused (530) before it."""
+    yield from _exim("required")
+
+
+def _exim(auth: str | None) -> Iterator[str]:
     from exim_server import EximError, exim_server, require_exim
 
     require_exim()
     try:
-        with exim_server() as server:
+        with exim_server(auth=auth) as server:
             yield server.target
     except EximError as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -25,6 +25,15 @@ no dnslookup router; as walls behind that, resolv_wrapper points Exim's resolver
 and, when the tests run as root, the daemon lives in a mount namespace whose /etc/resolv.conf
 names only 127.0.0.1.
 
+With `auth="offered"` the instance also takes AUTH PLAIN, LOGIN and CRAM-MD5 (Exim's own
+`plaintext` and `cram_md5` authenticators: no external SASL) for one fixed test user
+(`tls_servers.USER`, `tls_servers.PASSWORD`), advertised only inside TLS: auth_advertise_hosts is
+`${if eq{$tls_in_cipher}{}{}{*}}`, the idiom of Exim's own manual, since Exim would otherwise
+offer AUTH (and take passwords) in the clear to every host (its default is `*`), and AUTH before
+STARTTLS gets Exim's "503 AUTH command used when not advertised". With `auth="required"` it is
+a submission server too (RFC 6409 §4.3): MAIL from a client that has not authenticated gets
+"530 5.7.0 Authentication required" (RFC 4954 §6).
+
 `exim_unavailable()` says why Exim cannot run here; `require_exim()` turns that into a pytest
 skip, or into a failure when SMTP_PROBE_REQUIRE_SERVERS=1 (CI sets it).
 
@@ -51,6 +60,8 @@ from pathlib import Path
 
 from certs import write_tls_pair
 from postfix_server import require_server
+from tls_servers import PASSWORD as AUTH_PASSWORD
+from tls_servers import USER as AUTH_USER
 
 HOST = "127.0.0.1"
 DOMAIN = "example.test"  # a domain the instance receives mail for (RFC 2606 .test)
@@ -261,7 +272,68 @@ def free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(server: EximServer, uid: int, gid: int, cert: Path, key: Path) -> str:
+AUTH_MODES = ("offered", "required")
+
+
+def _auth_main(auth: str | None) -> str:
+    """The main-section lines of the AUTH variants (see the module's docstring)."""
+    if auth is None:
+        return ""
+    lines = f"""
+# --- AUTH ({auth}): advertised only inside TLS (Exim's default, auth_advertise_hosts = *, would
+# offer it in the clear too).
+auth_advertise_hosts = ${{if eq{{$tls_in_cipher}}{{}}{{}}{{*}}}}
+"""
+    if auth == "required":
+        lines += "acl_smtp_mail = acl_check_mail\n"
+    return lines
+
+
+def _auth_acl(auth: str | None) -> str:
+    if auth != "required":
+        return ""
+    return """
+# A submission server (RFC 6409 §4.3): no MAIL before AUTH, refused as RFC 4954 §6 says.
+acl_check_mail:
+  deny    !authenticated = *
+          message = 530 5.7.0 Authentication required
+  accept
+"""
+
+
+def _authenticators(auth: str | None) -> str:
+    """Exim's own authenticators for the one test user: PLAIN and LOGIN (plaintext), CRAM-MD5."""
+    if auth is None:
+        return ""
+    text = """
+begin authenticators
+
+plain:
+  driver = plaintext
+  public_name = PLAIN
+  server_prompts = :
+  server_condition = ${if and {{eq{$auth2}{USER}}{eq{$auth3}{PASSWORD}}}}
+  server_set_id = $auth2
+
+login:
+  driver = plaintext
+  public_name = LOGIN
+  server_prompts = Username:: : Password::
+  server_condition = ${if and {{eq{$auth1}{USER}}{eq{$auth2}{PASSWORD}}}}
+  server_set_id = $auth1
+
+cram:
+  driver = cram_md5
+  public_name = CRAM-MD5
+  server_secret = ${if eq{$auth1}{USER}{PASSWORD}fail}
+  server_set_id = $auth1
+"""
+    return text.replace("USER", AUTH_USER).replace("PASSWORD", AUTH_PASSWORD)
+
+
+def _config(
+    server: EximServer, uid: int, gid: int, cert: Path, key: Path, auth: str | None = None
+) -> str:
     w = server.workdir
     return f"""\
 # Private test instance written by tests/exim_server.py. Nothing here is for production.
@@ -319,7 +391,7 @@ chunking_advertise_hosts = *
 tls_advertise_hosts = *
 tls_certificate = {cert}
 tls_privatekey = {key}
-
+{_auth_main(auth)}
 # --- What it receives: mail for these domains, to the users the router knows; relaying to any
 # other domain is refused, from every host (127.0.0.1 included).
 domainlist local_domains = {DOMAIN} : localhost
@@ -333,7 +405,7 @@ acl_check_rcpt:
   # Routes the address (below): unknown local parts get 550 "Unrouteable address".
   require verify = recipient
   accept
-
+{_auth_acl(auth)}
 begin routers
 
 # Accepted mail is thrown away: no mailboxes, no transports, nothing delivered as anyone.
@@ -344,16 +416,16 @@ known_users:
   data = :blackhole:
 
 begin transports
-"""
+{_authenticators(auth)}"""
 
 
-def _prepare(workdir: Path, port: int, binary: Path) -> EximServer:
+def _prepare(workdir: Path, port: int, binary: Path, auth: str | None = None) -> EximServer:
     server = EximServer(workdir, HOST, port, binary)
     uid, gid = run_as()
     cert, key = workdir / "cert.pem", workdir / "key.pem"
     write_tls_pair(cert, key, f"mx.{DOMAIN}")
     _write_identity_files(workdir, uid, gid)
-    server.config_path.write_text(_config(server, uid, gid, cert, key))
+    server.config_path.write_text(_config(server, uid, gid, cert, key, auth))
     for d in (server.spool_dir, server.log_dir):
         d.mkdir(mode=0o750)
     if os.geteuid() == 0:
@@ -482,8 +554,11 @@ def _stop(server: EximServer, proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def exim_server(start_timeout: float = START_TIMEOUT, attempts: int = 3) -> Iterator[EximServer]:
-    """Start a private Exim on a free loopback port; stop it and remove its files after.
+def exim_server(
+    start_timeout: float = START_TIMEOUT, attempts: int = 3, auth: str | None = None
+) -> Iterator[EximServer]:
+    """Start a private Exim on a free loopback port; stop it and remove its files after. `auth`:
+    None, or one of AUTH_MODES (the module's docstring says what each adds).
 
     Raises EximError (with Exim's log) if it does not greet in time. A port taken between
     choosing it and Exim binding it is retried with another (`attempts`).
@@ -498,7 +573,7 @@ def exim_server(start_timeout: float = START_TIMEOUT, attempts: int = 3) -> Iter
     for _ in range(attempts):
         workdir = Path(tempfile.mkdtemp(prefix="smtp-probe-exim-"))
         try:
-            server = _prepare(workdir, free_port(), binary)
+            server = _prepare(workdir, free_port(), binary, auth)
             proc = _start(server)
             server.pid = proc.pid
             try:

@@ -45,12 +45,20 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SERVERS = ("aiosmtpd", "postfix", "exim")
 FIXTURES = {"aiosmtpd": "aiosmtpd_server", "postfix": "postfix_target", "exim": "exim_target"}
+# AUTH against a real MTA: the private Exim with its own authenticators (PLAIN, LOGIN, CRAM-MD5,
+# inside TLS; tests/exim_server.py), as an MX offering AUTH for auth.yaml and as a submission
+# server (MAIL refused before AUTH) for submission.yaml. The credentials below are its user's.
+AUTH_RUNS = {
+    ("auth", "exim-auth"): "exim_auth_target",
+    ("submission", "exim-submission"): "exim_submission_target",
+}
 # Variables given to the scenarios that declare them (the domain Postfix and Exim receive mail
 # for, as in tests/test_postfix.py and tests/test_exim.py; aiosmtpd's Sink takes anything).
 VARS = {"domain": DOMAIN}
 assert EXIM_DOMAIN == DOMAIN, "one domain variable serves both Postfix and Exim"
 # The AUTH scenarios' credentials (auth, submission): a user name, the password from the
-# environment. These servers offer no AUTH, so the AUTH steps are skipped and nothing is sent.
+# environment. These three servers offer no AUTH, so the steps with credentials are skipped (the
+# exchange rules go out with dummy ones); the Exim of AUTH_RUNS holds this user.
 VARS["username"] = AUTH_USER
 ENVIRON = {"SMTP_PROBE_PASSWORD": AUTH_PASSWORD}
 # Exim's message ids: 6-6-2 base-62 characters up to 4.96, 6-11-4 from 4.97.
@@ -65,7 +73,7 @@ def golden_path(scenario: Path, server: str) -> Path:
 
 def _aliases(server: str) -> dict[str, str]:
     """Strings that depend on the machine rather than on the run: see golden_support."""
-    if server == "exim":
+    if server.startswith("exim"):
         # The greeting names the version ("ESMTP Exim 4.96 <DATE>"); the host name is the
         # private instance's primary_hostname, fixed by its configuration.
         return {f"Exim {exim_version()}": "Exim <VERSION>"}
@@ -100,7 +108,18 @@ def _var_args(scenario: Path) -> list[str]:
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
 def test_verdicts_match_golden(scenario: Path, server: str, cli, request: pytest.FixtureRequest):
-    target: str = request.getfixturevalue(FIXTURES[server])
+    check_golden(scenario, server, request.getfixturevalue(FIXTURES[server]), cli)
+
+
+@pytest.mark.parametrize(("name", "server"), tuple(AUTH_RUNS), ids="-".join)
+def test_auth_verdicts_against_exim_with_authenticators_match_golden(
+    name: str, server: str, cli, request: pytest.FixtureRequest
+):
+    target = request.getfixturevalue(AUTH_RUNS[name, server])
+    check_golden(ROOT / "scenarios" / f"{name}.yaml", server, target, cli)
+
+
+def check_golden(scenario: Path, server: str, target: str, cli: Any) -> None:
     args = ["run", str(scenario), target, *_var_args(scenario), "--format", "json", "--no-report"]
     run = cli(*args, timeout=CLI_TIMEOUT, env=ENVIRON)
     context = f"smtp-probe {' '.join(args)}\nexit code {run.code}\n--- stderr ---\n{run.stderr}"
@@ -110,7 +129,7 @@ def test_verdicts_match_golden(scenario: Path, server: str, cli, request: pytest
     report = run.json()
     assert report["exit_code"] == run.code, context
 
-    if server == "exim":
+    if server.startswith("exim"):
         report = _without_message_ids(report)
     actual = dump(normalise_result(report, target, _aliases(server)))
     path = golden_path(scenario, server)
@@ -128,5 +147,6 @@ def test_verdicts_match_golden(scenario: Path, server: str, cli, request: pytest
 def test_no_stray_golden_files():
     """Every golden file belongs to a bundled scenario x server (a removed scenario's goes too)."""
     expected = {golden_path(s, server).name for s in SCENARIOS for server in SERVERS}
+    expected |= {f"{name}-{server}.json" for name, server in AUTH_RUNS}
     present = {p.name for p in GOLDEN.glob("*.json")}
     assert not present - expected, f"golden files with no scenario: {sorted(present - expected)}"
