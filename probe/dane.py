@@ -90,6 +90,9 @@ class DaneLookup:
     mx_secure: bool | None = None  # the domain's MX answer; None: not reached through MX
     failure: str = ""  # the TLSA lookup failed (SERVFAIL, timeout...): why
     not_applicable: str = ""  # no lookup at all (an IP address has no TLSA records): why
+    # The MX host name when `host` is its CNAME expansion (RFC 7672 §2.2.2): a reference
+    # identifier too (§3.2.2)
+    original: str | None = None
 
     @property
     def name(self) -> str:
@@ -125,6 +128,16 @@ class DaneLookup:
     def binding(self) -> bool:
         """A DANE sender must use TLS and authenticate the server with these records."""
         return self.status == "secure" and bool(self.usable)
+
+    @property
+    def tls_required(self) -> bool:
+        """A DANE sender must use TLS: validated records, usable or not (RFC 7672 §2.2)."""
+        return self.status == "secure"
+
+    @property
+    def references(self) -> list[str]:
+        """The names the server's certificate may carry for DANE-TA (RFC 7672 §3.2.2)."""
+        return list(dict.fromkeys(n for n in (self.host, self.original, self.domain) if n))
 
 
 @dataclass(slots=True)
@@ -180,21 +193,38 @@ def evaluate(
         )
     if not lookup.usable:
         unusable = "; ".join(f"{r.text(True)}: {r.unusable}" for r in lookup.records)
-        return info("no-usable-records", unusable)
+        return info("no-usable-records", unusable + _cname(lookup))
     if chain is None:
         return info("not-checked", "the session did not switch to TLS")
     if not chain:
         return info("mismatch", "the server sent no certificate")
     outcome = _match(lookup, chain, now)
     if outcome.matched is not None:
+        what = (
+            f"matches certificate {outcome.certificate}"
+            if outcome.certificate is not None
+            else "holds the trust anchor in full, and the chain verifies up to it "
+            f"({ANCHOR_ABSENT})"
+        )
         return info(
             "match",
-            f"{outcome.matched.text(True)} matches certificate {outcome.certificate}",
+            f"{outcome.matched.text(True)} {what}{_cname(lookup)}",
             matched=outcome.matched,
             matched_certificate=outcome.certificate,
         )
     leaf = association(chain[0], 1, 1).hex()
-    return info("mismatch", "; ".join(outcome.problems), leaf_record=f"3 1 1 {leaf}")
+    reason = "; ".join(outcome.problems) + _cname(lookup)
+    return info("mismatch", reason, leaf_record=f"3 1 1 {leaf}")
+
+
+ANCHOR_ABSENT = "the server did not send the trust anchor"
+
+
+def _cname(lookup: DaneLookup) -> str:
+    """Where the records came from, when not from the host name itself (RFC 7672 §2.2.2)."""
+    if not lookup.original:
+        return ""
+    return f"; found at {lookup.host}, the CNAME expansion of {lookup.original} (RFC 7672 §2.2.2)"
 
 
 def _match(lookup: DaneLookup, chain: tuple[bytes, ...], now: datetime.datetime) -> _Outcome:
@@ -206,12 +236,17 @@ def _match(lookup: DaneLookup, chain: tuple[bytes, ...], now: datetime.datetime)
             outcome.problems.append(f"{record.text(True)} does not match the server's certificate")
             continue
         found = [i for i in range(1, len(chain)) if _same(record, chain[i])]
-        if not found:
-            leaf = " (it matches the server's own certificate: DANE-EE(3) is the usage for that)"
-            mine = leaf if _same(record, chain[0]) else ""
+        if not found and _same(record, chain[0]):
             outcome.problems.append(
-                f"{record.text(True)} matches no certificate the server sent above its own{mine}"
+                f"{record.text(True)} matches no certificate the server sent above its own (it "
+                "matches the server's own certificate: DANE-EE(3) is the usage for that)"
             )
+            continue
+        if not found:
+            problem = _absent_anchor(record, chain, lookup, now)
+            if not problem:
+                return _Outcome(record, None)
+            outcome.problems.append(f"{record.text(True)}: {problem}")
             continue
         problem = _chain_problem(chain[: found[0] + 1], lookup, now)
         if problem:
@@ -221,6 +256,81 @@ def _match(lookup: DaneLookup, chain: tuple[bytes, ...], now: datetime.datetime)
             continue
         return _Outcome(record, found[0])
     return outcome
+
+
+def _absent_anchor(
+    record: TlsaRecord, chain: tuple[bytes, ...], lookup: DaneLookup, now: datetime.datetime
+) -> str:
+    """A DANE-TA(2) record whose trust anchor the server did not send (RFC 7672 §3.1.2 says it
+    MUST): "" when the record holds the anchor in full (Full(0): the certificate, or its public
+    key) and the chain the server sent verifies up to it; else why it cannot be matched."""
+    absent = "the trust anchor is not among the certificates the server sent"
+    if record.mtype != 0:
+        return (
+            f"unverifiable: {absent}, and the record holds only its digest (RFC 7672 §3.1.2: "
+            '"SMTP servers that rely on certificate usage DANE-TA(2) TLSA records for TLS '
+            "authentication MUST include the TA certificate as part of the certificate chain "
+            'presented in the TLS handshake")'
+        )
+    key = _anchor_key(record)
+    if key is None:
+        what = "certificate" if record.selector == 0 else "public key"
+        return f"{absent}, and the record's data is not a {what}"
+    from cryptography import x509
+
+    for top in range(len(chain) - 1, -1, -1):
+        try:
+            cert = x509.load_der_x509_certificate(chain[top])
+        except ValueError:
+            continue
+        if _signed_by(cert, key):
+            problem = _chain_problem(chain[: top + 1], lookup, now)
+            return (
+                f"{absent}; the chain verifies up to the key in the record, but {problem}"
+                if problem
+                else ""
+            )
+    return f"{absent}, and no certificate the server sent is signed by the key in the record"
+
+
+def _anchor_key(record: TlsaRecord) -> Any:
+    """The public key a Full(0) DANE-TA record holds (in a certificate, or as SPKI), or None."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        if record.selector == 0:
+            return x509.load_der_x509_certificate(record.data).public_key()
+        return serialization.load_der_public_key(record.data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+
+
+def _signed_by(cert: Any, key: Any) -> bool:
+    """Whether `key` made the signature on `cert` (RSA, ECDSA, Ed25519, Ed448)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(
+                cert.signature,
+                cert.tbs_certificate_bytes,
+                cert.signature_algorithm_parameters,
+                cert.signature_hash_algorithm,
+            )
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(
+                cert.signature, cert.tbs_certificate_bytes, cert.signature_algorithm_parameters
+            )
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def _same(record: TlsaRecord, der: bytes) -> bool:
@@ -254,7 +364,7 @@ def _chain_problem(chain: tuple[bytes, ...], lookup: DaneLookup, now: datetime.d
         if cert.not_valid_before_utc > now:
             return f"certificate {index} is not valid before {cert.not_valid_before_utc.date()}"
     names = tlsfacts.certificates(chain[:1], now)[0].sans
-    wanted = [n for n in (lookup.host, lookup.domain) if n]
+    wanted = lookup.references
     if not any(tlsfacts.name_matches(names, name) for name in wanted):
         return (
             f"the server's certificate does not name {' or '.join(wanted)} (it names "
@@ -275,12 +385,15 @@ def findings(info: DaneInfo) -> list[Finding]:
         case "not-applicable":
             return [Finding(Verdict.INFO, f"DANE not checked: {info.reason}", "RFC 7672 §2.2")]
         case "failed":
+            # Not "no records": a DANE sender cannot tell whether there are any, so it may not
+            # fall back to unauthenticated (or no) TLS, and treats the host as unreachable.
             return [
                 Finding(
-                    Verdict.WARN,
-                    f"DANE: the TLSA lookup failed ({info.reason}); a sending MTA that does DANE "
-                    "cannot tell whether TLSA records exist, and defers mail to this host",
-                    "RFC 7672 §2.1.1",
+                    Verdict.ERROR,
+                    f'DANE: the TLSA lookup failed ({info.reason}), which is not "no TLSA '
+                    'records": a sending MTA that does DANE cannot tell whether records exist, '
+                    "and treats this host as unreachable (no mail goes to it)",
+                    "RFC 7672 §2.1.1, §2.2",
                     topic="tls",
                 )
             ]
@@ -306,19 +419,34 @@ def findings(info: DaneInfo) -> list[Finding]:
         return [
             Finding(
                 Verdict.INFO,
-                f"DANE: no usable TLSA record at {where} ({info.reason}); DANE authentication "
-                "does not apply",
-                "RFC 7672 §3.1.3",
+                f"DANE: no usable TLSA record at {where} ({info.reason}); validated records "
+                'that are all unusable still mean "Any connection to the MTA MUST be made via '
+                'TLS, but authentication is not required": TLS was used, nothing to authenticate',
+                "RFC 7672 §2.2, §3.1.3",
             )
         ]
     if info.match == "match":
-        return [
+        found = [
             Finding(
                 Verdict.PASS,
                 f"DANE: {info.reason} (TLSA at {where}, DNSSEC-validated by {info.resolver})",
                 "RFC 7672 §3",
             )
         ]
+        if info.matched_certificate is None:
+            found.append(
+                Finding(
+                    Verdict.WARN,
+                    f"DANE: {ANCHOR_ABSENT} of {info.matched.text(True) if info.matched else ''} "
+                    '(matched only because the record holds it in full): "SMTP servers that '
+                    "rely on certificate usage DANE-TA(2) TLSA records for TLS authentication "
+                    "MUST include the TA certificate as part of the certificate chain presented "
+                    'in the TLS handshake"; a client with only a digest cannot authenticate it',
+                    "RFC 7672 §3.1.2",
+                    topic="tls",
+                )
+            )
+        return found
     return [
         Finding(
             Verdict.FAIL,
@@ -332,11 +460,13 @@ def findings(info: DaneInfo) -> list[Finding]:
 
 
 def starttls_missing(info: DaneInfo) -> Finding:
-    """EHLO without STARTTLS, from a host that publishes DNSSEC-validated usable TLSA records."""
+    """EHLO without STARTTLS, from a host that publishes DNSSEC-validated TLSA records (usable
+    or not: unusable ones still require TLS, RFC 7672 §2.2)."""
+    unusable = " (none of them usable, which still requires TLS)" if not info.binding else ""
     return Finding(
         Verdict.FAIL,
         f"the server does not offer STARTTLS, but publishes DNSSEC-validated TLSA records at "
-        f"{info.name}: a sending MTA that does DANE MUST NOT deliver to it without TLS",
+        f"{info.name}{unusable}: a sending MTA that does DANE MUST NOT deliver to it without TLS",
         "RFC 7672 §2.2",
         topic="tls",
     )

@@ -140,6 +140,15 @@ class SignedZone:
                     section.append(dns.rrset.from_rdata_list(owner, sig.ttl, list(sig)))
             return True
 
+        # A CNAME is followed inside the zone (RFC 1034 §3.6.2): the alias, then the target's
+        # records, each with its signature.
+        for _ in range(8):
+            if qtype == dns.rdatatype.CNAME or not add(response.answer, qname, dns.rdatatype.CNAME):
+                break
+            target = self.zone.get_rdataset(qname, dns.rdatatype.CNAME)[0].target
+            if not target.is_subdomain(self.origin):
+                return response
+            qname = target
         if add(response.answer, qname, qtype):
             return response
         add(response.authority, self.origin, dns.rdatatype.SOA)

@@ -132,6 +132,65 @@ def test_dane_ta_needs_the_chain_to_verify(authority: Authority, tmp_path: Path)
     assert "certificate 0 is not signed by certificate 1" in info.reason
 
 
+def test_dane_ta_anchor_not_presented_is_checked_against_a_key_given_in_full(
+    authority: Authority, tmp_path: Path
+):
+    """RFC 7672 §3.1.2: the server MUST send its trust anchor. When it does not, a record holding
+    the anchor in full (Cert(0) or SPKI(1) with Full(0)) still lets the chain be checked: a match,
+    with a warning; a digest cannot be checked: unverifiable, a failure."""
+    leaf_only = der_chain(authority.issue("alone", "mx.example.test")[0])[:1]
+    ca = der_chain(authority.ca_path)[0]
+    for record in (TlsaRecord(2, 1, 0, spki(ca)), TlsaRecord(2, 0, 0, ca)):
+        info = dane.evaluate(lookup(record), leaf_only, NOW)
+        assert (info.match, info.matched_certificate) == ("match", None), info.reason
+        assert "holds the trust anchor in full" in info.reason
+        passed, warned = dane.findings(info)
+        assert passed.verdict == "pass"
+        assert (warned.verdict, warned.source) == ("warn", "RFC 7672 §3.1.2")
+        assert "MUST include the TA certificate" in warned.message
+    # Only a digest: nothing to check the chain against.
+    digest = TlsaRecord(2, 1, 1, hashlib.sha256(spki(ca)).digest())
+    info = dane.evaluate(lookup(digest), leaf_only, NOW)
+    assert info.match == "mismatch" and "unverifiable: the trust anchor is not among" in info.reason
+    [failed] = dane.findings(info)
+    assert failed.verdict == "fail"
+    # A key that signed nothing the server sent; a chain up to the key, for another host.
+    stranger = der_chain(Authority(tmp_path, "another CA").ca_path)[0]
+    info = dane.evaluate(lookup(TlsaRecord(2, 1, 0, spki(stranger))), leaf_only, NOW)
+    assert info.match == "mismatch" and "no certificate the server sent is signed by" in info.reason
+    other = der_chain(authority.issue("elsewhere", "other.example.test")[0])[:1]
+    info = dane.evaluate(lookup(TlsaRecord(2, 1, 0, spki(ca))), other, NOW)
+    assert info.match == "mismatch" and "does not name mx.example.test" in info.reason
+
+
+def test_a_cname_expanded_base_domain_keeps_the_mx_name_as_a_reference_identifier(
+    authority: Authority,
+):
+    """RFC 7672 §2.2.2, §3.2.2: records found at the CNAME expansion; a DANE-TA chain may name
+    the expanded name, the MX host name or the mail domain."""
+    ca = TlsaRecord(2, 0, 1, hashlib.sha256(der_chain(authority.ca_path)[0]).digest())
+    settings: dict[str, Any] = {"tlsa_secure": True, "address_secure": True}
+    expanded = DaneLookup("real.example.net", 25, "127.0.0.1:53", "example.test", (ca,),
+                          original="mx.example.test", **settings)  # fmt: skip
+    assert expanded.references == ["real.example.net", "mx.example.test", "example.test"]
+    for name in ("real.example.net", "mx.example.test"):
+        chain = der_chain(authority.issue(name, name)[0])
+        info = dane.evaluate(expanded, chain, NOW)
+        assert info.match == "match", info.reason
+        assert "CNAME expansion of mx.example.test" in info.reason
+    chain = der_chain(authority.issue("nowhere", "nowhere.example.net")[0])
+    assert dane.evaluate(expanded, chain, NOW).match == "mismatch"
+
+
+def test_only_unusable_records_still_require_tls():
+    info = dane.evaluate(lookup(TlsaRecord(1, 1, 1, b"\0" * 32)), None, NOW)
+    assert not info.binding and info.match == "no-usable-records"
+    missing = dane.starttls_missing(info)
+    assert missing.verdict == "fail" and "none of them usable, which still requires TLS" in (
+        missing.message
+    )
+
+
 @pytest.mark.parametrize(
     ("record", "why"),
     [
@@ -149,7 +208,8 @@ def test_unusable_records_are_information(chain, record: TlsaRecord, why: str):
     assert info.match == "no-usable-records" and why in info.reason
     assert not info.binding
     [finding] = dane.findings(info)
-    assert finding.verdict == "info" and finding.source == "RFC 7672 §3.1.3"
+    assert finding.verdict == "info" and finding.source == "RFC 7672 §2.2, §3.1.3"
+    assert "MUST be made via TLS, but authentication is not required" in finding.message
 
 
 @pytest.mark.parametrize(
@@ -169,8 +229,10 @@ def test_no_records_a_failed_lookup_and_an_address(chain):
     [none] = dane.findings(dane.evaluate(lookup(), chain, NOW))
     assert none.verdict == "info" and "no TLSA records at _25._tcp.mx.example.test" in none.message
     failed = DaneLookup("mx.example.test", 25, "127.0.0.1:53", failure="TLSA query: SERVFAIL")
-    [warn] = dane.findings(dane.evaluate(failed, chain, NOW))
-    assert warn.verdict == "warn" and warn.source == "RFC 7672 §2.1.1"
+    [error] = dane.findings(dane.evaluate(failed, chain, NOW))
+    # Not "no records": the host is unreachable for a DANE sender, and nothing passes.
+    assert error.verdict == "error" and error.source == "RFC 7672 §2.1.1, §2.2"
+    assert 'not "no TLSA records"' in error.message and "unreachable" in error.message
     address = DaneLookup("192.0.2.1", 25, "", not_applicable="192.0.2.1 is an address")
     [info] = dane.findings(dane.evaluate(address, chain, NOW))
     assert info.verdict == "info" and "not checked" in info.message
@@ -204,12 +266,19 @@ def world(authority: Authority) -> Iterator[dict[str, Any]]:
     good_cert = authority.issue("good", f"good.{ZONE}")
     ta_cert = authority.issue("ta", f"ta.{ZONE}")
     good_der, ta_der = der_chain(good_cert[0]), der_chain(ta_cert[0])
+    # A server that sends its own certificate alone, without the CA (its DANE-TA anchor).
+    alone_chain, alone_key = authority.issue("alone", f"alone.{ZONE}")
+    alone_leaf = alone_chain.with_name("alone-leaf.pem")
+    pem = alone_chain.read_text()
+    alone_leaf.write_text(pem[: pem.index("-----END CERTIFICATE-----") + 26])
     with (
         aiosmtpd_tls(server_context(*good_cert)) as good,  # STARTTLS on every connection
         aiosmtpd_tls(server_context(*ta_cert)) as ta,
+        aiosmtpd_tls(server_context(alone_leaf, alone_key)) as alone,
         ScriptedServer(Behaviour()) as plain,  # no STARTTLS
     ):
         g, t, p = int(good.rpartition(":")[2]), int(ta.rpartition(":")[2]), plain.port
+        a = int(alone.rpartition(":")[2])
         ee = tlsa(3, 1, 1, good_der[0])
         records = f"""
 good 300 IN A 127.0.0.1
@@ -228,6 +297,13 @@ _{g}._tcp.bogus 300 IN TLSA {ee}
 nostarttls 300 IN A 127.0.0.1
 _{p}._tcp.nostarttls 300 IN TLSA {ee}
 mail 300 IN MX 10 good.{ZONE}.
+alias 300 IN CNAME good
+alias2 300 IN CNAME none
+_{g}._tcp.alias2 300 IN TLSA {ee}
+pkixplain 300 IN A 127.0.0.1
+_{p}._tcp.pkixplain 300 IN TLSA {tlsa(1, 1, 1, good_der[0])}
+alone 300 IN A 127.0.0.1
+_{a}._tcp.alone 300 IN TLSA 2 1 0 {spki(ta_der[1]).hex()}
 """
         zone = SignedZone(ZONE, records)
         zone.break_signature(f"_{g}._tcp.bogus", "TLSA")
@@ -237,7 +313,7 @@ mail 300 IN MX 10 good.{ZONE}.
                     f"--dns-rr=_{g}._tcp.good.plain.test,52,{_rdata(ee)}",
                     f"--dns-rr=_{g}._tcp.bad.plain.test,52,030101{'00' * 32}"]  # fmt: skip
         with validating_dnsmasq(zone, insecure) as dns:
-            yield {"dns": dns, "good": g, "ta": t, "plain": p, "good_der": good_der}
+            yield {"dns": dns, "good": g, "ta": t, "plain": p, "alone": a, "good_der": good_der}
 
 
 def _rdata(record: str) -> str:
@@ -343,13 +419,54 @@ def test_records_without_dnssec_are_information_only(
     assert verdict == "info" and "not DNSSEC-validated" in message
 
 
-def test_a_bogus_signature_is_a_warning(cli, tmp_path: Path, world: dict[str, Any]):
+def test_a_bogus_signature_is_an_error_not_no_records(cli, tmp_path: Path, world: dict[str, Any]):
     result = probe(cli, tmp_path, world, f"bogus.{ZONE}:{world['good']}")
-    assert result.code == 0, result.stdout
     session = result.json()["results"][0]
     assert session["dane"]["status"] == "failed" and "SERVFAIL" in session["dane"]["reason"]
-    [(verdict, _, source)] = dane_findings(session)
-    assert (verdict, source) == ("warn", "RFC 7672 §2.1.1")
+    [(verdict, message, source)] = dane_findings(session)
+    assert (verdict, source) == ("error", "RFC 7672 §2.1.1, §2.2")
+    assert "unreachable" in message
+    assert session["verdict"] != "pass" and result.code != 0
+
+
+@pytest.mark.parametrize(
+    ("host", "found_at"), [("alias", "good"), ("alias2", "alias2")], ids=["expanded", "original"]
+)
+def test_a_cname_mx_host_looks_up_tlsa_at_the_expanded_name_first(
+    cli, tmp_path: Path, world: dict[str, Any], host: str, found_at: str
+):
+    """RFC 7672 §2.2.2: alias -> good, whose TLSA records are used; alias2 -> none, which has
+    none, so the records at alias2 itself are."""
+    result = probe(cli, tmp_path, world, f"{host}.{ZONE}:{world['good']}")
+    assert result.code == 0, result.stdout
+    info = result.json()["results"][0]["dane"]
+    assert info["name"] == f"_{world['good']}._tcp.{found_at}.{ZONE}"
+    assert (info["status"], info["match"]) == ("secure", "match"), info
+    if found_at != host:
+        assert f"the CNAME expansion of {host}.{ZONE}" in info["reason"]
+
+
+def test_only_pkix_records_and_no_starttls_fail(cli, tmp_path: Path, world: dict[str, Any]):
+    """Validated records that are all unusable still require TLS (RFC 7672 §2.2)."""
+    result = probe(cli, tmp_path, world, f"pkixplain.{ZONE}:{world['plain']}")
+    assert result.code == 1, result.stdout
+    session = result.json()["results"][0]
+    ehlo = session["steps"][1]
+    assert any(
+        f["verdict"] == "fail" and "none of them usable, which still requires TLS" in f["message"]
+        for f in ehlo["findings"]
+    ), ehlo
+
+
+def test_dane_ta_anchor_not_sent_but_given_in_full(cli, tmp_path: Path, world: dict[str, Any]):
+    """The server sends its certificate alone; the record holds the CA's key in full (2 1 0):
+    the chain is checked against it (a match), and the missing anchor is a warning."""
+    result = probe(cli, tmp_path, world, f"alone.{ZONE}:{world['alone']}")
+    assert result.code == 0, result.stdout
+    session = result.json()["results"][0]
+    assert (session["dane"]["match"], session["dane"]["matched_certificate"]) == ("match", None)
+    found = sorted((v, s) for v, _, s in dane_findings(session))
+    assert found == [("pass", "RFC 7672 §3"), ("warn", "RFC 7672 §3.1.2")], found
 
 
 @pytest.mark.parametrize(

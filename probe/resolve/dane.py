@@ -62,18 +62,29 @@ async def lookup_dane(
         return DaneLookup(host, port, "no nameserver", failure=why)
     who = DnsClient(config, resolver).servers_text
     host = normalize_name(host)
-    name = f"_{port}._tcp.{host}"
-    try:
-        answer, tlsa_secure = await _ask(resolver, name, "TLSA")
-    except _Failed as exc:
-        return DaneLookup(host, port, who, domain, failure=str(exc))
-    records = tuple(TlsaRecord(r.usage, r.selector, r.mtype, bytes(r.cert)) for r in (answer or ()))
+    rdtype = "AAAA" if family == 6 else "A"
+    # RFC 7672 §2.2.2: when the host's address records come through a secure CNAME chain, the
+    # TLSA records are looked up at the expanded name first, then at the host name itself.
+    expanded, address_secure = await _expanded(resolver, host, rdtype)
+    bases = [expanded, host] if expanded is not None else [host]
+    tlsa_secure = False
+    records: tuple[TlsaRecord, ...] = ()
+    for base in bases:
+        original = host if base != host else None
+        try:
+            answer, tlsa_secure = await _ask(resolver, f"_{port}._tcp.{base}", "TLSA")
+        except _Failed as exc:
+            return DaneLookup(base, port, who, domain, failure=str(exc), original=original)
+        records = tuple(
+            TlsaRecord(r.usage, r.selector, r.mtype, bytes(r.cert)) for r in (answer or ())
+        )
+        if records:
+            break
     if not records:
         return DaneLookup(host, port, who, domain, tlsa_secure=tlsa_secure)
-    address_secure = await _secure(resolver, host, "AAAA" if family == 6 else "A")
     mx_secure = await _secure(resolver, domain, "MX") if domain else None
     return DaneLookup(
-        host,
+        base,
         port,
         who,
         domain,
@@ -81,7 +92,23 @@ async def lookup_dane(
         tlsa_secure=tlsa_secure,
         address_secure=address_secure,
         mx_secure=mx_secure,
+        original=original,
     )
+
+
+async def _expanded(
+    resolver: dns.asyncresolver.Resolver, host: str, rdtype: str
+) -> tuple[str | None, bool]:
+    """The host's CNAME-expanded name when its address answer is a secure CNAME chain (else
+    None), and whether that answer came with the AD bit."""
+    try:
+        answer, secure = await _ask(resolver, host, rdtype)
+    except _Failed:
+        return None, False
+    if answer is None:
+        return None, secure
+    canonical = normalize_name(answer.canonical_name.to_text())
+    return (canonical if secure and canonical != host else None), secure
 
 
 async def _secure(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) -> bool:

@@ -945,7 +945,7 @@ class Session:
         reply = exchange.reply
         if (
             self.dane is None
-            or not self.dane.binding
+            or not self.dane.tls_required
             or self._dane_starttls_judged
             or exchange.command != "EHLO"
             or reply is None
