@@ -481,6 +481,17 @@ def _break(data: dict[str, Any], how: str) -> None:
         data["fixed"][-1]["codes"] = [250]
     elif how == "universal except unknown":
         data["universal"][0]["except"] = ["FROB"]
+    elif how == "answer with bad pattern":
+        data["answers"][0]["match"] = "^(*$"
+    elif how == "answer with nothing to check":
+        for key in ("codes", "enhanced", "text", "text_code"):
+            data["answers"][1].pop(key, None)
+    elif how == "answer text without its code":
+        del data["answers"][2]["text_code"]
+    elif how == "answer with bad enhanced code":
+        data["answers"][1]["enhanced"] = "5.5"
+    elif how == "sequence reply not a code":
+        data["sequence"][-1]["reply"] = 999
 
 
 @pytest.mark.parametrize(
@@ -498,6 +509,11 @@ def _break(data: dict[str, Any], how: str) -> None:
         ("undocumented code", "no entry for code(s) [250]"),
         ("fixed code not allowed", "[250] not allowed for QUIT"),
         ("universal except unknown", "universal[0].except: unknown name(s) ['FROB']"),
+        ("answer with bad pattern", "answers[0].match: not a regular expression"),
+        ("answer with nothing to check", "answers[1]: expected 'codes', 'enhanced' or 'text'"),
+        ("answer text without its code", "answers[2]: 'text' and 'text_code' go together"),
+        ("answer with bad enhanced code", "answers[1].enhanced: '5.5' is not an enhanced"),
+        ("sequence reply not a code", "reply: 999 is not a reply code"),
     ],
 )
 def test_a_malformed_table_is_refused_with_the_place_named(

@@ -103,6 +103,21 @@ def _command_block(table: CodeTable, name: str) -> str:
         scope = ", without arguments" if fixed.unless_argument else ""
         text = f'fixed reply: {codes} ({kind}{scope}) - {fixed.source}: "{fixed.rule}"'
         lines += _wrap(text, "  ", "    ")
+    for rule in table.answers:
+        if rule.command != name:
+            continue
+        wanted = " or ".join(str(c) for c in sorted(rule.codes))
+        if rule.enhanced:
+            wanted += f" ({rule.enhanced} with ENHANCEDSTATUSCODES)"
+        if rule.text is not None:
+            wanted += f"{' and ' if wanted else ''}{rule.text_code} with text /{rule.text.pattern}/"
+        where = "a response after 334" if rule.continuation else "a line"
+        level = "MUST" if rule.must else "SHOULD"
+        text = (
+            f"{where} matching /{rule.match.pattern}/: {wanted} ({level}) - {rule.source}: "
+            f'"{rule.rule}"'
+        )
+        lines += _wrap(text, "  ", "    ")
     header = f"{'code':<{_CODE_W}}{'tier':<{_TIER_W}}{'profiles':<{_PROFILES_W}}meaning"
     lines.append("  " + header)
     for row in table.entries(name):
