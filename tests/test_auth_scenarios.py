@@ -267,3 +267,28 @@ def test_format_mistakes_are_named(cli, tmp_path: Path, text: str, message: str)
     path.write_text(text, encoding="utf-8")
     result = cli("validate", str(path))
     assert result.code == 2 and message in result.stdout + result.stderr, result.stderr
+
+
+def test_respond_with_no_challenge_to_answer_sends_nothing(cli, tmp_path: Path):
+    """PLAIN not offered (504): the cancel line is never sent, and the step says the rule could
+    not be seen (information, not a pass of the rule)."""
+    path = tmp_path / "cancel.yaml"
+    path.write_text(
+        "name: cancel\nsteps:\n  - ehlo: probe.test\n"
+        "  - auth: {mechanism: PLAIN, initial_response: false, respond: '*'}\n",
+        encoding="utf-8",
+    )
+    behaviour = Behaviour(
+        replies={"EHLO": ehlo("AUTH CRAM-MD5"), "AUTH": b"504 5.5.4 unrecognized type\r\n"}
+    )
+    with ScriptedServer(behaviour) as server:
+        result = cli("run", str(path), server.target, "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    step = result.json()["results"][0]["steps"][-1]
+    assert [e["sent"] for e in step["exchanges"]] == ["AUTH PLAIN\r\n"]
+    assert any(
+        f["verdict"] == "info"
+        and f["message"].startswith("not applicable: the server answered 504")
+        for f in step["findings"]
+    ), step
+    assert b"*" not in server.received

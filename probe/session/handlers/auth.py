@@ -1,6 +1,12 @@
 """`auth`: AUTH with one SASL mechanism (RFC 4954): PLAIN with an initial response, LOGIN,
 CRAM-MD5, XOAUTH2, SCRAM-SHA-1 and SCRAM-SHA-256, each 334 challenge answered by
-`probe.session.sasl`. Every derived form of the secret is masked before anything is recorded."""
+`probe.session.sasl`. Every derived form of the secret is masked before anything is recorded.
+
+`initial_response: false` sends the AUTH line alone, and the initial response after the first
+334 (the empty challenge). `respond: LINE` answers the first 334 with LINE instead of the
+mechanism (the cancel "*", a line that is not base64): the rules of RFC 4954 §4 about those
+lines are the code table's `answers:`; with no 334 to answer, nothing is sent and the step says
+the rule could not be seen."""
 
 from __future__ import annotations
 
