@@ -727,3 +727,29 @@ def test_the_greeting_starts_with_a_domain_or_address_literal(
     assert connect.verdict == verdict, connect.findings
     if verdict == "fail":
         assert "not a domain or address literal" in connect.reason
+
+
+def test_a_pipelined_command_left_unanswered_fails_when_pipelining_was_offered(tmp_path: Path):
+    clock = Clock()
+    steps = (
+        "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n"
+        "  - send: {line: DATA, expect: 354}\n"
+        "  - pipeline:\n"
+        "      - send: {raw: 'Subject: x\\r\\n\\r\\nbody\\r\\n.\\r\\n'}\n"
+        "      - send: {line: QUIT, expect: 221}\n"
+    )
+
+    class Forgets(LineServer):  # what comes after the end of data, in the same write, is lost
+        def _answer(self, data: bytes) -> None:
+            if self.in_data and b"\r\n.\r\n" in data:
+                data = data[: data.index(b"\r\n.\r\n") + 5]
+            super()._answer(data)
+
+    offers = b"250-mx.test\r\n250 PIPELINING\r\n"
+    server = Forgets(clock, replies={"DATA": b"354 go\r\n", "EHLO": offers})
+    result = drive(machine(scenario(tmp_path, steps), clock), server)
+    end, quit_ = result.steps[-2:]
+    assert end.verdict == "pass"
+    assert quit_.verdict == "fail"
+    assert quit_.findings[-1].source == "RFC 2920 §3.2"
+    assert "MUST NOT flush or otherwise lose" in quit_.reason

@@ -64,15 +64,20 @@ def _counted(step: Step, count: ReplyCount, line: Line, s: Session) -> Play[None
     if counted:
         if not findings:
             findings = [[]]
-        findings[-1].append(_count_finding(count, len(replied), window))
+        coded = sum(1 for e in replied if e.reply is not None and e.reply.code is not None)
+        findings[-1].append(_count_finding(count, coded, len(replied) - coded, window))
     for e in replied:
         if e is exchanges[0] or (e.reply is not None and e.reply.code == SHUTDOWN):
             s.observe(e)
     s.record(step, exchanges, findings)
 
 
-def _count_finding(count: ReplyCount, got: int, window: float) -> Finding:
+def _count_finding(count: ReplyCount, got: int, fragments: int, window: float) -> Finding:
+    """The count, judged; lines without a reply code (a reply broken by a bare CR or LF in its
+    text, judged as such on their own) are not counted as replies."""
     said = f"{got} repl{'y' if got == 1 else 'ies'} to the bytes sent (counted for {window:g} s)"
+    if fragments:
+        said += f"; {fragments} more line(s) without a reply code, not counted"
     if count.allows(got):
         return Finding(Verdict.PASS, f"{said}: {count.describe()} expected")
     verdict = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.INFO: Verdict.INFO}
