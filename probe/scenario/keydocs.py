@@ -90,7 +90,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "judged as the first, against `expect`; a wrong count is judged at its level.",
     ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
     "for raw, none: any code of a possible class).",
-    ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",
+    ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last; "
+    "after a 354, a send with raw message content (and its end) may come first (RFC 2920 §3.1).",
     ("auth", "mechanism"): "PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-1 or SCRAM-SHA-256, or a "
     "${variable} naming one (checked when the scenario is bound, before anything is sent).",
     ("starttls", "inject"): "A command sent in the same write as STARTTLS, before the handshake "
