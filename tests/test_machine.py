@@ -589,6 +589,8 @@ def test_a_count_of_zero_awaits_no_reply_and_within_sets_the_window(tmp_path: Pa
     result = drive(machine(scenario(tmp_path, steps), clock), answered)
     assert result.steps[2].verdict == "fail"
     assert "expected exactly 0 replies (must): 1 reply" in result.steps[2].reason
+    (only,) = result.steps[2].exchanges  # the reply that came goes with the bytes sent
+    assert only.sent == b"x" and only.reply is not None and only.reply.code == 500
 
 
 @pytest.mark.parametrize("closes", [True, False])

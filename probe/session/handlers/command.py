@@ -57,9 +57,11 @@ def _counted(step: Step, count: ReplyCount, line: Line, s: Session) -> Play[None
             more = Exchange(line.table, b"", s.now())
             more.reply = reply
             exchanges.append(more)
+    if counted and exchange.reply is None and len(exchanges) > 1:
+        # None was awaited: the first reply that came is the reply to the bytes sent.
+        exchange.reply = exchanges.pop(1).reply
+        exchange.elapsed = s.now() - exchange.started
     replied = [e for e in exchanges if e.reply is not None]
-    if counted and not exchange.reply and replied:
-        exchanges = replied  # none was awaited: the first that came is the first exchange
     findings = [s.judge(e, step.expect) for e in exchanges if e.reply is not None or not counted]
     if counted:
         if not findings:
