@@ -43,6 +43,8 @@ CHECKS_PASSED_BY_POSTFIX = (
     "NOOP<CR>NOOP<CRLF>",
     "NOOP after the over-long command line",
     "NOOP after the over-long text line",
+    "a message one line past the advertised SIZE",
+    "NOOP after the message past SIZE",
 )
 
 
@@ -55,6 +57,8 @@ def test_postfix_keeps_data_and_commands_apart_except_a_bare_lf(cli, postfix_tar
     )
     # Postfix 3.7 takes a bare LF for the end of a command line (smtpd_forbid_bare_newline is
     # off by default): two replies to one line, which RFC 5321 §2.3.8 forbids.
+    big = steps["a message one line past the advertised SIZE"]
+    assert big["exchanges"][1]["reply"]["code"] == 552  # Postfix's SIZE: 10240000
     bare_lf = steps["NOOP<LF>NOOP<CRLF>"]
     assert bare_lf["verdict"] == "fail"
     assert bare_lf["reason"].startswith("expected at most 1 reply (must): 2 replies")
@@ -115,6 +119,19 @@ def test_a_server_that_reads_bdat_chunks_as_commands_fails(cli):
     assert (
         "MUST accept and discard the associated message data" in (refused["findings"][-1]["source"])
     )
+
+
+def test_a_server_that_answers_a_message_past_size_twice_is_out_of_step(cli):
+    # Two replies to the end of one message: the NOOP after it is out of step.
+    behaviour = Behaviour(
+        replies={"EHLO": ehlo("SIZE 50000")},  # under the reader's 64 KiB line limit
+        data_end=b"552 5.3.4 too big\r\n552 5.3.4 really too big\r\n",
+    )
+    with ScriptedServer(behaviour) as server:
+        steps = run(cli, DESYNC, server.target)
+    noop = steps["NOOP after the message past SIZE"]
+    assert noop["verdict"] == "fail", noop
+    assert noop["reason"].startswith("unsolicited reply before the command was sent: 552")
 
 
 # ---- 5. lifecycle -------------------------------------------------------------------------------

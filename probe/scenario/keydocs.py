@@ -77,6 +77,9 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("data", "expand"): "Expand ${...} inside the file (read whole; at most 16 MiB). Default: "
     "false, the file is sent as it is.",
     ("data", "expect_end"): "The reply wanted after the end of the message (as `expect`).",
+    ("data", "oversize"): "true: after the body, filler lines until the message is one line "
+    "past the SIZE the server advertised (RFC 1870), streamed; not applicable without a SIZE, or "
+    "with one over 16 MiB. `expect_end` judges the reply (552 is what RFC 1870 §6.3 gives).",
     ("data", "hangup"): "true: send the message without its final dot, then close the "
     "connection, as a client that dies mid-DATA (only a `connect` plays after it).",
     (None, "arg"): "The command's argument (one line).",

@@ -501,7 +501,7 @@ class StepReader:
         inject = None
         chunks: tuple[int, ...] = ()
         last = "final"
-        exact = expand = hangup = False
+        exact = expand = hangup = oversize = False
         drip: float | None = None
         replies: ReplyCount | None = None
         members: tuple[Step, ...] = ()
@@ -524,6 +524,11 @@ class StepReader:
                 hangup = self._flag(fields, "hangup")
                 if hangup and "file" in fields:
                     self.problems.add(fields["hangup"], "'hangup' applies to 'body' or 'raw' only")
+                oversize = self._flag(fields, "oversize")
+                if oversize and ({"raw", "file"} & set(fields) or hangup):
+                    self.problems.add(
+                        fields["oversize"], "'oversize' applies to a 'body' that is sent whole"
+                    )
             case StepKind.SEND:
                 self._one_of(kind, fields, "line", "raw")
                 arg, raw = text("line"), self._raw(fields, spec)
@@ -583,6 +588,7 @@ class StepReader:
             file=file,
             expand=expand,
             hangup=hangup,
+            oversize=oversize,
             drip=drip,
             replies=replies,
             save=save,
