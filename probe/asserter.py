@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
-from probe.protocol.ehlo import EHLO_PROBLEMS, parse_ehlo
+from probe.protocol.ehlo import EHLO_PROBLEMS, names_a_host, parse_ehlo
 from probe.protocol.enhanced import check_enhanced, parse_enhanced
 from probe.protocol.reply import Reply, Severity, printable
 from probe.results import Exchange, Finding, Verdict, worst
@@ -98,6 +98,7 @@ def judge(
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
     syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
+    syntax += _greeting_findings(exchange.command, reply)
     findings = _tls_ehlo_findings(exchange.command, reply, facts)
     findings += _enhanced_findings(reply, exchange.command, facts)
     findings += _answer_findings(exchange, reply, table, facts)
@@ -139,6 +140,29 @@ def _ehlo_findings(command: str, reply: Reply) -> list[Finding]:
             Finding(Verdict.FAIL if must else Verdict.WARN, problem, source, topic="syntax")
         )
     return findings
+
+
+GREETING_SOURCE = "RFC 5321 §4.2 (Greeting)"
+
+
+def _greeting_findings(command: str, reply: Reply) -> list[Finding]:
+    """A 220 greeting starts with the server's name: `Greeting = ( "220 " (Domain /
+    address-literal) [ SP textstring ] CRLF ) / ...` (must-level grammar)."""
+    if command != "CONNECT" or reply.code != 220 or not reply.text_lines:
+        return []
+    first = reply.text_lines[0].split(" ", 1)[0]
+    if names_a_host(first):
+        return []
+    shown = f"starts with {first!r}" if first else "does not name the server"
+    return [
+        Finding(
+            Verdict.FAIL,
+            f'the greeting {shown}, not a domain or address literal: Greeting = ( "220 " '
+            "(Domain / address-literal) [ SP textstring ] CRLF ) / ...",
+            GREETING_SOURCE,
+            topic="syntax",
+        )
+    ]
 
 
 # Mechanisms that send the password itself (RFC 4954 §4 calls them plaintext password mechanisms).
@@ -203,6 +227,13 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
         limit = TEXT_LINE_LIMIT if command == "DATA-END" else COMMAND_LINE_LIMIT
         section = "§4.5.3.1.6" if command == "DATA-END" else "§4.5.3.1.4"
         found.append((f"sent a line over the {limit} octets the RFC allows", f"RFC 5321 {section}"))
+    if command != "DATA-END" and _bare_line_end(exchange.sent):
+        found.append(
+            (
+                "sent a bare CR or LF inside a command line, which a client MUST NOT do",
+                "RFC 5321 §2.3.8",
+            )
+        )
     if (
         command in ("MAIL", "RCPT")
         and _EIGHT_BIT.search(exchange.sent)
@@ -223,6 +254,13 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
     return [
         Finding(Verdict.INFO, f"the probe {what}", source, topic="probe") for what, source in found
     ]
+
+
+def _bare_line_end(sent: bytes) -> bool:
+    """A CR or LF in the command line other than its final CRLF (what follows the first CRLF,
+    a BDAT chunk say, is data, not the line)."""
+    line = sent.split(b"\r\n", 1)[0]
+    return b"\r" in line or b"\n" in line
 
 
 def _waived(reply: Reply, facts: SessionFacts) -> str:
