@@ -29,7 +29,8 @@ KIND_DOCS: dict[str, str] = {
     "that judges the reply.",
     "pipeline": "Several commands in one write (RFC 2920); each reply is judged by its own "
     "command.",
-    "starttls": "STARTTLS, then, after a 220, the TLS handshake (RFC 3207), and EHLO again.",
+    "starttls": "STARTTLS, then, after a 220, the TLS handshake (RFC 3207); the EHLO that RFC 3207 "
+    "§4.2 asks for next is a step of its own.",
     "bdat": "The message in chunks (CHUNKING, RFC 3030): BDAT SIZE [LAST] and the chunk's octets, "
     "one reply each; a refused chunk ends the step (no more chunks are sent). `expect` judges the "
     "reply that ends the step.",
