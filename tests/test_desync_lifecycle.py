@@ -121,6 +121,20 @@ def test_a_server_that_reads_bdat_chunks_as_commands_fails(cli):
     )
 
 
+def test_a_server_that_reads_a_bdat_chunk_as_command_lines_fails(cli):
+    # BDAT accepted, then the chunk's octets taken for command lines, as a server that treats BDAT
+    # like DATA would: each line gets a reply and QUIT ends the session.
+    behaviour = Behaviour(replies={"EHLO": ehlo("CHUNKING", "PIPELINING")})
+    with ScriptedServer(behaviour) as server:
+        steps = run(cli, DESYNC, server.target)
+    chunk = steps["a chunk holding <CRLF>.<CRLF>QUIT<CRLF>"]
+    assert chunk["verdict"] == "fail", chunk
+    assert chunk["reason"].startswith("expected exactly 1 reply (must): "), chunk["reason"]
+    counted = [f for f in chunk["findings"] if f["expected"] == "exactly 1 reply"]
+    assert counted[0]["verdict"] == "fail"
+    assert counted[0]["source"].startswith("RFC 3030 §2")
+
+
 def test_a_server_that_answers_a_message_past_size_twice_is_out_of_step(cli):
     # Two replies to the end of one message: the NOOP after it is out of step.
     behaviour = Behaviour(
