@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BASIC = ROOT / "scenarios" / "basic.yaml"
 
 
-def imported(args: list[str], cwd: Path) -> tuple[int, set[str], str]:
+def imported(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[int, set[str], str]:
     """(exit code, every module imported, stdout) of `python -X importtime -m probe ARGS`."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "probe", *args],
@@ -20,7 +22,7 @@ def imported(args: list[str], cwd: Path) -> tuple[int, set[str], str]:
         text=True,
         timeout=60,
         cwd=cwd,
-        env={**os.environ, "SMTP_PROBE_DEBUG": "1"},
+        env={**os.environ, "SMTP_PROBE_DEBUG": "1", **(env or {})},
     )
     modules = set()
     for line in done.stderr.splitlines():
@@ -53,6 +55,19 @@ def test_a_json_run_of_an_ip_target_imports_neither_dns_nor_asyncio(
     code, modules, _ = imported([*args, "--format", "json"], tmp_path)
     assert code == 0
     assert not {"dns", "asyncio"} & top_level(modules)
+
+
+def test_a_second_run_of_the_same_file_takes_it_from_the_cache(aiosmtpd_server, tmp_path) -> None:
+    args = ["run", str(BASIC), aiosmtpd_server, "--var", "domain=example.test", "--no-report"]
+    env = {"SMTP_PROBE_CACHE_DIR": str(tmp_path / "cache"), "SMTP_PROBE_NO_CACHE": ""}
+    code, modules, first = imported(args, tmp_path, env)
+    assert code == 0 and "probe.scenario.loader" in modules  # parsed, then stored
+    code, modules, second = imported(args, tmp_path, env)
+    assert code == 0 and "PASS" in second
+    # Neither the YAML parser nor the validating loader, nor DANE or DNS, for a cached scenario.
+    assert not {"yaml", "dns", "asyncio"} & top_level(modules)
+    assert not {"probe.scenario.loader", "probe.scenario.steps", "probe.dane"} & modules
+    assert first.splitlines()[0].split()[:4] == second.splitlines()[0].split()[:4]
 
 
 def test_a_name_target_still_resolves_with_dnspython(tmp_path) -> None:

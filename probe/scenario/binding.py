@@ -30,7 +30,6 @@ from probe.scenario.model import (
 )
 from probe.scenario.patterns import Pattern, PatternError, compile_pattern, escape
 from probe.scenario.variables import Ref, expand, references
-from probe.scenario.yamlnodes import sorted_problems
 from probe.secrets import MASK
 from probe.wire import no_wire_form
 
@@ -412,7 +411,7 @@ def bind(
     for name in dependency_order(declared, scenario):
         binder.resolve(name)
     if binder.problems:
-        raise ScenarioError(sorted_problems(binder.problems))
+        raise ScenarioError(_sorted(binder.problems))
     steps = [binder.masked(s, b) for s, b in zip(scenario.steps, steps, strict=True)]
     if scenario.saves:
         # Steps that use saved values are bound again when they play, with the values saved.
@@ -473,5 +472,13 @@ def _rebind(
     binder = _Binder(scenario, overrides, environ, saved=saved)
     bound = binder.step(template)
     if binder.problems:
-        raise ScenarioError(sorted_problems(binder.problems))
+        raise ScenarioError(_sorted(binder.problems))
     return binder.masked(template, bound)
+
+
+def _sorted(problems: list[ScenarioProblem]) -> list[ScenarioProblem]:
+    """The problems in report order (imported here, on the error path only: the YAML reader's
+    module is not needed to bind a scenario that came from the cache)."""
+    from probe.scenario.yamlnodes import sorted_problems
+
+    return sorted_problems(problems)

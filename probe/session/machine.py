@@ -19,12 +19,10 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from probe import dane
 from probe.asserter import judge
 from probe.codes import CodeTable, load_table
-from probe.dane import DaneLookup
 from probe.protocol.encode import EscapeError
 from probe.protocol.reader import (
     DEFAULT_MAX_REPLY_BYTES,
@@ -68,6 +66,9 @@ from probe.session.masking import Masker
 from probe.session.record import StepLog
 from probe.session.state import DEADLINE_REACHED, INTERRUPTED, EndKind, Mode, ServerModel
 from probe.session.timeouts import Phase, Timeouts, phase_of
+
+if TYPE_CHECKING:
+    from probe.dane import DaneLookup
 
 T = TypeVar("T")
 Play = Generator[Action, Event, T]
@@ -464,6 +465,8 @@ class Session:
             chain, verification = _certificate_facts(event.chain, self.server_name, self.options)
             self.model.tls_started(event.version, event.cipher, mode, chain, verification)
             if self.dane is not None:
+                from probe import dane
+
                 self._dane_info = dane.evaluate(self.dane, event.chain, datetime.now(UTC))
             return None
         yield from self.close(abort=True)
@@ -532,6 +535,8 @@ class Session:
                     )
                     break
         if self._dane_info is not None:
+            from probe import dane
+
             found += dane.findings(self._dane_info)
         if tls.version in OLD_TLS:
             found.append(
@@ -935,11 +940,15 @@ class Session:
         if "STARTTLS" in parse_ehlo(reply).extensions:
             return []
         info = self._dane_result()
+        from probe import dane
+
         return [dane.starttls_missing(info)] if info is not None else []
 
     def _dane_result(self) -> DaneInfo | None:
         """The DANE facts for the report: matched against the TLS chain when there was one."""
         if self._dane_info is None and self.dane is not None:
+            from probe import dane  # imported only with --dane: a plain run needs none of it
+
             return dane.evaluate(self.dane, None, datetime.now(UTC))
         return self._dane_info
 
