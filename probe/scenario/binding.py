@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe.inputfile import InputFileError, read_bounded, shown
 from probe.scenario.errors import ScenarioError, ScenarioProblem
@@ -28,10 +29,12 @@ from probe.scenario.model import (
     StepKind,
     evolve,
 )
-from probe.scenario.patterns import Pattern, PatternError, compile_pattern, escape
 from probe.scenario.variables import Ref, expand, references
 from probe.secrets import MASK
 from probe.wire import no_wire_form
+
+if TYPE_CHECKING:
+    from probe.scenario.patterns import Pattern
 
 
 def step_templates(step: Step) -> list[str]:
@@ -354,6 +357,9 @@ class _Binder:
 
     def pattern(self, text: Pattern, where: Position) -> Pattern:
         """`${var}` in a pattern is matched literally: values are escaped as they go in."""
+        # Imported here: a scenario with no reply-text pattern binds without RE2.
+        from probe.scenario.patterns import PatternError, compile_pattern, escape
+
         expanded = self.expand(text.pattern, where, escape)
         if expanded is None or expanded == text.pattern:
             return text

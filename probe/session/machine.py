@@ -572,12 +572,13 @@ class Session:
         goes to the step before, and `first` (the step's first exchange) raises NotSent so the
         step is skipped with the reason."""
         window = self.window(step.settle) if step.settle is not None else 0.0
-        note = ""
+        note: str | Callable[[], str] = ""
         if window == 0 and self._last_read is not None:
             # No timer before a command: the extra reply may be the one that belonged to the last
             # command, which was then credited with a late reply for an earlier one. Say so.
+            # (Put in words only when there is such a reply: most commands have none.)
             command, reply = self._last_read
-            note = (
+            note = lambda: (  # noqa: E731
                 f"; out of sync: one reply more than commands sent, so the reply credited to "
                 f"{command} ({_short(reply)}) may be a late one for an earlier command"
             )
@@ -758,7 +759,7 @@ class Session:
         when: str,
         window: float = 0.0,
         until_close: bool = False,
-        note: str = "",
+        note: str | Callable[[], str] = "",
         explain: str = "",
         source: str = SEQUENCE_SOURCE,
     ) -> Play[list[Finding]]:
@@ -829,7 +830,7 @@ class Session:
             message = (
                 f"{explain}: {shown}{more}"
                 if explain
-                else (f"unsolicited reply {when}: {shown}{more}{note}")
+                else (f"unsolicited reply {when}: {shown}{more}{_text(note)}")
             )
             findings.append(Finding(Verdict.FAIL, message, source))
         if partial is not None:
@@ -1068,6 +1069,10 @@ def _with_connect(steps: tuple[Step, ...]) -> list[Step]:
         position = out[0].position if out else None
         out.insert(0, Step(StepKind.CONNECT, position, "connect (implicit)"))  # type: ignore[arg-type]
     return out
+
+
+def _text(note: str | Callable[[], str]) -> str:
+    return note if isinstance(note, str) else note()
 
 
 def _short(reply: Reply) -> str:
