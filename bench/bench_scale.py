@@ -2,13 +2,22 @@
 of sessions beside a raw asyncio client doing the same sessions.
 
     python bench/bench_scale.py [--runs N] [--fleet-runs N] [--sessions N] [--servers N]
-                                [--concurrency N] [--skip-cold] [--skip-fleet]
+                                [--concurrency N] [--venv DIR | --make-venv DIR] [--before DIR]
+                                [--skip-cold] [--skip-fleet]
 
 Cold rows (fresh processes, alternated round-robin after an untimed warm-up, as in
 bench_cold.py): `smtp-probe run scenarios/basic.yaml 127.0.0.1:PORT --settle 0` against a tiny
-asyncio server, one swaks transaction against the same server, `smtp-probe --version`, and
-`python -c pass`. Python runs with bytecode caching on (PYTHONDONTWRITEBYTECODE removed,
-PYTHONPYCACHEPREFIX set to a temporary folder), as an installed package has its .pyc files.
+asyncio server (with the scenario cache, filled by the warm-up round, and with it off), one swaks
+transaction against the same server, `smtp-probe --version`, and `python -c pass`. Python runs
+with bytecode caching on (PYTHONDONTWRITEBYTECODE removed, PYTHONPYCACHEPREFIX set to a temporary
+folder), as an installed package has its .pyc files. These rows run this checkout through
+PYTHONPATH, with whatever the interpreter's site-packages load at start (an editable install's
+finder, other .pth files): `python -c pass` shows that floor.
+
+With --venv DIR (or --make-venv DIR, which creates it: `python -m venv`, then `pip install` of
+this checkout, not editable), three more rows: the venv's `smtp-probe` console script running
+the same scenario, its `--version`, and the venv's `python -c pass`: what a user who installed
+smtp-probe runs, without this checkout's PYTHONPATH.
 
 Fleet rows: SESSIONS basic.yaml sessions over SERVERS loopback servers (127.0.0.1 ..
 127.0.0.SERVERS, one process of their own), at CONCURRENCY sessions at once:
@@ -27,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -172,6 +182,7 @@ def run_once(row: Row, cwd: Path) -> None:
     if row.usage:
         argv = [sys.executable, "-c", TRAMPOLINE, *row.argv]
         env = {**row.env, "BENCH_RUSAGE": str(usage_file)}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv,
@@ -183,6 +194,8 @@ def run_once(row: Row, cwd: Path) -> None:
     )
     out, err = proc.communicate(timeout=600)
     wall = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     problem = row.check(proc.returncode, out, err) if callable(row.check) else None
     if problem:
         row.failures.append(problem)
@@ -192,6 +205,10 @@ def run_once(row: Row, cwd: Path) -> None:
         maxrss, cpu = usage_file.read_text().split()
         row.rss.append(int(maxrss) / 1024)
         row.cpu.append(float(cpu))
+    elif not row.usage:
+        # The process's own user + system time (it is this process's only child meanwhile):
+        # steadier than wall time on a shared machine.
+        row.cpu.append(child_cpu)
 
 
 def rounds(rows: list[Row], runs: int, cwd: Path, warmup: bool = True) -> None:
@@ -223,7 +240,24 @@ def python_env(base: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
     env["PYTHONPATH"] = str(ROOT)
+    env["SMTP_PROBE_CACHE_DIR"] = str(base / "cache")  # filled by the warm-up round
+    env.pop("SMTP_PROBE_NO_CACHE", None)
     return env
+
+
+def installed_env(base: Path) -> dict[str, str]:
+    """A user's shell: no PYTHONPATH, bytecode as pip wrote it into the venv."""
+    drop = ("PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE", "SMTP_PROBE_NO_CACHE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["SMTP_PROBE_CACHE_DIR"] = str(base / "cache-installed")
+    return env
+
+
+def make_venv(folder: Path) -> None:
+    """A venv with smtp-probe installed as a user installs it (`pip install .`, not editable)."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, str(ROOT)], check=True)
 
 
 def cold(args: argparse.Namespace, base: Path, cwd: Path) -> list[str]:
@@ -239,9 +273,21 @@ def cold(args: argparse.Namespace, base: Path, cwd: Path) -> list[str]:
         def zero(code: int, out: bytes, err: bytes) -> str | None:
             return None if code == 0 else f"exit {code}: {err[-200:]!r}"
 
-        run = [sys.executable, "-m", "probe", "run", str(BASIC), target]
-        run += ["--var", "domain=example.test", "--no-report", "--settle", "0"]
-        rows = [Row("smtp-probe run basic.yaml (one IP target)", run, env, check=probe_ok)]
+        options = [target, "--var", "domain=example.test", "--no-report", "--settle", "0"]
+        run = [sys.executable, "-m", "probe", "run", str(BASIC), *options]
+        rows = [
+            Row("smtp-probe run basic.yaml (one IP target)", run, env, check=probe_ok),
+            Row(
+                "the same, scenario cache off",
+                run,
+                {**env, "SMTP_PROBE_NO_CACHE": "1"},
+                check=probe_ok,
+            ),
+        ]
+        if args.before is not None:
+            before_env = {**env, "PYTHONPATH": str(args.before.resolve())}
+            label = f"the same, before ({args.before})"
+            rows.append(Row(label, run, before_env, check=probe_ok))
         swaks = shutil.which("swaks")
         if swaks:
             argv = [swaks, "--server", host, "--port", str(port), "--silent", "2"]
@@ -256,19 +302,52 @@ def cold(args: argparse.Namespace, base: Path, cwd: Path) -> list[str]:
         version = [sys.executable, "-m", "probe", "--version"]
         rows.append(Row("smtp-probe --version", version, env, check=zero))
         rows.append(Row("`python -c pass`", [sys.executable, "-c", "pass"], plain, check=zero))
+        if args.venv is not None:
+            venv = args.venv.resolve()
+            script, python = str(venv / "bin" / "smtp-probe"), str(venv / "bin" / "python")
+            user = installed_env(base)
+            rows += [
+                Row(
+                    "installed (venv): smtp-probe run basic.yaml",
+                    [script, "run", str(BASIC), *options],
+                    user,
+                    check=probe_ok,
+                ),
+                Row("installed (venv): smtp-probe --version", [script, "--version"], user, zero),
+                Row("installed (venv): `python -c pass`", [python, "-c", "pass"], user, zero),
+            ]
         print(f"cold: {args.runs} rounds", file=sys.stderr)
         rounds(rows, args.runs, cwd)
-    lines += ["| cold start | ok | wall ms median | wall ms min |", "|---|---:|---:|---:|"]
+    lines += [
+        "| cold start | ok | wall ms median | wall ms min | CPU ms median |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for row in rows:
         ok = f"{len(row.walls)}/{len(row.walls) + len(row.failures)}"
         low = f"{min(row.walls):.1f}" if row.walls else "–"
-        lines.append(f"| {row.label} | {ok} | {_median(row.walls)} | {low} |")
-    if swaks:
-        probe_ms, swaks_ms = (statistics.median(r.walls or [0]) for r in rows[:2])
-        lines.append(f"\nsmtp-probe / swaks: {probe_ms / swaks_ms:.2f}x (target: <= 1.00x)")
-    if len(rows) >= 4:
-        v, p = (statistics.median(r.walls or [0]) for r in rows[-2:])
-        lines.append(f"--version / python -c pass: {v / p:.2f}x")
+        cpu = _median([c * 1000 for c in row.cpu])
+        lines.append(f"| {row.label} | {ok} | {_median(row.walls)} | {low} | {cpu} |")
+
+    def median_of(label: str) -> float | None:
+        row = next((r for r in rows if r.label == label), None)
+        return statistics.median(row.walls) if row is not None and row.walls else None
+
+    lines.append("")
+    swaks_ms = median_of("swaks, one transaction")
+    runs = ["smtp-probe run basic.yaml (one IP target)"]
+    if args.venv is not None:
+        runs.append("installed (venv): smtp-probe run basic.yaml")
+    for label in runs:
+        probe_ms = median_of(label)
+        if swaks_ms and probe_ms:
+            lines.append(f"{label} / swaks: {probe_ms / swaks_ms:.2f}x (target: <= 1.00x)")
+    for version_label, floor_label in (
+        ("smtp-probe --version", "`python -c pass`"),
+        ("installed (venv): smtp-probe --version", "installed (venv): `python -c pass`"),
+    ):
+        v, floor = median_of(version_label), median_of(floor_label)
+        if v and floor:
+            lines.append(f"{version_label} / {floor_label}: {v / floor:.2f}x")
     for row in rows:
         lines += [f"- FAILED {row.label}: {f}" for f in row.failures[:3]]
     return lines
@@ -290,15 +369,21 @@ def fleet(args: argparse.Namespace, base: Path, cwd: Path) -> list[str]:
         chosen = [targets[i % len(targets)] for i in range(args.sessions)]
         listing.write_text("\n".join(chosen) + "\n")
         per_host = max(1, -(-args.concurrency // len(targets)))
-        output = base / "fleet.jsonl"
 
-        def probe_ok(code: int, out: bytes, err: bytes) -> str | None:
-            try:
-                summary = json.loads(output.read_text().splitlines()[-1])
-            except (OSError, ValueError, IndexError):
-                return f"exit {code}, no summary: {err[-300:]!r}"
-            passed = summary.get("counts", {}).get("pass", 0)
-            return None if passed == args.sessions else f"{passed} passed: {summary}"
+        def probe_row(label: str, tree_env: dict[str, str], output: Path) -> Row:
+            def probe_ok(code: int, out: bytes, err: bytes) -> str | None:
+                try:
+                    summary = json.loads(output.read_text().splitlines()[-1])
+                except (OSError, ValueError, IndexError):
+                    return f"exit {code}, no summary: {err[-300:]!r}"
+                passed = summary.get("counts", {}).get("pass", 0)
+                return None if passed == args.sessions else f"{passed} passed: {summary}"
+
+            probe = [sys.executable, "-m", "probe", "run", str(BASIC), "--targets", str(listing)]
+            probe += ["--var", "domain=example.test", "--no-report", "--settle", "0"]
+            probe += ["--format", "jsonl", "--output", str(output)]
+            probe += ["--concurrency", str(args.concurrency), "--per-host", str(per_host)]
+            return Row(label, probe, tree_env, check=probe_ok, usage=True)
 
         def raw_ok(code: int, out: bytes, err: bytes) -> str | None:
             done = out.strip().decode() or "0"
@@ -306,15 +391,15 @@ def fleet(args: argparse.Namespace, base: Path, cwd: Path) -> list[str]:
                 None if code == 0 and int(done) == args.sessions else f"exit {code}: {err[-300:]!r}"
             )
 
-        probe = [sys.executable, "-m", "probe", "run", str(BASIC), "--targets", str(listing)]
-        probe += ["--var", "domain=example.test", "--no-report", "--settle", "0"]
-        probe += ["--format", "jsonl", "--output", str(output)]
-        probe += ["--concurrency", str(args.concurrency), "--per-host", str(per_host)]
         raw = [sys.executable, __file__, "--raw", str(listing), str(args.concurrency)]
         rows = [
-            Row("smtp-probe --format jsonl", probe, env, check=probe_ok, usage=True),
+            probe_row("smtp-probe --format jsonl", env, base / "fleet.jsonl"),
             Row("raw asyncio client", raw, env, check=raw_ok, usage=True),
         ]
+        if args.before is not None:
+            before_env = {**env, "PYTHONPATH": str(args.before.resolve())}
+            label = f"smtp-probe --format jsonl, before ({args.before})"
+            rows.append(probe_row(label, before_env, base / "fleet-before.jsonl"))
         print(f"fleet: {args.fleet_runs} rounds of {args.sessions} sessions", file=sys.stderr)
         rounds(rows, args.fleet_runs, cwd, warmup=False)
     finally:
@@ -342,6 +427,12 @@ def fleet(args: argparse.Namespace, base: Path, cwd: Path) -> list[str]:
             f"time {cpu_ratio:.2f}x); smtp-probe peak RSS {max(rows[0].rss or [0]):.0f} MiB "
             "(target: <= 150 MiB)"
         )
+    if len(rows) > 2 and rows[1].walls and rows[2].walls:
+        ratio = statistics.median(rows[1].walls) / statistics.median(rows[2].walls)
+        cpu_ratio = statistics.median(rows[1].cpu) / statistics.median(rows[2].cpu)
+        lines.append(
+            f"before ({args.before}) / raw client: {ratio:.2f}x (by CPU time {cpu_ratio:.2f}x)"
+        )
     for row in rows:
         lines += [f"- FAILED {row.label}: {f}" for f in row.failures[:3]]
     return lines
@@ -354,6 +445,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, default=10_000)
     p.add_argument("--servers", type=int, default=50)
     p.add_argument("--concurrency", type=int, default=500)
+    p.add_argument(
+        "--venv",
+        type=Path,
+        metavar="DIR",
+        help="also time the console script of a venv with smtp-probe installed (not editable): "
+        "what a user runs, without this checkout's PYTHONPATH or an editable-install finder",
+    )
+    p.add_argument(
+        "--make-venv",
+        type=Path,
+        metavar="DIR",
+        help="create that venv first (python -m venv DIR; DIR/bin/pip install ROOT), then use it",
+    )
+    p.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of smtp-probe (an older revision): its `run` rows beside these, "
+        "cold and fleet, alternated in the same rounds",
+    )
     p.add_argument("--skip-cold", action="store_true")
     p.add_argument("--skip-fleet", action="store_true")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -366,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         targets = Path(args.raw[0]).read_text().split()
         print(asyncio.run(_raw(targets, int(args.raw[1]))))
         return 0
+    if args.make_venv is not None:
+        make_venv(args.make_venv)
+        args.venv = args.make_venv
     if not 1 <= args.servers <= 250:
         p.error("--servers: 1 to 250 (127.0.0.1 .. 127.0.0.250)")
     out = [f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}; {date.today()}", ""]

@@ -1,3 +1,3 @@
-from probe.cli import main
+from probe.entry import main
 
 raise SystemExit(main())

@@ -551,7 +551,8 @@ def _main(raw: list[str]) -> int:
 
 def _load_scenarios(paths: list[Path], check: Any = None) -> list[Any]:
     from probe.bundled import find_bundled
-    from probe.scenario import ScenarioError, load_path
+    from probe.scenario.cache import load_path
+    from probe.scenario.errors import ScenarioError
 
     scenarios, problems = [], []
     for path in paths:

@@ -11,7 +11,6 @@ the result, `elapsed_ms` of each exchange.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -92,6 +91,8 @@ def _parse(values: Sequence[str], option: str) -> dict[str, float]:
         phase, sep, number = value.rpartition("=")
         phase = phase.strip().lower() if sep else SESSION
         if phase not in PHASES:
+            import difflib  # only for a misspelt phase
+
             close = difflib.get_close_matches(phase, PHASES, n=1)
             hint = f"; did you mean {close[0]}?" if close else f" (phases: {', '.join(PHASES)})"
             raise ThresholdError(f"{option} {value!r}: unknown phase {phase!r}{hint}")

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BASIC = ROOT / "scenarios" / "basic.yaml"
 
 
-def imported(args: list[str], cwd: Path) -> tuple[int, set[str], str]:
+def imported(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[int, set[str], str]:
     """(exit code, every module imported, stdout) of `python -X importtime -m probe ARGS`."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "probe", *args],
@@ -20,7 +22,7 @@ def imported(args: list[str], cwd: Path) -> tuple[int, set[str], str]:
         text=True,
         timeout=60,
         cwd=cwd,
-        env={**os.environ, "SMTP_PROBE_DEBUG": "1"},
+        env={**os.environ, "SMTP_PROBE_DEBUG": "1", **(env or {})},
     )
     modules = set()
     for line in done.stderr.splitlines():
@@ -55,6 +57,20 @@ def test_a_json_run_of_an_ip_target_imports_neither_dns_nor_asyncio(
     assert not {"dns", "asyncio"} & top_level(modules)
 
 
+def test_a_second_run_of_the_same_file_takes_it_from_the_cache(aiosmtpd_server, tmp_path) -> None:
+    args = ["run", str(BASIC), aiosmtpd_server, "--var", "domain=example.test", "--no-report"]
+    env = {"SMTP_PROBE_CACHE_DIR": str(tmp_path / "cache"), "SMTP_PROBE_NO_CACHE": ""}
+    code, modules, first = imported(args, tmp_path, env)
+    assert code == 0 and "probe.scenario.loader" in modules  # parsed, then stored
+    code, modules, second = imported(args, tmp_path, env)
+    assert code == 0 and "PASS" in second
+    # Neither the YAML parser nor the validating loader, nor DANE or DNS, for a cached scenario;
+    # basic.yaml has no STARTTLS and no reply-text pattern, so neither ssl nor RE2 either.
+    assert not {"yaml", "dns", "asyncio", "ssl", "re2"} & top_level(modules)
+    assert not {"probe.scenario.loader", "probe.scenario.steps", "probe.dane"} & modules
+    assert first.splitlines()[0].split()[:4] == second.splitlines()[0].split()[:4]
+
+
 def test_a_name_target_still_resolves_with_dnspython(tmp_path) -> None:
     # --dry-run on a localhost name: planned through the resolver (no DNS query is sent).
     code, modules, _ = imported(["run", str(BASIC), "localhost", "--dry-run"], tmp_path)
@@ -63,7 +79,8 @@ def test_a_name_target_still_resolves_with_dnspython(tmp_path) -> None:
 
 
 def test_version_imports_no_scenario_machinery(tmp_path) -> None:
+    # probe.entry answers it before probe.cli (argparse, pathlib, typing) is imported.
     code, modules, stdout = imported(["--version"], tmp_path)
     assert code == 0 and stdout.startswith("smtp-probe ")
-    assert not {"dns", "asyncio", "yaml", "re2", "ssl"} & top_level(modules)
-    assert not {m for m in modules if m.startswith("probe.") and m != "probe.cli"}
+    assert not {"dns", "asyncio", "yaml", "re2", "ssl", "argparse"} & top_level(modules)
+    assert not {m for m in modules if m.startswith("probe.") and m != "probe.entry"}

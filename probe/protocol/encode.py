@@ -30,6 +30,13 @@ class EscapeError(ValueError):
         self.escape = escape
 
 
+def bracketed(address: str) -> str:
+    """A path as MAIL/RCPT send it: angle brackets added unless the scenario wrote its own
+    (then it is sent as written, malformed or not)."""
+    address = address.strip()
+    return address if address.startswith("<") else f"<{address}>"
+
+
 def encode_command(line: str) -> bytes:
     """A command line (without line end) -> bytes ending in CRLF. UTF-8 for non-ASCII.
 

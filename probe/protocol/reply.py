@@ -5,6 +5,7 @@ Nothing here does I/O. `probe.protocol.reader` builds these from bytes.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from array import array
 from collections.abc import Iterable
@@ -106,6 +107,9 @@ class Reply:
 
     @property
     def lines(self) -> tuple[ReplyLine, ...]:
+        recent = _RECENT.get(id(self))
+        if recent is not None and recent[0] is self:
+            return recent[1]
         out = []
         start = 0
         data = self._data
@@ -115,7 +119,15 @@ class Reply:
             cut = 2 if line.endswith(b"\r\n") else 1 if line.endswith((b"\n", b"\r")) else 0
             out.append(parse_line(line[: len(line) - cut], line[len(line) - cut :]))
             start = end
-        return tuple(out)
+        lines = tuple(out)
+        if len(data) <= _RECENT_BYTES:
+            if len(_RECENT) >= _RECENT_COUNT:
+                # The oldest goes (another thread may be at it too: then nothing is lost but
+                # a cache entry).
+                with contextlib.suppress(RuntimeError, KeyError, StopIteration):
+                    del _RECENT[next(iter(_RECENT))]
+            _RECENT[id(self)] = (self, lines)
+        return lines
 
     @property
     def size(self) -> int:
@@ -147,6 +159,16 @@ class Reply:
 
     def __repr__(self) -> str:
         return f"Reply(lines={self.lines!r}, code={self.code!r}, problems={self.problems!r})"
+
+
+# The lines of the replies parsed last: a reply is judged, masked, recorded and reported, and each
+# asks for its lines (about six times a reply in a fleet run). Only small replies, and a few of
+# them, so memory stays bounded (at most _RECENT_COUNT x _RECENT_BYTES of reply, plus its lines)
+# and replies held in results stay packed. Keyed by id(); the entry holds the reply itself, so
+# that id cannot be reused while it is there.
+_RECENT_COUNT = 64
+_RECENT_BYTES = 1024
+_RECENT: dict[int, tuple[Reply, tuple[ReplyLine, ...]]] = {}
 
 
 def parse_line(raw: bytes, ending: bytes) -> ReplyLine:

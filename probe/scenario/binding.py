@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe.inputfile import InputFileError, read_bounded, shown
 from probe.scenario.errors import ScenarioError, ScenarioProblem
@@ -28,11 +29,12 @@ from probe.scenario.model import (
     StepKind,
     evolve,
 )
-from probe.scenario.patterns import Pattern, PatternError, compile_pattern, escape
 from probe.scenario.variables import Ref, expand, references
-from probe.scenario.yamlnodes import sorted_problems
 from probe.secrets import MASK
 from probe.wire import no_wire_form
+
+if TYPE_CHECKING:
+    from probe.scenario.patterns import Pattern
 
 
 def step_templates(step: Step) -> list[str]:
@@ -358,6 +360,9 @@ class _Binder:
 
     def pattern(self, text: Pattern, where: Position) -> Pattern:
         """`${var}` in a pattern is matched literally: values are escaped as they go in."""
+        # Imported here: a scenario with no reply-text pattern binds without RE2.
+        from probe.scenario.patterns import PatternError, compile_pattern, escape
+
         expanded = self.expand(text.pattern, where, escape)
         if expanded is None or expanded == text.pattern:
             return text
@@ -415,7 +420,7 @@ def bind(
     for name in dependency_order(declared, scenario):
         binder.resolve(name)
     if binder.problems:
-        raise ScenarioError(sorted_problems(binder.problems))
+        raise ScenarioError(_sorted(binder.problems))
     steps = [binder.masked(s, b) for s, b in zip(scenario.steps, steps, strict=True)]
     if scenario.saves:
         # Steps that use saved values are bound again when they play, with the values saved.
@@ -476,5 +481,13 @@ def _rebind(
     binder = _Binder(scenario, overrides, environ, saved=saved)
     bound = binder.step(template)
     if binder.problems:
-        raise ScenarioError(sorted_problems(binder.problems))
+        raise ScenarioError(_sorted(binder.problems))
     return binder.masked(template, bound)
+
+
+def _sorted(problems: list[ScenarioProblem]) -> list[ScenarioProblem]:
+    """The problems in report order (imported here, on the error path only: the YAML reader's
+    module is not needed to bind a scenario that came from the cache)."""
+    from probe.scenario.yamlnodes import sorted_problems
+
+    return sorted_problems(problems)

@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from probe.inputfile import regular_file_problem, shown
+from probe.protocol.encode import bracketed
 from probe.scenario.expectations import ExpectReader, Judge
 from probe.scenario.fields import Fields, did_you_mean, suggestion
 from probe.scenario.grammar import (
@@ -88,13 +89,6 @@ def bad_escape(raw: str) -> int | None:
             return i
         i = raw.find("\\", match.end())
     return None
-
-
-def bracketed(address: str) -> str:
-    """A path as MAIL/RCPT send it: angle brackets added unless the scenario wrote its own
-    (then it is sent as written, malformed or not)."""
-    address = address.strip()
-    return address if address.startswith("<") else f"<{address}>"
 
 
 def _used_at(step: Step, used_at: Position) -> Step:

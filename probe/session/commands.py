@@ -10,9 +10,8 @@ import re
 from dataclasses import dataclass
 
 from probe.codes import UNKNOWN, canonical_command
-from probe.protocol.encode import decode_escapes, encode_command, encode_data
+from probe.protocol.encode import bracketed, decode_escapes, encode_command, encode_data
 from probe.scenario.model import Step, StepKind
-from probe.scenario.steps import bracketed
 from probe.secrets import MASK as SECRET_MASK
 from probe.secrets import secret_forms
 

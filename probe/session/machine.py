@@ -19,12 +19,10 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from probe import dane
 from probe.asserter import judge
 from probe.codes import CodeTable, load_table
-from probe.dane import DaneLookup
 from probe.protocol.encode import EscapeError
 from probe.protocol.reader import (
     DEFAULT_MAX_REPLY_BYTES,
@@ -70,6 +68,9 @@ from probe.session.masking import Masker
 from probe.session.record import StepLog
 from probe.session.state import DEADLINE_REACHED, INTERRUPTED, EndKind, Mode, ServerModel
 from probe.session.timeouts import Phase, Timeouts, phase_of
+
+if TYPE_CHECKING:
+    from probe.dane import DaneLookup
 
 T = TypeVar("T")
 Play = Generator[Action, Event, T]
@@ -493,6 +494,8 @@ class Session:
             chain, verification = _certificate_facts(event.chain, self.server_name, self.options)
             self.model.tls_started(event.version, event.cipher, mode, chain, verification)
             if self.dane is not None:
+                from probe import dane
+
                 self._dane_info = dane.evaluate(self.dane, event.chain, datetime.now(UTC))
             return None
         yield from self.close(abort=True)
@@ -577,6 +580,8 @@ class Session:
                     )
                     break
         if self._dane_info is not None:
+            from probe import dane
+
             found += dane.findings(self._dane_info)
         if tls.version in OLD_TLS:
             found.append(
@@ -619,12 +624,13 @@ class Session:
         goes to the step before, and `first` (the step's first exchange) raises NotSent so the
         step is skipped with the reason."""
         window = self.window(step.settle) if step.settle is not None else 0.0
-        note = ""
+        note: str | Callable[[], str] = ""
         if window == 0 and self._last_read is not None:
             # No timer before a command: the extra reply may be the one that belonged to the last
             # command, which was then credited with a late reply for an earlier one. Say so.
+            # (Put in words only when there is such a reply: most commands have none.)
             command, reply = self._last_read
-            note = (
+            note = lambda: (  # noqa: E731
                 f"; out of sync: one reply more than commands sent, so the reply credited to "
                 f"{command} ({_short(reply)}) may be a late one for an earlier command"
             )
@@ -849,7 +855,7 @@ class Session:
         when: str,
         window: float = 0.0,
         until_close: bool = False,
-        note: str = "",
+        note: str | Callable[[], str] = "",
         explain: str = "",
         source: str = SEQUENCE_SOURCE,
     ) -> Play[list[Finding]]:
@@ -920,7 +926,7 @@ class Session:
             message = (
                 f"{explain}: {shown}{more}"
                 if explain
-                else (f"unsolicited reply {when}: {shown}{more}{note}")
+                else (f"unsolicited reply {when}: {shown}{more}{_text(note)}")
             )
             findings.append(Finding(Verdict.FAIL, message, source))
         if partial is not None:
@@ -1031,11 +1037,15 @@ class Session:
         if "STARTTLS" in parse_ehlo(reply).extensions:
             return []
         info = self._dane_result()
+        from probe import dane
+
         return [dane.starttls_missing(info)] if info is not None else []
 
     def _dane_result(self) -> DaneInfo | None:
         """The DANE facts for the report: matched against the TLS chain when there was one."""
         if self._dane_info is None and self.dane is not None:
+            from probe import dane  # imported only with --dane: a plain run needs none of it
+
             return dane.evaluate(self.dane, None, datetime.now(UTC))
         return self._dane_info
 
@@ -1163,6 +1173,10 @@ def _with_connect(steps: tuple[Step, ...]) -> list[Step]:
         position = out[0].position if out else None
         out.insert(0, Step(StepKind.CONNECT, position, "connect (implicit)"))  # type: ignore[arg-type]
     return out
+
+
+def _text(note: str | Callable[[], str]) -> str:
+    return note if isinstance(note, str) else note()
 
 
 def _short(reply: Reply) -> str:

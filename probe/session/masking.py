@@ -24,6 +24,8 @@ class Masker:
     def reply(self, reply: Reply) -> Reply:
         """A server may echo a secret (a hostile one will): mask it, then judge the masked reply,
         since findings quote cut-off text that the report's redactor could not recognise."""
+        if not self.secrets:
+            return reply  # the common case: nothing to mask, and the lines need not be made
         if not any(secret in line.raw for line in reply.lines for secret in self.secrets):
             return reply
         lines: list[ReplyLine] = []

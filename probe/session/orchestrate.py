@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from probe.codes import load_table
-from probe.dane import DaneLookup
 from probe.resolve import Candidate, PlanKind, TargetPlan, plan_details
 from probe.results import RunResult, ServerResult, StepResult, Verdict
 from probe.scenario import Scenario, ScenarioError, ScenarioProblem, bind
@@ -27,6 +26,7 @@ from probe.session.machine import RunOptions, Session
 from probe.targets import Target
 
 if TYPE_CHECKING:
+    from probe.dane import DaneLookup
     from probe.session.limits import Limits
 
 

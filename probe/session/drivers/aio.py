@@ -97,22 +97,21 @@ class AsyncConnection:
         if getattr(reader, "_buffer", None) and reader.exception() is None:
             return Data(await reader.read(CHUNK))  # bytes already here: no timer needed
         wait = _remaining(action.until)
-        # A zero-time poll must see what the kernel holds, as the blocking driver's does: the
-        # loop moves such bytes into the reader during the first try, after the timeout has
-        # already fired, so a poll that found nothing looks once more.
-        for _ in range(2 if wait == 0 else 1):
-            try:
-                async with asyncio.timeout(wait):
-                    return Data(await reader.read(CHUNK))
-            except TimeoutError:
-                continue
-            except (ConnectionError, OSError, ssl.SSLError) as exc:
-                # StreamReader raises a reset before it returns the bytes it still holds: a reply
-                # sent just before the reset (a 552, then a close) must not be lost behind it.
-                if held := _take_held(reader):
-                    return Data(held)
-                return Failed(f"connection lost: {exc}")
-        return TIMED_OUT
+        if wait == 0 and not await _poll(reader):
+            return TIMED_OUT
+        try:
+            if wait == 0:
+                return Data(await reader.read(CHUNK))  # something is there: returns at once
+            async with asyncio.timeout(wait):
+                return Data(await reader.read(CHUNK))
+        except TimeoutError:
+            return TIMED_OUT
+        except (ConnectionError, OSError, ssl.SSLError) as exc:
+            # StreamReader raises a reset before it returns the bytes it still holds: a reply
+            # sent just before the reset (a 552, then a close) must not be lost behind it.
+            if held := _take_held(reader):
+                return Data(held)
+            return Failed(f"connection lost: {exc}")
 
     async def _start_tls(self, writer: asyncio.StreamWriter, action: StartTLS) -> Event:
         context = legacy_context() if action.legacy else client_context(action.verify)
@@ -158,6 +157,27 @@ async def play(session: Session, target_text: str) -> ServerResult:
     finally:
         await connection.close(abort=True)
     return session.result(target_text)
+
+
+async def _poll(reader: asyncio.StreamReader) -> bool:
+    """A zero-time poll: whether anything (bytes, the end of the stream, an error) has arrived,
+    the kernel's socket buffer included, as the blocking driver's poll sees it.
+
+    Bytes the kernel holds reach the reader in the loop iteration after this task yields (the
+    loop runs a task that yielded before the reads its select found), so it yields twice; no
+    timer is needed (a timer per poll, cancelled, was a tenth of a fleet run's CPU)."""
+    for _ in range(2):
+        if _arrived(reader):
+            return True
+        await asyncio.sleep(0)
+    return _arrived(reader)
+
+
+def _arrived(reader: asyncio.StreamReader) -> bool:
+    """Bytes, the end of the stream or an error: something a read returns (or raises) at once."""
+    if getattr(reader, "_buffer", None):
+        return True
+    return reader.at_eof() or reader.exception() is not None
 
 
 def _take_held(reader: asyncio.StreamReader) -> bytes:

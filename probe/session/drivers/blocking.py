@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import ssl
 import time
 
 from probe.results import ServerResult
@@ -46,6 +45,7 @@ SPIN_LIMIT = 0.001  # seconds: waits up to this long poll in a loop instead of s
 class BlockingConnection:
     def __init__(self) -> None:
         self.sock: socket.socket | None = None
+        self.tls = False  # the socket is an ssl.SSLSocket (ssl is imported only then)
 
     def perform(self, action: Action) -> Event:
         if isinstance(action, Connect):
@@ -67,6 +67,7 @@ class BlockingConnection:
             return TIMED_OUT
         try:
             self.sock = socket.create_connection((action.host, action.port), timeout=wait)
+            self.tls = False
         except TimeoutError:
             return TIMED_OUT
         except OSError as exc:
@@ -92,17 +93,15 @@ class BlockingConnection:
         # A wait of 0 is a poll: take only what has arrived already. Not a socket timeout: that
         # rounds up to whole milliseconds, and a quiet window on loopback lasts a fraction of one.
         wait = max(0.0, _remaining(action.until))
+        if self.tls:
+            return _receive_tls(sock, action, wait)
         try:
-            pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-            if not pending and not _readable(sock, action.until, wait):
+            if not _readable(sock, action.until, wait):
                 return TIMED_OUT
-            # Readable now; a TLS socket may still lack a whole record, so keep a bound.
-            sock.settimeout(max(wait, 0.001) if isinstance(sock, ssl.SSLSocket) else 0.0)
+            sock.settimeout(0.0)
             return Data(sock.recv(CHUNK))
-        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+        except (TimeoutError, BlockingIOError):
             return TIMED_OUT
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            return Data(b"")  # the server closed its side of the TLS session
         except OSError as exc:
             return Failed(f"connection lost: {exc}")
 
@@ -110,12 +109,14 @@ class BlockingConnection:
         wait = _remaining(action.until)
         if wait <= 0:
             return TIMED_OUT
+        import ssl
+
         context = legacy_context() if action.legacy else client_context(action.verify)
         try:
             tls = context.wrap_socket(
                 sock, server_hostname=action.server_name, do_handshake_on_connect=False
             )
-            self.sock = tls
+            self.sock, self.tls = tls, True
             tls.settimeout(wait)
             tls.do_handshake()
         except TimeoutError:
@@ -126,10 +127,29 @@ class BlockingConnection:
         return TLSUp(tls.version(), cipher[0] if cipher else None, peer_chain(tls))
 
     def close(self) -> None:
-        sock, self.sock = self.sock, None
+        sock, self.sock, self.tls = self.sock, None, False
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def _receive_tls(sock: socket.socket, action: Receive, wait: float) -> Event:
+    """_receive on a TLS socket: what the TLS layer holds already counts as arrived."""
+    import ssl
+
+    assert isinstance(sock, ssl.SSLSocket)
+    try:
+        if not sock.pending() and not _readable(sock, action.until, wait):
+            return TIMED_OUT
+        # Readable now; a TLS socket may still lack a whole record, so keep a bound.
+        sock.settimeout(max(wait, 0.001))
+        return Data(sock.recv(CHUNK))
+    except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+        return TIMED_OUT
+    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+        return Data(b"")  # the server closed its side of the TLS session
+    except OSError as exc:
+        return Failed(f"connection lost: {exc}")
 
 
 def play(session: Session, target_text: str) -> ServerResult:

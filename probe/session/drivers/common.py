@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 CHUNK = 4096  # bytes per read: the reply parser's memory bound assumes reads of this size
 
 
 def client_context(verify: bool) -> ssl.SSLContext:
+    import ssl  # here, not above: a session without STARTTLS needs none of it
+
     context = ssl.create_default_context()
     if not verify:
         # A probe must reach servers with self-signed certificates; --tls-verify checks them.
@@ -21,6 +26,8 @@ def client_context(verify: bool) -> ssl.SSLContext:
 def peer_chain(tls: ssl.SSLSocket | ssl.SSLObject) -> tuple[bytes, ...]:
     """The certificates the server sent (DER), its own first. Python 3.13 has
     get_unverified_chain(); 3.10-3.12 have it on the private _sslobj; else the leaf alone."""
+    import ssl
+
     get = getattr(tls, "get_unverified_chain", None) or getattr(
         getattr(tls, "_sslobj", None), "get_unverified_chain", None
     )
@@ -45,6 +52,8 @@ def connect_error(exc: OSError) -> str:
 def tls_error(exc: BaseException) -> str:
     """A TLS failure in words: the alert or library reason, or what the OS said, not the name
     of an exception class."""
+    import ssl
+
     # asyncio raises a bare ConnectionResetError (no errno) when the peer closes mid-handshake.
     bare_reset = isinstance(exc, ConnectionResetError) and exc.errno is None
     # SSLZeroReturnError: some OpenSSL builds (Debian's 3.0) report a close that way.
