@@ -55,7 +55,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "applicable.",
     (None, "save"): "Values from this step's reply for ${NAME} in later steps: NAME: KEYWORD (an "
     "ehlo step: that keyword's parameters), NAME: {text: REGEX} (its first group, else the "
-    "whole match) or NAME: {code: true} (the reply code).",
+    "whole match), NAME: {code: true} (the reply code) or NAME: {address: true} (a connect step: "
+    "the server's address literal, [192.0.2.1] or [IPv6:2001:db8::1]).",
     (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
     "keywords), saved, not_saved (saved names), given (variables with a value that is not "
     "empty, e.g. credentials), tls (true: inside TLS, after STARTTLS or implicit; false: in the "

@@ -91,12 +91,15 @@ class Save:
     pattern: Pattern | None = None  # from the reply text: the first group, or the whole match
     position: Position | None = None
     code: bool = False  # the reply's code (250)
+    address: bool = False  # (connect) the server's address, as an address literal: [192.0.2.1]
 
     def describe(self) -> str:
         if self.keyword is not None:
             return f"{self.name} = the parameters of {self.keyword} in the EHLO reply"
         if self.code:
             return f"{self.name} = the reply code"
+        if self.address:
+            return f"{self.name} = the server's address literal"
         pattern = self.pattern.pattern if self.pattern is not None else ""
         return f"{self.name} = /{pattern}/ in the reply text"
 

@@ -77,7 +77,8 @@ _COMMON: dict[str, Schema] = {
         "type": "object",
         "description": "Values from this step's reply for ${name} in later steps: name: KEYWORD "
         "(an ehlo step: that keyword's parameters), name: {text: REGEX} (its first group, or "
-        "the whole match) or name: {code: true} (the reply code)",
+        "the whole match), name: {code: true} (the reply code) or name: {address: true} (a "
+        "connect step: the server's address literal, [192.0.2.1])",
         "minProperties": 1,
         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
         "additionalProperties": {
@@ -93,6 +94,12 @@ _COMMON: dict[str, Schema] = {
                     "type": "object",
                     "properties": {"code": {"const": True}},
                     "required": ["code"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"address": {"const": True}},
+                    "required": ["address"],
                     "additionalProperties": False,
                 },
             ]

@@ -630,8 +630,9 @@ class StepReader:
         return tuple(out)
 
     def _saves(self, node: Node, kind: StepKind) -> tuple[Save, ...]:
-        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters), `{name: {text: RE}}` or
-        `{name: {code: true}}` (the reply code)."""
+        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters), `{name: {text: RE}}`,
+        `{name: {code: true}}` (the reply code) or `{name: {address: true}}` (connect: the
+        server's address literal)."""
         if not isinstance(node, MappingNode) or not node.value:
             self.problems.add(
                 node,
@@ -656,9 +657,22 @@ class StepReader:
                     elif flag is False:
                         self.problems.add(value, f"save {name}: write {{code: true}}")
                     continue
+                if set(fields) == {"address"}:
+                    flag = self.f.boolean(fields["address"], "address")
+                    if flag is False:
+                        self.problems.add(value, f"save {name}: write {{address: true}}")
+                    elif flag and kind is not StepKind.CONNECT:
+                        self.problems.add(
+                            value, f"save {name}: the server's address is saved by a connect step"
+                        )
+                    elif flag:
+                        out.append(Save(name, address=True, position=where))
+                    continue
                 if set(fields) != {"text"}:
                     self.problems.add(
-                        value, f"save {name}: write {{text: REGEX}} or {{code: true}} (one key)"
+                        value,
+                        f"save {name}: write {{text: REGEX}}, {{code: true}} or {{address: true}} "
+                        "(one key)",
                     )
                     continue
                 pattern = self._save_pattern(fields["text"], name)
