@@ -1,0 +1,234 @@
+"""Issue 19's checks, groups 2, 4, 7 and 8, and issue 17's leftovers: each shown passing against a
+real server (aiosmtpd, Postfix, Exim) and failing, or warning at its level, against a scripted
+server of our own that breaks it (tests/servers.py).
+
+The bundled scenarios are run as a user runs them (`python -m probe run SCENARIO TARGET`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from postfix_server import DOMAIN
+from servers import Action, Behaviour, ScriptedServer, ehlo
+
+from probe.scenario import ScenarioError, load_scenario
+from probe.session.machine import address_literal
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+
+def run(cli, scenario: str, target: str, *args: str) -> dict[str, Any]:
+    result = cli(
+        "run", str(SCENARIOS / f"{scenario}.yaml"), target, "--format", "json", "--no-report",
+        "--timeout", "5", *args, timeout=60,
+    )  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert result.code in (0, 1), result.stdout + result.stderr
+    return result.json()["results"][0]
+
+
+def step(session: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [s for s in session["steps"] if s["name"] == name]
+    assert len(found) == 1, [s["name"] for s in session["steps"]]
+    return found[0]
+
+
+def code(step_: dict[str, Any]) -> int:
+    return step_["exchanges"][-1]["reply"]["code"]
+
+
+def expectation_unmet(step_: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in step_["findings"] if f["message"].startswith("expected ")]
+
+
+def by_line(holder: list[ScriptedServer], answer: Callable[[bytes], bytes]) -> Action:
+    """A reply chosen from the command line itself (the scripted server keys on the verb)."""
+
+    async def act(writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(holder[0].received[-1]))
+        await writer.drain()
+
+    return act
+
+
+# ---- group 2: MAIL/RCPT parameters -----------------------------------------------------------
+
+PARAM_CHECKS = (
+    "MAIL with an unknown parameter",
+    "RCPT with an unknown parameter",
+    "MAIL with BODY=9BITMIME",
+    "MAIL with RET=BODY",
+    "RCPT with NOTIFY=NEVER,SUCCESS",
+)
+
+
+def test_params_postfix_refuses_every_bad_parameter(cli, postfix_target: str):
+    session = run(cli, "params", postfix_target, "--var", f"domain={DOMAIN}")
+    for name in PARAM_CHECKS:
+        checked = step(session, name)
+        assert checked["verdict"] == "pass", checked
+        assert code(checked) in (501, 555)
+    assert code(step(session, "MAIL with an unknown parameter")) == 555
+
+
+def test_params_aiosmtpd_refuses_a_bad_body_value(cli, aiosmtpd_server: str):
+    session = run(cli, "params", aiosmtpd_server, "--var", "domain=example.test")
+    body = step(session, "MAIL with BODY=9BITMIME")
+    assert body["verdict"] == "pass" and code(body) == 501
+    # No DSN offered: its checks are not applicable, not failed.
+    assert step(session, "MAIL with RET=BODY")["verdict"] == "skip"
+    # aiosmtpd answers an unknown parameter 501, not the 555 of RFC 5321 §4.1.1.11: a warning.
+    unknown = step(session, "MAIL with an unknown parameter")
+    assert unknown["verdict"] == "warn" and code(unknown) == 501
+
+
+def test_params_a_server_accepting_anything_gets_a_warning_for_each(cli):
+    behaviour = Behaviour(replies={"EHLO": ehlo("8BITMIME", "DSN")})
+    with ScriptedServer(behaviour) as server:
+        session = run(cli, "params", server.target, "--var", "domain=example.test")
+    for name in PARAM_CHECKS:
+        checked = step(session, name)
+        assert checked["verdict"] == "warn" and code(checked) == 250, checked
+        assert expectation_unmet(checked)[0]["verdict"] == "warn"
+    assert session["counts"]["fail"] == 0  # a 'will' and an implied rule: never a fail
+
+
+# ---- group 7: SMTPUTF8 refusals --------------------------------------------------------------
+
+UTF8_MAIL = "MAIL with a UTF-8 address without SMTPUTF8"
+UTF8_RCPT = "RCPT with a UTF-8 address without SMTPUTF8"
+
+
+def utf8_refusing(mail: bytes, rcpt: bytes, *keywords: str) -> tuple[Behaviour, list[Any]]:
+    """A server offering SMTPUTF8 that refuses a UTF-8 address sent without the parameter."""
+    holder: list[ScriptedServer] = []
+
+    def answer(refusal: bytes) -> Callable[[bytes], bytes]:
+        def pick(line: bytes) -> bytes:
+            eight_bit = any(b > 0x7F for b in line)
+            return refusal if eight_bit and b"SMTPUTF8" not in line else b"250 2.1.0 OK\r\n"
+
+        return pick
+
+    replies = {
+        "EHLO": ehlo("8BITMIME", "SMTPUTF8", *keywords),
+        "MAIL": by_line(holder, answer(mail)),
+        "RCPT": by_line(holder, answer(rcpt)),
+    }
+    return Behaviour(replies=replies), holder
+
+
+@pytest.mark.parametrize(
+    ("mail", "rcpt", "keywords", "verdict"),
+    [
+        (b"550 no\r\n", b"553 no\r\n", (), "pass"),
+        (b"501 no\r\n", b"550 no\r\n", (), "warn"),
+        (b"550 5.6.7 ascii only\r\n", b"553 5.6.7 ascii only\r\n", ("ENHANCEDSTATUSCODES",), "pass"),
+        (b"550 5.1.7 bad\r\n", b"553 5.1.3 bad\r\n", ("ENHANCEDSTATUSCODES",), "warn"),
+    ],
+    ids=["550-553", "501-550", "x.6.7", "other-enhanced-codes"],
+)
+def test_utf8_refusals(cli, mail: bytes, rcpt: bytes, keywords: tuple[str, ...], verdict: str):
+    behaviour, holder = utf8_refusing(mail, rcpt, *keywords)
+    suffix = " (enhanced codes)" if keywords else ""
+    with ScriptedServer(behaviour) as server:
+        holder.append(server)
+        session = run(
+            cli, "esmtp", server.target, "--var", "domain=example.test",
+            "--var", "utf8_recipient=prüfer@example.test",
+        )  # fmt: skip
+    for name in (UTF8_MAIL + suffix, UTF8_RCPT + suffix):
+        checked = step(session, name)
+        assert checked["verdict"] == verdict, checked
+        assert (expectation_unmet(checked) == []) == (verdict == "pass")
+    assert session["counts"]["fail"] == 0
+
+
+def test_utf8_aiosmtpd_accepts_a_utf8_address_with_or_without_the_parameter(
+    cli, aiosmtpd_server: str
+):
+    session = run(
+        cli, "esmtp", aiosmtpd_server, "--var", "domain=example.test",
+        "--var", "utf8_recipient=prüfer@example.test",
+    )  # fmt: skip
+    for name in ("MAIL with a UTF-8 address and SMTPUTF8", UTF8_MAIL, UTF8_RCPT):
+        checked = step(session, name)
+        assert checked["verdict"] == "pass" and code(checked) == 250, checked
+
+
+def test_utf8_without_a_given_recipient_the_rcpt_check_is_not_applicable(cli, postfix_target):
+    session = run(cli, "esmtp", postfix_target, "--var", f"domain={DOMAIN}")
+    checked = step(session, UTF8_RCPT + " (enhanced codes)")
+    assert checked["verdict"] == "skip"
+    assert "no value was given for utf8_recipient" in checked["reason"]
+    assert step(session, UTF8_MAIL + " (enhanced codes)")["verdict"] == "pass"
+
+
+# ---- issue 17: relaying through the server's address literal, DATA with an argument ----------
+
+LITERAL_VARIANTS = (
+    "rcpt (sender at the server address) relaytest@{o}",
+    "rcpt (percent hack at the server address) relaytest%{o}@[127.0.0.1]",
+    'rcpt (quoted address at the server address) "relaytest@{o}"@[127.0.0.1]',
+    "rcpt (double @ at the server address) relaytest@{o}@[127.0.0.1]",
+    "rcpt (source route via the server address) @[127.0.0.1]:relaytest@{o}",
+    "rcpt (bang path at the server address) {o}!relaytest@[127.0.0.1]",
+)
+OUTSIDE = "smtp-probe-relay-test.example.net"
+
+
+def test_address_literal():
+    assert address_literal("192.0.2.1") == "[192.0.2.1]"
+    assert address_literal("2001:db8::1") == "[IPv6:2001:db8::1]"
+    assert address_literal("fe80::1%eth0") == "[IPv6:fe80::1]"
+
+
+def test_the_address_is_saved_by_a_connect_step_only(tmp_path: Path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsteps:\n  - noop: {save: {ip: {address: true}}}\n", "utf-8")
+    with pytest.raises(ScenarioError, match="saved by a connect step"):
+        load_scenario(path)
+
+
+def test_relay_through_the_address_literal_exim_refuses_each(cli, exim_target: str):
+    session = run(cli, "relay", exim_target, "--var", f"domain={DOMAIN}")
+    assert session["verdict"] == "pass", session["reason"]
+    sender = step(session, "mail (sender at the server address)")
+    assert sender["exchanges"][0]["sent"] == "MAIL FROM:<relaytest@[127.0.0.1]>\r\n"
+    for name in LITERAL_VARIANTS:
+        checked = step(session, name.format(o=OUTSIDE))
+        assert checked["verdict"] == "pass" and code(checked) >= 500, checked
+
+
+def test_relay_through_the_address_literal_an_open_relay_gets_warnings(cli, aiosmtpd_server):
+    # aiosmtpd's demo sink takes every recipient: what an open relay answers.
+    session = run(cli, "relay", aiosmtpd_server, "--var", "domain=example.test")
+    warned = [n for n in LITERAL_VARIANTS if step(session, n.format(o=OUTSIDE))["verdict"] == "warn"]
+    assert len(warned) >= 5, warned  # the double @ is refused by its address parser (553)
+    assert session["counts"]["fail"] == 0  # relaying is a SHOULD (RFC 5321 §7.9)
+
+
+def test_data_with_an_argument_real_servers_answer_501(cli, aiosmtpd_server, postfix_target):
+    for target, domain in ((aiosmtpd_server, None), (postfix_target, DOMAIN)):
+        session = run(cli, "syntax", target)
+        checked = step(session, "DATA with an argument")
+        assert checked["verdict"] == "pass" and code(checked) == 501, (domain, checked)
+
+
+def test_data_with_an_argument_a_354_is_a_warning_and_nothing_is_delivered(cli):
+    behaviour = Behaviour(replies={"EHLO": ehlo("PIPELINING")})
+    with ScriptedServer(behaviour) as server:
+        session = run(cli, "syntax", server.target)
+        received = list(server.received)
+    checked = step(session, "DATA with an argument")
+    assert checked["verdict"] == "warn" and code(checked) == 354
+    # The probe hung up in the message data and started a new session: no final dot was sent.
+    assert b".\r\n" not in received
+    assert session["verdict"] != "error"
+    after = session["steps"][session["steps"].index(checked) + 1]
+    assert after["kind"] == "connect" and after["verdict"] == "pass"
