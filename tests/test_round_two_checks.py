@@ -232,3 +232,108 @@ def test_data_with_an_argument_a_354_is_a_warning_and_nothing_is_delivered(cli):
     assert session["verdict"] != "error"
     after = session["steps"][session["steps"].index(checked) + 1]
     assert after["kind"] == "connect" and after["verdict"] == "pass"
+
+
+# ---- group 4: STARTTLS and TLS policy --------------------------------------------------------
+
+TLS_530 = ("MAIL before STARTTLS", "RSET before STARTTLS", "VRFY before STARTTLS",
+           "AUTH before STARTTLS (an empty initial response, no credentials)",
+           "HELO before STARTTLS")  # fmt: skip
+TLS_EXEMPT = ("NOOP before STARTTLS", "EHLO before STARTTLS")
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+    """A server context for 127.0.0.1, and the authority's certificate (for --cafile)."""
+    from certs import Authority
+    from tls_servers import server_context
+
+    authority = Authority(tmp_path_factory.mktemp("ca"))
+    chain = authority.issue("mx", "mx.probe.test", ip="127.0.0.1")
+    return server_context(*chain), str(authority.ca_path)
+
+
+def test_tls_policy_postfix_refuses_a_starttls_argument_and_a_second_starttls(
+    cli, postfix_target: str
+):
+    session = run(cli, "tls-policy", postfix_target)
+    argument = step(session, "STARTTLS with an argument")
+    assert argument["verdict"] == "pass" and code(argument) == 501
+    again = step(session, "STARTTLS again inside TLS")
+    assert again["verdict"] == "pass" and code(again) >= 500
+    # Without --var tls_required the 530 checks are not applicable: Postfix here is an MX.
+    session = run(cli, "tls-required", postfix_target)
+    assert session["verdict"] == "pass"
+    assert all(step(session, n)["verdict"] == "skip" for n in TLS_530)
+
+
+def starttls_anywhere(context: Any) -> Behaviour:
+    """Starts TLS after any STARTTLS line (with an argument, or inside TLS too); offers STARTTLS
+    only in the clear; answers every other command 250."""
+    from tls_servers import upgrade
+
+    async def answer_ehlo(writer: asyncio.StreamWriter) -> None:
+        inside = writer.get_extra_info("ssl_object") is not None
+        writer.write(ehlo("PIPELINING") if inside else ehlo("PIPELINING", "STARTTLS"))
+        await writer.drain()
+
+    async def starttls(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 2.0.0 ready to start TLS\r\n")
+        await writer.drain()
+        await upgrade(context)(writer)  # type: ignore[operator]
+
+    return Behaviour(replies={"EHLO": answer_ehlo, "STARTTLS": starttls})
+
+
+def test_tls_policy_a_220_to_starttls_with_an_argument_is_a_warning(cli, tls):
+    context, cafile = tls
+    # The scripted server starts TLS whatever follows STARTTLS, and again inside TLS.
+    with ScriptedServer(starttls_anywhere(context)) as server:
+        session = run(cli, "tls-policy", server.target, "--cafile", cafile)
+    argument = step(session, "STARTTLS with an argument")
+    assert argument["verdict"] == "warn" and code(argument) == 220
+    # STARTTLS inside TLS is the probe's own act outside the protocol: a 220 is reported only.
+    again = step(session, "STARTTLS again inside TLS")
+    assert again["verdict"] == "pass" and code(again) == 220
+    assert [f["verdict"] for f in expectation_unmet(again)] == ["info"]
+    assert session["counts"]["fail"] == 0
+
+
+def test_tls_required_aiosmtpd_answers_530_except_to_noop_ehlo_quit(cli, tls):
+    from tls_servers import aiosmtpd_tls
+
+    context, cafile = tls
+    with aiosmtpd_tls(context, require_starttls=True) as target:
+        session = run(cli, "tls-required", target, "--cafile", cafile, "--var", "tls_required=yes")
+    assert session["verdict"] == "pass", session["reason"]
+    for name in TLS_530:
+        checked = step(session, name)
+        assert checked["verdict"] == "pass" and code(checked) == 530, checked
+    for name in TLS_EXEMPT:
+        checked = step(session, name)
+        assert checked["verdict"] == "pass" and code(checked) == 250, checked
+    inside = step(session, "MAIL inside TLS")
+    assert inside["verdict"] == "pass" and code(inside) == 250
+
+
+def test_tls_required_a_server_serving_before_starttls_gets_warnings(cli, tls):
+    context, cafile = tls
+    with ScriptedServer(starttls_anywhere(context)) as server:
+        session = run(
+            cli, "tls-required", server.target, "--cafile", cafile, "--var", "tls_required=yes"
+        )
+    # MAIL accepted before STARTTLS: the scenario declares TLS required (tls: required), a fail;
+    # the others are RFC 3207 §4's SHOULD, warnings.
+    mail = step(session, TLS_530[0])
+    assert mail["verdict"] == "fail" and code(mail) == 250
+    assert any(f["source"].startswith("scenario tls: required") for f in mail["findings"])
+    for name in TLS_530[1:]:
+        checked = step(session, name)
+        if name.startswith("AUTH"):
+            # AUTH was not offered: sending it is the probe's own act, its answer only reported.
+            assert checked["verdict"] == "pass" and code(checked) == 250
+            assert any("probe's own breach" in f["message"] for f in checked["findings"])
+            continue
+        assert checked["verdict"] == "warn" and code(checked) == 250, checked
+    for name in TLS_EXEMPT:
+        assert step(session, name)["verdict"] == "pass"
