@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
-from probe.protocol.ehlo import EHLO_PROBLEMS, parse_ehlo
+from probe.protocol.ehlo import EHLO_PROBLEMS, names_a_host, parse_ehlo
 from probe.protocol.enhanced import check_enhanced
 from probe.protocol.reply import Reply, Severity
 from probe.results import Exchange, Finding, Verdict, worst
@@ -97,6 +97,7 @@ def judge(
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
     syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
+    syntax += _greeting_findings(exchange.command, reply)
     findings = _tls_ehlo_findings(exchange.command, reply, facts)
     findings += _enhanced_findings(reply, exchange.command, facts)
     about = _about(exchange, reply)
@@ -137,6 +138,29 @@ def _ehlo_findings(command: str, reply: Reply) -> list[Finding]:
             Finding(Verdict.FAIL if must else Verdict.WARN, problem, source, topic="syntax")
         )
     return findings
+
+
+GREETING_SOURCE = "RFC 5321 §4.2 (Greeting)"
+
+
+def _greeting_findings(command: str, reply: Reply) -> list[Finding]:
+    """A 220 greeting starts with the server's name: `Greeting = ( "220 " (Domain /
+    address-literal) [ SP textstring ] CRLF ) / ...` (must-level grammar)."""
+    if command != "CONNECT" or reply.code != 220 or not reply.text_lines:
+        return []
+    first = reply.text_lines[0].split(" ", 1)[0]
+    if names_a_host(first):
+        return []
+    shown = f"starts with {first!r}" if first else "does not name the server"
+    return [
+        Finding(
+            Verdict.FAIL,
+            f'the greeting {shown}, not a domain or address literal: Greeting = ( "220 " '
+            "(Domain / address-literal) [ SP textstring ] CRLF ) / ...",
+            GREETING_SOURCE,
+            topic="syntax",
+        )
+    ]
 
 
 # Mechanisms that send the password itself (RFC 4954 §4 calls them plaintext password mechanisms).

@@ -80,6 +80,7 @@ class FakeServer:
         self.times.append(self.clock.now)
         if isinstance(action, Connect):
             self.queue = self.greeting
+            self.closed = self.in_data = False  # a new connection
             return Connected(f"{action.host}:{action.port}")
         if isinstance(action, Send):
             self.sent.append(action.data)
@@ -503,3 +504,226 @@ def test_a_close_is_judged_alike_whether_it_beats_the_next_command_or_not(tmp_pa
     assert "commands that are not understood is in violation" in xyzzy.reason
     assert noop.verdict == quit_.verdict == "skip"
     assert noop.reason == "the server closed the connection after 'send XYZZY'"
+
+
+# ---- issue 19's engine: reply counting, the close after QUIT, comparisons, preconditions ------
+
+
+class LineServer(FakeServer):
+    """Reads what the machine sends line by line, ended by `terminator` (a CRLF-only server by
+    default; b"\\n" makes one that also takes a bare LF for the end of a line), and answers each
+    line (or the end of a message) on its own."""
+
+    terminator: bytes = b"\r\n"
+    buffer: bytes = b""
+
+    def _answer(self, data: bytes) -> None:
+        self.buffer += data
+        while self.terminator in self.buffer:
+            line, self.buffer = self.buffer.split(self.terminator, 1)
+            line = line.removesuffix(b"\r")
+            if self.in_data:
+                if line == b".":
+                    self.in_data = False
+                    self.queue += self.data_end
+                continue
+            super()._answer(line + b"\r\n")
+
+
+class BareLfServer(LineServer):
+    terminator = b"\n"
+
+
+COUNTED = (
+    "  - ehlo: a.test\n"
+    "  - send: {raw: 'NOOP\\nNOOP\\r\\n', as: NOOP, replies: {at_most: 1},\n"
+    "           why: 'RFC 5321 §2.3.8'}\n"
+    "  - noop\n"
+)
+
+
+def test_replies_counts_the_replies_to_one_write_over_a_window(tmp_path: Path):
+    clock = Clock()
+    server = LineServer(clock)
+    result = drive(machine(scenario(tmp_path, COUNTED), clock), server)
+    counted = result.steps[2]
+    assert counted.verdict == "pass", counted.findings
+    assert counted.findings[-1].message == (
+        "1 reply to the bytes sent (counted for 0.5 s): at most 1 reply expected"
+    )
+    # After the reply, one quiet window of COUNT_WINDOW seconds, then the next command's poll.
+    sent = server.actions.index(Send(b"NOOP\nNOOP\r\n", ANY))
+    first, window = server.actions[sent + 1 : sent + 3]
+    assert isinstance(first, Receive) and isinstance(window, Receive)
+    assert window.until - server.times[sent + 2] == pytest.approx(0.5)
+    assert result.steps[3].verdict == "pass"
+
+
+def test_a_server_that_answers_inside_one_line_fails_the_count_and_stays_in_step(tmp_path: Path):
+    clock = Clock()
+    result = drive(machine(scenario(tmp_path, COUNTED), clock), BareLfServer(clock))
+    counted = result.steps[2]
+    assert counted.verdict == "fail"
+    assert counted.reason == (
+        "expected at most 1 reply (must): 2 replies to the bytes sent (counted for 0.5 s)"
+    )
+    assert counted.findings[-1].source == "RFC 5321 §2.3.8"
+    assert [e.reply.code for e in counted.exchanges if e.reply] == [250, 250]
+    # Both replies were counted in the step: the next command gets its own reply, in step.
+    assert result.steps[3].verdict == "pass", result.steps[3].findings
+
+
+def test_a_count_of_zero_awaits_no_reply_and_within_sets_the_window(tmp_path: Path):
+    clock = Clock()
+    steps = "  - ehlo: a.test\n  - send: {raw: 'x', replies: {exactly: 0, within: 2}}\n"
+    server = FakeServer(clock, replies={"X": b""})
+    result = drive(machine(scenario(tmp_path, steps), clock), server)
+    step = result.steps[2]
+    assert step.verdict == "pass", step.findings
+    assert step.findings[-1].message.startswith("0 replies to the bytes sent (counted for 2 s)")
+    sent = server.actions.index(Send(b"x", ANY))
+    window = server.actions[sent + 1]
+    assert isinstance(window, Receive)
+    assert window.until - server.times[sent + 1] == pytest.approx(2.0)
+    answered = FakeServer(clock, replies={"X": b"500 what\r\n"})
+    result = drive(machine(scenario(tmp_path, steps), clock), answered)
+    assert result.steps[2].verdict == "fail"
+    assert "expected exactly 0 replies (must): 1 reply" in result.steps[2].reason
+
+
+@pytest.mark.parametrize("closes", [True, False])
+def test_a_server_that_stays_connected_after_221_fails(tmp_path: Path, closes: bool):
+    clock = Clock()
+    steps = "  - ehlo: a.test\n  - quit\n"
+    server = FakeServer(clock, close_after_quit=closes)
+    result = drive(machine(scenario(tmp_path, steps), clock), server)
+    quit_ = result.steps[2]
+    waits = [
+        a.until - at
+        for a, at in zip(server.actions, server.times, strict=True)
+        if isinstance(a, Receive)
+    ]
+    if closes:
+        assert quit_.verdict == "pass", quit_.findings
+    else:
+        assert quit_.verdict == "fail"
+        assert quit_.findings[-1].source == "RFC 5321 §4.1.1.10"
+        assert quit_.reason.startswith(
+            "the server answered 221 to QUIT and had not closed the connection 5 s later"
+        )
+    assert max(waits) == pytest.approx(30.0)  # the reply
+    assert any(w == pytest.approx(5.0) for w in waits)  # the wait for the close
+    # The wait never passes the step's own reply timeout.
+    bounded = FakeServer(clock, close_after_quit=False)
+    drive(machine(scenario(tmp_path, "  - quit: {timeout: 2}\n"), clock), bounded)
+    waits = [
+        a.until - at
+        for a, at in zip(bounded.actions, bounded.times, strict=True)
+        if isinstance(a, Receive)
+    ]
+    assert waits[-1] == pytest.approx(2.0)
+
+
+PRECONDITION = (
+    "  - ehlo: a.test\n"
+    "  - mail: {from: a@b.test, save: {mail: {code: true}}}\n"
+    "  - rcpt: {to: '<>', when: {accepted: mail}, expect: [501, 553]}\n"
+    "  - noop: {name: after refusal, when: {refused: mail}}\n"
+)
+
+
+@pytest.mark.parametrize(("mail", "played"), [(b"250 ok\r\n", "rcpt"), (b"550 no\r\n", "noop")])
+def test_when_accepted_and_refused_follow_a_saved_reply_code(
+    tmp_path: Path, mail: bytes, played: str
+):
+    clock = Clock()
+    server = FakeServer(clock, replies={"MAIL": mail, "RCPT": b"501 bad path\r\n"})
+    result = drive(machine(scenario(tmp_path, PRECONDITION), clock), server)
+    rcpt, noop = result.steps[3:5]
+    skipped = noop if played == "rcpt" else rcpt
+    ran = rcpt if played == "rcpt" else noop
+    assert ran.verdict == "pass", ran.findings
+    assert skipped.verdict == "skip" and not skipped.applicable
+    if played == "rcpt":
+        assert skipped.reason == "not applicable: mail was accepted (250) (when: refused mail)"
+    else:
+        assert skipped.reason == "not applicable: mail was refused (550) (when: accepted mail)"
+        assert not any(s.startswith(b"RCPT") for s in server.sent)
+
+
+COMPARED = (
+    "  - connect: {name: fresh session}\n"
+    "  - mail: {from: a@b.test, name: fresh mail, save: {fresh: {code: true}}}\n"
+    "  - quit\n"
+    "  - connect\n"
+    "  - ehlo: a.test\n"
+    "  - rset\n"
+    "  - mail: {from: a@b.test, expect: {same_class_as: fresh}}\n"
+)
+
+
+@pytest.mark.parametrize(("second", "verdict"), [(b"501 no\r\n", "pass"), (b"250 ok\r\n", "fail")])
+def test_same_class_as_compares_with_the_class_a_fresh_session_got(
+    tmp_path: Path, second: bytes, verdict: str
+):
+    clock = Clock()
+
+    class Fresh(FakeServer):  # MAIL before EHLO refused with 503; later MAILs get `second`
+        greeted = False
+
+        def _answer(self, data: bytes) -> None:
+            if data.startswith(b"EHLO"):
+                self.greeted = True
+            if data.startswith(b"MAIL"):
+                self.queue += second if self.greeted else b"503 5.5.1 EHLO first\r\n"
+                return
+            super()._answer(data)
+
+    server = Fresh(clock)
+    result = drive(machine(scenario(tmp_path, COMPARED), clock), server)
+    last = result.steps[-1]
+    assert last.verdict == verdict, (last.reason, last.findings)
+    if verdict == "fail":
+        assert last.reason == (
+            "expected the class of the code saved as fresh (5xx) (must): got 250"
+        )
+
+
+def test_a_pipeline_after_354_starts_with_the_message_and_its_end(tmp_path: Path):
+    clock = Clock()
+    steps = (
+        "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n"
+        "  - send: {line: DATA, expect: 354}\n"
+        "  - pipeline:\n"
+        "      - send: {raw: 'Subject: x\\r\\n\\r\\nbody\\r\\n.\\r\\n'}\n"
+        "      - send: {line: QUIT, expect: 221}\n"
+    )
+    offers = b"250-mx.test\r\n250 PIPELINING\r\n"
+    server = LineServer(clock, replies={"DATA": b"354 go\r\n", "EHLO": offers})
+    result = drive(machine(scenario(tmp_path, steps), clock), server)
+    assert result.verdict == "pass", [(s.label, s.findings) for s in result.steps]
+    assert server.sent[-1] == b"Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n"  # one write
+    end, quit_ = result.steps[-2:]
+    assert end.exchanges[0].command == "DATA-END" and quit_.exchanges[0].command == "QUIT"
+
+
+@pytest.mark.parametrize(
+    ("greeting", "verdict"),
+    [
+        (b"220 mx.test ESMTP\r\n", "pass"),
+        (b"220 [192.0.2.1] ESMTP\r\n", "pass"),
+        (b"220-mx.test hello\r\n220 more text\r\n", "pass"),
+        (b"220 *** welcome ***\r\n", "fail"),
+        (b"220 \r\n", "fail"),
+    ],
+)
+def test_the_greeting_starts_with_a_domain_or_address_literal(
+    tmp_path: Path, greeting: bytes, verdict: str
+):
+    clock = Clock()
+    server = FakeServer(clock, greeting=greeting)
+    result = drive(machine(scenario(tmp_path, "  - connect\n  - quit\n"), clock), server)
+    connect = result.steps[0]
+    assert connect.verdict == verdict, connect.findings
+    if verdict == "fail":
+        assert "not a domain or address literal" in connect.reason

@@ -321,7 +321,6 @@ def test_exact_sends_a_path_without_angle_brackets(cli, tmp_path: Path):
 def test_fixed_replies_bind_only_their_form_and_arguments_get_the_should(cli, tmp_path: Path):
     behaviour = Behaviour(
         replies={"EHLO": EHLO, "NOOP": b"501 5.5.4 no parameters please\r\n"},
-        close_after=set(),
     )
     behaviour.quit = b"221 2.0.0 bye\r\n"
     steps = "  - ehlo: a.test\n  - noop: hello\n  - rset: now\n  - quit\n"

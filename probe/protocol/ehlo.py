@@ -127,6 +127,12 @@ def _words(text: str, number: int, problems: list[EhloProblem]) -> list[str]:
     return words
 
 
+def names_a_host(word: str) -> bool:
+    """Whether `word` is a Domain or an address literal (RFC 5321 §4.1.2, §4.1.3), as the greeting
+    and the EHLO reply must start with (§4.2, §4.1.1.1)."""
+    return bool(_DOMAIN.fullmatch(word) or _ADDRESS_LITERAL.fullmatch(word))
+
+
 def _first_line(text: str, problems: list[EhloProblem]) -> tuple[str, str]:
     domain, _, greet = text.partition(" ")
     if not domain:

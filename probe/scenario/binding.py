@@ -338,7 +338,8 @@ class _Binder:
         return exp if texts == exp.texts else replace(exp, texts=texts)
 
     def same_as(self, exp: Expectation, where: Position) -> Expectation:
-        """`same_as: NAME`: the code saved as NAME becomes the expected code."""
+        """`same_as: NAME`: the code saved as NAME becomes the expected code (`same_class_as:
+        NAME`: its class, 5xx)."""
         assert exp.same_as is not None and self.saved is not None
         value = self.saved.get(exp.same_as)
         if value is None:
@@ -351,7 +352,7 @@ class _Binder:
                 "(save it with {code: true})",
             )
             return exp
-        return replace(exp, codes=(CodePattern(value),))
+        return replace(exp, codes=(CodePattern(f"{value[0]}xx" if exp.same_class else value),))
 
     def pattern(self, text: Pattern, where: Position) -> Pattern:
         """`${var}` in a pattern is matched literally: values are escaped as they go in."""

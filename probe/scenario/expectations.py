@@ -67,6 +67,7 @@ class ExpectReader:
         codes: list[tuple[CodePattern, Node]] | None = []
         texts: list[Pattern] = []
         same_as: str | None = None
+        same_class = False
         ok = True
         if isinstance(node, MappingNode):
             code_node: Node | None = None
@@ -77,8 +78,11 @@ class ExpectReader:
                     code_node = value
                 elif name == "text":
                     text_node = value
-                elif name == "same_as":
-                    same_node = value
+                elif name in ("same_as", "same_class_as"):
+                    if same_node is not None:
+                        self.problems.add(key_node, f"'{key}' takes 'same_as' or 'same_class_as'")
+                        return None
+                    same_node, same_class = value, name == "same_class_as"
                 elif name == "level":
                     level = self.f.level(value) or level
                 elif name == "why":
@@ -90,14 +94,15 @@ class ExpectReader:
                         + did_you_mean(name, EXPECT_KEYS, "it takes: " + ", ".join(EXPECT_KEYS)),
                     )
                     ok = False
+            same_key = "same_class_as" if same_class else "same_as"
             if code_node is None and text_node is None and same_node is None:
                 self.problems.add(node, f"'{key}' needs 'code', 'text' or 'same_as'")
                 return None
             if code_node is not None and same_node is not None:
-                self.problems.add(same_node, f"'{key}' takes 'code' or 'same_as', not both")
+                self.problems.add(same_node, f"'{key}' takes 'code' or '{same_key}', not both")
                 return None
             if same_node is not None:
-                same_as = self._saved_name(same_node)
+                same_as = self._saved_name(same_node, same_key)
                 ok = ok and same_as is not None
             if code_node is not None:
                 codes = self._codes(code_node, key)
@@ -124,13 +129,14 @@ class ExpectReader:
             why=why,
             position=self.problems.position(node),
             same_as=same_as,
+            same_class=same_class,
         )
 
-    def _saved_name(self, node: Node) -> str | None:
+    def _saved_name(self, node: Node, key: str) -> str | None:
         name = str(node.value) if isinstance(node, ScalarNode) and not is_null(node) else ""
         if not variables.NAME_RE.match(name):
             self.problems.add(
-                node, f"'same_as' takes the name of a saved reply code, got {describe(node)}"
+                node, f"'{key}' takes the name of a saved reply code, got {describe(node)}"
             )
             return None
         return name

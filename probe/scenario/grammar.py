@@ -35,10 +35,23 @@ COMMON_KEYS = (
 )
 
 # `when:` keys: what a condition may test (all given must hold).
-WHEN_KEYS = ("advertised", "not_advertised", "saved", "not_saved", "given", "tls")
+WHEN_KEYS = (
+    "advertised",
+    "not_advertised",
+    "saved",
+    "not_saved",
+    "given",
+    "tls",
+    "accepted",
+    "refused",
+)
+
+# Keys of the mapping form of `replies` (send): one of exactly and at_most, and the window.
+REPLIES_KEYS = ("exactly", "at_most", "within", "level", "why")
+MAX_REPLIES = 1000  # a count of replies a send step may ask for
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
-EXPECT_KEYS = ("code", "text", "same_as", "level", "why")
+EXPECT_KEYS = ("code", "text", "same_as", "same_class_as", "level", "why")
 
 LEVELS = tuple(level.value for level in Level)
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "SCRAM-SHA-1", "SCRAM-SHA-256")
@@ -97,7 +110,7 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.NOOP: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="NOOP", one_line=("arg",)),
     StepKind.QUIT: KindSpec("arg", ("arg",), Arg.OPTIONAL, command="QUIT", one_line=("arg",)),
     StepKind.SEND: KindSpec(
-        "line", ("line", "raw", "as", "drip"), Arg.REQUIRED, one_line=("line",)
+        "line", ("line", "raw", "as", "drip", "replies"), Arg.REQUIRED, one_line=("line",)
     ),
     StepKind.PIPELINE: KindSpec(
         "steps",

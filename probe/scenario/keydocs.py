@@ -40,8 +40,8 @@ KIND_DOCS: dict[str, str] = {
 # (kind, key) for a kind's own meaning of a key; (None, key) for a key every kind shares.
 KEY_DOCS: dict[tuple[str | None, str], str] = {
     (None, "expect"): "The reply wanted: a code (250), a class (5xx), a class and subclass (25x), "
-    "a list of those, or {code, text, same_as, level, why} (same_as: the code saved as that "
-    "name). Default level: must.",
+    "a list of those, or {code, text, same_as, same_class_as, level, why} (same_as: the code "
+    "saved as that name; same_class_as: its class, the first digit). Default level: must.",
     (None, "level"): "What an unmet expectation costs: must (fail, the default), should (warn), "
     "info (a note).",
     (None, "why"): "Shown when the expectation is not met: the rule it rests on.",
@@ -60,7 +60,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
     "keywords), saved, not_saved (saved names), given (variables with a value that is not "
     "empty, e.g. credentials), tls (true: inside TLS, after STARTTLS or implicit; false: in the "
-    "clear); else it is skipped as not applicable.",
+    "clear), accepted, refused (names of reply codes saved with {code: true} that were 2xx/3xx, "
+    "or 4xx/5xx); else it is skipped as not applicable.",
     ("ehlo", "domain"): "The client's domain or address literal (one line).",
     ("helo", "domain"): "The client's domain (one line).",
     ("ehlo", "advertises"): "EHLO keywords the 250 reply must list (judged at the step's level).",
@@ -84,6 +85,10 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("send", "raw"): "Bytes sent exactly (escapes \\r \\n \\t \\0 \\\\ \\xHH).",
     ("send", "drip"): "Seconds between octets: the line goes out one octet at a time, as from a "
     "very slow client; a reply before the line is complete is reported as unsolicited.",
+    ("send", "replies"): "How many replies the bytes must get, counted over a quiet window after "
+    "the first: N (exactly N), {exactly: N} or {at_most: N}, with `within` (seconds to count "
+    "over; default 0.5, or --settle), `level` and `why` (default: the step's). Each reply is "
+    "judged as the first, against `expect`; a wrong count is judged at its level.",
     ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
     "for raw, none: any code of a possible class).",
     ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",

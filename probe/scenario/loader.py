@@ -273,7 +273,7 @@ def _check_save_order(
         wanted = (
             {n for n in names if n in saves}
             | compared
-            | {n for n in (step.when.saved + step.when.not_saved if step.when else ())}
+            | {n for n in (step.when.compared if step.when else ())}
         )
         for name in sorted(wanted - saved):
             if name not in saves:

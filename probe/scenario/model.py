@@ -66,12 +66,16 @@ class Expectation:
     # `same_as: NAME`: the code saved as NAME (save: {NAME: {code: true}}); put in `codes` when
     # the step is bound with the saved values.
     same_as: str | None = None
+    # `same_class_as: NAME`: only the class (first digit) of that code is wanted (`same_as` is
+    # NAME then too, and `codes` its class, e.g. 5xx).
+    same_class: bool = False
 
     def describe(self) -> str:
         parts = []
         if self.same_as is not None:
             saved = f" ({self.codes[0]})" if self.codes else ""
-            parts.append(f"the code saved as {self.same_as}{saved}")
+            what = "the class of the code" if self.same_class else "the code"
+            parts.append(f"{what} saved as {self.same_as}{saved}")
         elif self.codes:
             parts.append(" or ".join(str(c) for c in self.codes))
         parts += [f"text matching /{text.pattern}/" for text in self.texts]
@@ -80,6 +84,36 @@ class Expectation:
         if self.not_advertises:
             parts.append(f"not advertising {' '.join(self.not_advertises)}")
         return ", ".join(parts) or "any reply"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyCount:
+    """`replies:` on a send step: how many replies the bytes it sends must get, counted over a
+    quiet window after the first (`within` seconds; None: the default window). One write may
+    hold several command lines, or a command and data that must not be read as commands."""
+
+    exactly: int | None = None
+    at_most: int | None = None
+    within: float | None = None
+    level: Level = Level.MUST
+    why: str = ""
+
+    @property
+    def least(self) -> int:
+        """Replies that must come (the first is then awaited as any command's reply)."""
+        if self.exactly is not None:
+            return self.exactly
+        return 1 if self.at_most else 0
+
+    def allows(self, count: int) -> bool:
+        if self.exactly is not None:
+            return count == self.exactly
+        return self.at_most is not None and count <= self.at_most
+
+    def describe(self) -> str:
+        number = self.exactly if self.exactly is not None else self.at_most
+        word = "exactly" if self.exactly is not None else "at most"
+        return f"{word} {number} repl{'y' if number == 1 else 'ies'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +148,10 @@ class Condition:
     not_saved: tuple[str, ...] = ()
     tls: bool | None = None  # True: only inside TLS (after STARTTLS, or implicit); False: outside
     given: tuple[str, ...] = ()  # variables with a value that is not empty (credentials given)
+    # Names of reply codes saved with `save: {NAME: {code: true}}`: the step plays only if that
+    # reply accepted (2xx or 3xx), or refused (4xx or 5xx), what it answered.
+    accepted: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
 
     def __and__(self, other: Condition) -> Condition:
         return Condition(
@@ -123,7 +161,14 @@ class Condition:
             self.not_saved + other.not_saved,
             self.tls if other.tls is None else other.tls,
             self.given + other.given,
+            self.accepted + other.accepted,
+            self.refused + other.refused,
         )
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The saved names the condition reads (a step must have saved each before it)."""
+        return self.saved + self.not_saved + self.accepted + self.refused
 
     def describe(self) -> str:
         parts = [
@@ -134,6 +179,8 @@ class Condition:
                 ("saved", self.saved),
                 ("not saved", self.not_saved),
                 ("given", self.given),
+                ("accepted", self.accepted),
+                ("refused", self.refused),
             )
             if values
         ]
@@ -199,6 +246,7 @@ class Step:
     expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
     hangup: bool = False  # data: the message without its final dot, then the probe hangs up
     drip: float | None = None  # send: seconds between the octets of the line, sent one by one
+    replies: ReplyCount | None = None  # send: how many replies the write must get
     save: tuple[Save, ...] = ()  # values taken from the reply, for later steps
     when: Condition | None = None  # play only if this holds
     # Set on a bound step that uses saved values: the unbound step, bound again when it plays.

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from probe.scenario.grammar import MECHANISMS
+from probe.scenario.grammar import MAX_REPLIES, MECHANISMS
 
 SCHEMA_ID = "https://smtp-probe.invalid/scenario.schema.json"
 CODE_PATTERN = "^[2-5](?:[0-9][0-9xX]|[xX][xX])$"
@@ -119,6 +119,15 @@ _COMMON: dict[str, Schema] = {
                 **_NAMES,
                 "description": "variables whose value is not empty (credentials given)",
             },
+            "accepted": {
+                **_NAMES,
+                "description": "names of reply codes saved with {code: true} that were 2xx or "
+                "3xx (the reply accepted what was asked)",
+            },
+            "refused": {
+                **_NAMES,
+                "description": "names of reply codes saved with {code: true} that were 4xx or 5xx",
+            },
             "tls": {
                 "type": "boolean",
                 "description": "true: only inside TLS (after STARTTLS, or implicit TLS); false: "
@@ -133,6 +142,31 @@ _EXACT: Schema = {
     "description": "Send the path exactly as written: no angle brackets added",
 }
 _PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires", "when")
+_COUNT: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_REPLIES}
+_REPLIES: Schema = {
+    "description": "How many replies the bytes must get, counted over a quiet window after the "
+    "first: N (exactly N), {exactly: N} or {at_most: N}, with within (seconds), level and why",
+    "anyOf": [
+        _COUNT,
+        {
+            "type": "object",
+            "properties": {
+                "exactly": _COUNT,
+                "at_most": _COUNT,
+                "within": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": sys.float_info.max,
+                    "description": "Seconds to count replies over, after the first",
+                },
+                "level": {"$ref": "#/$defs/level"},
+                "why": _TEXT,
+            },
+            "additionalProperties": False,
+            "oneOf": [{"required": ["exactly"]}, {"required": ["at_most"]}],
+        },
+    ],
+}
 
 
 def _long(own: dict[str, Schema], common: tuple[str, ...] = tuple(_COMMON), **extra: Any) -> Schema:
@@ -284,6 +318,7 @@ def _steps() -> dict[str, Schema]:
                                 "maximum": sys.float_info.max,
                                 "description": "Seconds between the octets, sent one at a time",
                             },
+                            "replies": _REPLIES,
                         },
                         oneOf=[{"required": ["line"]}, {"required": ["raw"]}],
                     ),
@@ -516,6 +551,13 @@ def json_schema() -> Schema:
                             "description": "The name a step saved a reply code as (save: "
                             "{NAME: {code: true}}): this reply must have the same code",
                         },
+                        "same_class_as": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$",
+                            "description": "The name a step saved a reply code as (save: "
+                            "{NAME: {code: true}}): this reply must be of the same class (its "
+                            "first digit: 2xx, 3xx, 4xx or 5xx)",
+                        },
                         "level": _ref("level"),
                         "why": _TEXT,
                     },
@@ -524,8 +566,15 @@ def json_schema() -> Schema:
                         {"required": ["code"]},
                         {"required": ["text"]},
                         {"required": ["same_as"]},
+                        {"required": ["same_class_as"]},
                     ],
-                    "not": {"required": ["code", "same_as"]},
+                    "not": {
+                        "anyOf": [
+                            {"required": ["code", "same_as"]},
+                            {"required": ["code", "same_class_as"]},
+                            {"required": ["same_as", "same_class_as"]},
+                        ]
+                    },
                 },
             ]
         },

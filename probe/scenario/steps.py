@@ -27,13 +27,24 @@ from probe.scenario.grammar import (
     DATA_END,
     KIND_NAMES,
     KINDS,
+    MAX_REPLIES,
     MECHANISMS,
     PIPELINE_MEMBERS,
+    REPLIES_KEYS,
     WHEN_KEYS,
     Arg,
     KindSpec,
 )
-from probe.scenario.model import Condition, Expectation, Level, Position, Save, Step, StepKind
+from probe.scenario.model import (
+    Condition,
+    Expectation,
+    Level,
+    Position,
+    ReplyCount,
+    Save,
+    Step,
+    StepKind,
+)
 from probe.scenario.patterns import Pattern, PatternError, compile_pattern
 from probe.scenario.variables import NAME_RE
 from probe.scenario.yamlnodes import (
@@ -492,6 +503,7 @@ class StepReader:
         last = "final"
         exact = expand = hangup = False
         drip: float | None = None
+        replies: ReplyCount | None = None
         members: tuple[Step, ...] = ()
         match kind:
             case StepKind.EHLO | StepKind.HELO:
@@ -518,6 +530,8 @@ class StepReader:
                 verb, judge = self._verb(fields, arg, raw)
                 if "drip" in fields:
                     drip = self.f.positive_number(fields["drip"], "drip")
+                if "replies" in fields:
+                    replies = self._replies(fields["replies"], level, why)
             case StepKind.AUTH:
                 mechanism = self._mechanism(fields)
                 username, password = text("username"), text("password")
@@ -542,7 +556,7 @@ class StepReader:
             expect_end = self._expect(fields, "expect_end", level, why, end)
         expect = self._expect(fields, "expect", level, why, judge)
         expect = self._advertised(fields, expect, level, why, where)
-        if not {"expect", "expect_end", "advertises", "not_advertises"} & set(fields):
+        if not {"expect", "expect_end", "advertises", "not_advertises", "replies"} & set(fields):
             for key in ("level", "why"):
                 if key in fields:
                     self.problems.add(
@@ -570,6 +584,7 @@ class StepReader:
             expand=expand,
             hangup=hangup,
             drip=drip,
+            replies=replies,
             save=save,
             when=when,
             steps=members,
@@ -583,6 +598,50 @@ class StepReader:
         # Set on the new step before anyone sees it (dataclasses.replace would build it twice).
         object.__setattr__(step, "label", name if name is not None else default_label(step))
         return step
+
+    def _replies(self, node: Node, level: Level, why: str) -> ReplyCount | None:
+        """send `replies:` N (exactly N), or {exactly: N} / {at_most: N} with `within` (seconds
+        to count over), `level` and `why`; None (reported) when malformed."""
+        if not isinstance(node, MappingNode):
+            count = self._count_of(node, "replies")
+            return None if count is None else ReplyCount(exactly=count, level=level, why=why)
+        values: dict[str, Node] = {}
+        for key, key_node, value in items(node, self.problems):
+            if key not in REPLIES_KEYS:
+                self.problems.add(
+                    key_node,
+                    f"unknown key '{key}' in 'replies'"
+                    + did_you_mean(key, REPLIES_KEYS, f"it takes: {', '.join(REPLIES_KEYS)}"),
+                )
+                return None
+            values[key] = value
+        given = [k for k in ("exactly", "at_most") if k in values]
+        if len(given) != 1:
+            self.problems.add(node, "'replies' takes one of 'exactly' and 'at_most'")
+            return None
+        count = self._count_of(values[given[0]], given[0])
+        within = None
+        if "within" in values:
+            within = self.f.positive_number(values["within"], "within")
+        if "level" in values:
+            level = self.f.level(values["level"]) or level
+        if "why" in values:
+            why = self.f.text(values["why"], "why") or why
+        if count is None or ("within" in values and within is None):
+            return None
+        if given[0] == "exactly":
+            return ReplyCount(exactly=count, within=within, level=level, why=why)
+        return ReplyCount(at_most=count, within=within, level=level, why=why)
+
+    def _count_of(self, node: Node, key: str) -> int | None:
+        count = _whole_number(node)
+        if count is None or not 0 <= count <= MAX_REPLIES:
+            self.problems.add(
+                node,
+                f"'{key}' takes a number of replies (0 to {MAX_REPLIES}), got {describe(node)}",
+            )
+            return None
+        return count
 
     def condition(self, node: Node) -> Condition | None:
         """`when: {advertised: SIZE, saved: limit, ...}`; None (reported) when malformed."""

@@ -93,8 +93,14 @@ END_WINDOW_MIN = 0.02
 AUTO_WINDOW_MIN = 0.00005
 AUTO_WINDOW_MAX = 0.1
 # After a 221 to QUIT the server closes (RFC 5321 §4.1.1.10): wait for the close this long at
-# most, so replies still owed to earlier commands are seen. A prompt close ends the wait at once.
-CLOSE_WAIT = 1.0
+# most (and never past the step's reply timeout), so replies still owed to earlier commands are
+# seen; a server still connected then fails. A prompt close ends the wait at once.
+CLOSE_WAIT = 5.0
+# `replies:` counts the replies to one write over this window after the first (--settle, or the
+# step's `within`, instead): a command read out of data, or a second line recognised inside one,
+# is answered as soon as the first reply is out, so this is ample on any network.
+COUNT_WINDOW = 0.5
+QUIT_SOURCE = "RFC 5321 §4.1.1.10"
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +324,26 @@ class Session:
         inside = self.model.facts.tls_active
         if when.tls is not None and when.tls != inside:
             reasons.append("the session is " + ("inside TLS" if inside else "not inside TLS"))
+        reasons += [
+            reason
+            for names, wanted in ((when.accepted, True), (when.refused, False))
+            for name in names
+            if (reason := self._outcome_unmet(name, wanted)) is not None
+        ]
         return f"{'; '.join(reasons)} (when: {when.describe()})" if reasons else None
+
+    def _outcome_unmet(self, name: str, accepted: bool) -> str | None:
+        """`when: {accepted: NAME}` / `{refused: NAME}`: why the reply code saved as NAME does
+        not say what the step needs (a precondition that failed makes the step inconclusive, not
+        failed); None when it does."""
+        code = self.saved.get(name)
+        if code is None:
+            return f"nothing was saved as {name}"
+        if not (len(code) == 3 and code.isdigit()):
+            return f"the value saved as {name} ({code!r}) is not a reply code"
+        if (code[0] in "23") == accepted:
+            return None
+        return f"{name} was {'refused' if accepted else 'accepted'} ({code})"
 
     def given(self, name: str) -> bool:
         """Whether a scenario variable has a value that is not empty (`when: {given: NAME}`)."""
@@ -554,6 +579,11 @@ class Session:
         """Bytes received and not yet parsed into a reply."""
         return self._reader.buffered
 
+    @property
+    def server_closed(self) -> bool:
+        """The server has closed its side of the connection (its end of stream has arrived)."""
+        return self._reader.at_eof
+
     # ---- helpers for handlers: exchanges ----------------------------------------------------
 
     def line(self, step: Step) -> Line | None:
@@ -564,7 +594,9 @@ class Session:
             self.record(step, [], [[Finding(Verdict.ERROR, str(exc))]])
             return None
 
-    def command(self, line: Line, step: Step, first: bool = True) -> Play[Exchange]:
+    def command(
+        self, line: Line, step: Step, first: bool = True, read: bool = True
+    ) -> Play[Exchange]:
         """Send one command line and read its reply, after a look for unsolicited replies.
 
         If that look shows the session over (a 421, a close), nothing is sent: what was seen
@@ -595,7 +627,7 @@ class Session:
         self._last_line = printable(exchange.sent.removesuffix(b"\r\n"), 60)
         if self.model.ended:
             exchange.error = f"not sent: {self.model.ended.reason}"
-        elif (yield from self._send_line(exchange, line.data, step)):
+        elif (yield from self._send_line(exchange, line.data, step)) and read:
             yield from self.read_into(exchange, phase_of(line.table), step.timeout)
             if first and exchange.error == CLOSED_BEFORE_REPLY and self._last_read is not None:
                 # The close came after the last reply whether or not it beat this command to
@@ -740,6 +772,50 @@ class Session:
                 return ReadFailure(got.reason, closed=True)
             else:
                 return self._timed_out(limit, phase)
+
+    def count_window(self, within: float | None, step_timeout: float | None = None) -> float:
+        """How long `replies:` counts: the step's `within`, --settle, or COUNT_WINDOW; never
+        more than the reply timeout."""
+        window = within if within is not None else self.options.settle
+        window = COUNT_WINDOW if window is None else window
+        return min(window, self.limit(Phase.COMMAND, step_timeout))
+
+    def more_replies(self, window: float) -> Play[list[Reply]]:
+        """Every complete reply that arrives within `window` seconds (masked): the replies to a
+        write that may hold several commands, counted (`replies:`). Bounded by the session
+        deadline and DRAIN_READS reads; a close or a reset ends the wait. An incomplete reply
+        stays in the parser, for the next look for unsolicited replies to report."""
+        if not self.connected and not self._reader.buffered:
+            return []
+        started = self.clock()
+        until = self.until(window)
+        replies: list[Reply] = []
+        for _ in range(DRAIN_READS):
+            event = self._reader.next_event()
+            while isinstance(event, Reply):
+                replies.append(self._mask_reply(event))
+                event = self._reader.next_event()
+            if isinstance(event, Closed):
+                self.connected = False
+                break
+            if isinstance(event, CapExceeded):
+                yield from self.close(abort=True)
+                self.model.end(EndKind.ABORTED, f"connection aborted: {event.message}")
+                break
+            if not self.connected:
+                break
+            got = yield Receive(until)
+            if isinstance(got, Data):
+                self._reader.receive_data(got.data)
+                continue
+            if isinstance(got, Failed):
+                self.connected = False
+                self._lost = got.reason
+            break
+        self.waited += self.clock() - started
+        if replies:
+            self._last_read = (self._last_read[0] if self._last_read else "", replies[-1])
+        return replies
 
     def _timed_out(self, limit: float, phase: Phase) -> ReadFailure:
         pending = self._reader.buffered
@@ -1059,7 +1135,11 @@ def address_literal(address: str) -> str:
 
 
 def _is_message_data(step: Step) -> bool:
-    """A step that can follow a 354 outside a `data` step: raw bytes sent as they are."""
+    """A step that can follow a 354 outside a `data` step: raw bytes sent as they are, or a
+    pipeline that starts with them (RFC 2920 §3.1: "The actual transfer of message content is
+    explicitly allowed to be the first "command" in a group")."""
+    if step.kind is StepKind.PIPELINE:
+        return bool(step.steps) and _is_message_data(step.steps[0])
     return step.kind is StepKind.SEND and step.raw is not None
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from probe.scenario.model import Step
+from probe.results import Exchange, Finding, Verdict
+from probe.scenario.model import Level, ReplyCount, Step
+from probe.session.commands import Line
 from probe.session.state import Mode
+from probe.session.timeouts import Phase
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
@@ -20,6 +23,9 @@ def play(step: Step, s: Session) -> Play[None]:
     if s.model.mode is Mode.MESSAGE:
         # After a 354 to a raw line, raw bytes are message data: their reply ends the data.
         line = replace(line, table="DATA-END")
+    if step.replies is not None:
+        yield from _counted(step, step.replies, line, s)
+        return
     exchange = yield from s.command(line, step)
     findings = s.judge(exchange, step.expect)
     reply = exchange.reply
@@ -28,10 +34,71 @@ def play(step: Step, s: Session) -> Play[None]:
         # of a shifted session) show here. After a 221 the server closes (RFC 5321 §4.1.1.10),
         # which ends the wait at once.
         closing = reply.code == 221
-        window = max(s.window(), CLOSE_WAIT) if closing else s.window()
+        window = s.window()
+        if closing:
+            window = min(max(window, CLOSE_WAIT), s.limit(Phase.COMMAND, step.timeout))
         findings += yield from s.unsolicited("after the reply to QUIT", window, closing)
+        if closing:
+            findings += _still_open(s, window)
     s.observe(exchange)
     s.record(step, [exchange], [findings])
 
 
-from probe.session.machine import CLOSE_WAIT  # noqa: E402  (the machine imports this module)
+def _counted(step: Step, count: ReplyCount, line: Line, s: Session) -> Play[None]:
+    """`replies:`: the bytes, then every reply that comes within the counting window, each
+    judged against the step's expectation, and their number against the count. With a count
+    that allows none, the first reply is not awaited: only the window counts."""
+    window = s.count_window(count.within, step.timeout)
+    exchange = yield from s.command(line, step, read=count.least > 0)
+    exchanges = [exchange]
+    counted = exchange.error is None and s.model.usable
+    if counted:
+        for reply in (yield from s.more_replies(window)):
+            more = Exchange(line.table, b"", s.now())
+            more.reply = reply
+            exchanges.append(more)
+    replied = [e for e in exchanges if e.reply is not None]
+    if counted and not exchange.reply and replied:
+        exchanges = replied  # none was awaited: the first that came is the first exchange
+    findings = [s.judge(e, step.expect) for e in exchanges if e.reply is not None or not counted]
+    if counted:
+        if not findings:
+            findings = [[]]
+        findings[-1].append(_count_finding(count, len(replied), window))
+    for e in replied:
+        if e is exchanges[0] or (e.reply is not None and e.reply.code == SHUTDOWN):
+            s.observe(e)
+    s.record(step, exchanges, findings)
+
+
+def _count_finding(count: ReplyCount, got: int, window: float) -> Finding:
+    said = f"{got} repl{'y' if got == 1 else 'ies'} to the bytes sent (counted for {window:g} s)"
+    if count.allows(got):
+        return Finding(Verdict.PASS, f"{said}: {count.describe()} expected")
+    verdict = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.INFO: Verdict.INFO}
+    return Finding(
+        verdict[count.level],
+        f"expected {count.describe()} ({count.level}): {said}",
+        count.why,
+        count.describe(),
+    )
+
+
+def _still_open(s: Session, window: float) -> list[Finding]:
+    """After a 221 to QUIT the server MUST close the connection: still open after `window`
+    seconds (and the session deadline not the reason the wait ended) is a failure."""
+    if not s.connected or s.server_closed or s.past_deadline or not s.model.usable:
+        return []
+    return [
+        Finding(
+            Verdict.FAIL,
+            f"the server answered 221 to QUIT and had not closed the connection {window:g} s "
+            'later: "The receiver MUST send a "221 OK" reply, and then close the transmission '
+            'channel."',
+            QUIT_SOURCE,
+        )
+    ]
+
+
+# The machine imports this module (through the handler table).
+from probe.session.machine import CLOSE_WAIT, QUIT_SOURCE, SHUTDOWN  # noqa: E402

@@ -1,12 +1,18 @@
-"""`pipeline`: several commands in one write (RFC 2920), each reply judged by its own command."""
+"""`pipeline`: several commands in one write (RFC 2920), each reply judged by its own command.
+
+After a 354, a pipeline may start with raw bytes: the message content and its end, then the
+commands that follow it (RFC 2920 §3.1 allows message content first in a group)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from probe.results import Exchange
+from probe.scenario.grammar import DATA_END
 from probe.scenario.model import Step, StepKind
 from probe.session.handlers.data import message
+from probe.session.state import Mode
 from probe.session.timeouts import Phase, phase_of
 
 if TYPE_CHECKING:
@@ -18,6 +24,10 @@ def play(step: Step, s: Session) -> Play[None]:
     lines = [s.line(member) for member in members]
     if any(line is None for line in lines):
         return
+    if s.model.mode is Mode.MESSAGE and lines[0] is not None:
+        # After a 354, raw bytes first in the group are the message content and its end
+        # (RFC 2920 §3.1): their reply is the reply to the end of data.
+        lines[0] = replace(lines[0], table=DATA_END)
     unsolicited = yield from s.unsolicited("before the command was sent")
     started = s.now()
     batch = Exchange("PIPELINE", b"", started)
