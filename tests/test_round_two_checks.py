@@ -337,3 +337,40 @@ def test_tls_required_a_server_serving_before_starttls_gets_warnings(cli, tls):
         assert checked["verdict"] == "warn" and code(checked) == 250, checked
     for name in TLS_EXEMPT:
         assert step(session, name)["verdict"] == "pass"
+
+
+PRE_TLS = "MAIL straight after the handshake, with no new EHLO"
+
+
+def test_pre_tls_state_aiosmtpd_forgets_the_ehlo(cli, tls):
+    from tls_servers import aiosmtpd_tls
+
+    context, cafile = tls
+    with aiosmtpd_tls(context) as target:
+        session = run(cli, "tls-policy", target, "--cafile", cafile)
+    fresh = step(session, "MAIL with no EHLO on a fresh connection")
+    after = step(session, PRE_TLS)
+    assert after["verdict"] == "pass" and code(after) // 100 == code(fresh) // 100 == 5
+
+
+def test_pre_tls_state_a_server_remembering_the_ehlo_fails(cli, tls):
+    context, cafile = tls
+    behaviour = starttls_anywhere(context)
+    greeted: set[int] = set()
+    answer_ehlo = behaviour.replies["EHLO"]
+
+    async def remember(writer: asyncio.StreamWriter) -> None:
+        greeted.add(id(writer))  # the same writer before and after the handshake
+        await answer_ehlo(writer)  # type: ignore[operator]
+
+    async def mail(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"250 OK\r\n" if id(writer) in greeted else b"503 EHLO first\r\n")
+        await writer.drain()
+
+    behaviour.replies.update(EHLO=remember, MAIL=mail)
+    with ScriptedServer(behaviour) as server:
+        session = run(cli, "tls-policy", server.target, "--cafile", cafile)
+    assert code(step(session, "MAIL with no EHLO on a fresh connection")) == 503
+    after = step(session, PRE_TLS)
+    assert after["verdict"] == "fail" and code(after) == 250
+    assert session["verdict"] == "fail"
