@@ -105,20 +105,25 @@ UTF8_RCPT = "RCPT with a UTF-8 address without SMTPUTF8"
 
 
 def utf8_refusing(mail: bytes, rcpt: bytes, *keywords: str) -> tuple[Behaviour, list[Any]]:
-    """A server offering SMTPUTF8 that refuses a UTF-8 address sent without the parameter."""
+    """A server offering SMTPUTF8 that refuses a UTF-8 address in a transaction whose MAIL did not
+    carry the parameter (one client at a time)."""
     holder: list[ScriptedServer] = []
+    utf8 = [False]  # the open transaction's MAIL carried SMTPUTF8
 
-    def answer(refusal: bytes) -> Callable[[bytes], bytes]:
-        def pick(line: bytes) -> bytes:
-            eight_bit = any(b > 0x7F for b in line)
-            return refusal if eight_bit and b"SMTPUTF8" not in line else b"250 2.1.0 OK\r\n"
+    def eight_bit(line: bytes) -> bool:
+        return any(b > 0x7F for b in line)
 
-        return pick
+    def on_mail(line: bytes) -> bytes:
+        utf8[0] = b"SMTPUTF8" in line
+        return mail if eight_bit(line) and not utf8[0] else b"250 2.1.0 OK\r\n"
+
+    def on_rcpt(line: bytes) -> bytes:
+        return rcpt if eight_bit(line) and not utf8[0] else b"250 2.1.5 OK\r\n"
 
     replies = {
         "EHLO": ehlo("8BITMIME", "SMTPUTF8", *keywords),
-        "MAIL": by_line(holder, answer(mail)),
-        "RCPT": by_line(holder, answer(rcpt)),
+        "MAIL": by_line(holder, on_mail),
+        "RCPT": by_line(holder, on_rcpt),
     }
     return Behaviour(replies=replies), holder
 
@@ -156,7 +161,8 @@ def test_utf8_aiosmtpd_accepts_a_utf8_address_with_or_without_the_parameter(
         cli, "esmtp", aiosmtpd_server, "--var", "domain=example.test",
         "--var", "utf8_recipient=prüfer@example.test",
     )  # fmt: skip
-    for name in ("MAIL with a UTF-8 address and SMTPUTF8", UTF8_MAIL, UTF8_RCPT):
+    for name in ("MAIL with a UTF-8 address and SMTPUTF8", UTF8_MAIL, UTF8_RCPT,
+                 "RCPT with a UTF-8 address and SMTPUTF8"):  # fmt: skip
         checked = step(session, name)
         assert checked["verdict"] == "pass" and code(checked) == 250, checked
 
@@ -167,6 +173,22 @@ def test_utf8_without_a_given_recipient_the_rcpt_check_is_not_applicable(cli, po
     assert checked["verdict"] == "skip"
     assert "no value was given for utf8_recipient" in checked["reason"]
     assert step(session, UTF8_MAIL + " (enhanced codes)")["verdict"] == "pass"
+
+
+def test_utf8_a_mailbox_refused_even_with_smtputf8_makes_the_refusal_check_not_applicable(cli):
+    # The server has no such mailbox: 550 with the parameter too. Its refusal without the
+    # parameter says nothing about ASCII, so it is not judged.
+    behaviour, holder = utf8_refusing(b"550 no\r\n", b"550 no such user\r\n")
+    behaviour.replies["RCPT"] = b"550 no such user\r\n"
+    with ScriptedServer(behaviour) as server:
+        holder.append(server)
+        session = run(
+            cli, "esmtp", server.target, "--var", "domain=example.test",
+            "--var", "utf8_recipient=nobody-ü@example.test",
+        )  # fmt: skip
+    assert step(session, "RCPT with a UTF-8 address and SMTPUTF8")["verdict"] == "warn"
+    checked = step(session, UTF8_RCPT)
+    assert checked["verdict"] == "skip" and "utf8_rcpt was refused" in checked["reason"]
 
 
 # ---- issue 17: relaying through the server's address literal, DATA with an argument ----------
