@@ -133,7 +133,7 @@ def utf8_refusing(mail: bytes, rcpt: bytes, *keywords: str) -> tuple[Behaviour, 
     [
         (b"550 no\r\n", b"553 no\r\n", (), "pass"),
         (b"501 no\r\n", b"550 no\r\n", (), "warn"),
-        (b"550 5.6.7 ascii only\r\n", b"553 5.6.7 ascii only\r\n", ("ENHANCEDSTATUSCODES",), "pass"),
+        (b"550 5.6.7 ascii\r\n", b"553 5.6.7 ascii\r\n", ("ENHANCEDSTATUSCODES",), "pass"),
         (b"550 5.1.7 bad\r\n", b"553 5.1.3 bad\r\n", ("ENHANCEDSTATUSCODES",), "warn"),
     ],
     ids=["550-553", "501-550", "x.6.7", "other-enhanced-codes"],
@@ -230,8 +230,9 @@ def test_relay_through_the_address_literal_exim_refuses_each(cli, exim_target: s
 def test_relay_through_the_address_literal_an_open_relay_gets_warnings(cli, aiosmtpd_server):
     # aiosmtpd's demo sink takes every recipient: what an open relay answers.
     session = run(cli, "relay", aiosmtpd_server, "--var", "domain=example.test")
-    warned = [n for n in LITERAL_VARIANTS if step(session, n.format(o=OUTSIDE))["verdict"] == "warn"]
-    assert len(warned) >= 5, warned  # the double @ is refused by its address parser (553)
+    verdicts = {n: step(session, n.format(o=OUTSIDE))["verdict"] for n in LITERAL_VARIANTS}
+    warned = [n for n, verdict in verdicts.items() if verdict == "warn"]
+    assert len(warned) == 5, verdicts  # the double @ is refused by its address parser (553)
     assert session["counts"]["fail"] == 0  # relaying is a SHOULD (RFC 5321 §7.9)
 
 
