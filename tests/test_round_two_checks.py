@@ -397,3 +397,95 @@ def test_pre_tls_state_a_server_remembering_the_ehlo_fails(cli, tls):
     after = step(session, PRE_TLS)
     assert after["verdict"] == "fail" and code(after) == 250
     assert session["verdict"] == "fail"
+
+
+# ---- group 8: the idle client ----------------------------------------------------------------
+
+
+class IdleTimeoutServer(ScriptedServer):
+    """The scripted server, giving up on a client silent for `after` seconds: `farewell` (a 421,
+    or nothing), then the close."""
+
+    def __init__(self, behaviour: Behaviour, after: float, farewell: bytes) -> None:
+        super().__init__(behaviour)
+        self.after, self.farewell = after, farewell
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        original = reader.readline
+
+        async def readline() -> bytes:
+            try:
+                return await asyncio.wait_for(original(), self.after)
+            except TimeoutError:
+                writer.write(self.farewell)
+                await writer.drain()
+                return b""  # the end of the session: the caller closes
+
+        reader.readline = readline  # type: ignore[method-assign]
+        await super()._serve(reader, writer)
+
+
+IDLE = "name: idle\nsteps:\n  - ehlo: client.test\n  - idle: {seconds: 3, name: idle}\n  - noop\n"
+
+
+def idle_session(cli, tmp_path: Path, target: str) -> dict[str, Any]:
+    path = tmp_path / "idle.yaml"
+    path.write_text(IDLE, encoding="utf-8")
+    result = cli("run", str(path), target, "--format", "json", "--no-report", timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.json()["results"][0]
+
+
+@pytest.mark.parametrize(
+    ("farewell", "how"),
+    [(b"421 4.4.2 idle too long\r\n", "with 421 4.4.2 idle too long first"), (b"", "silently")],
+    ids=["421", "silent"],
+)
+def test_idle_a_server_giving_up_early_is_reported_and_warned(cli, tmp_path, farewell, how):
+    with IdleTimeoutServer(Behaviour(replies={"EHLO": ehlo("PIPELINING")}), 1, farewell) as s:
+        session = idle_session(cli, tmp_path, s.target)
+    idle = step(session, "idle")
+    messages = [f["message"] for f in idle["findings"]]
+    assert any(f"closed the idle connection after 1 s, {how}" in m for m in messages), messages
+    # One second is far below the 5 minutes RFC 5321 §4.5.3.2.7 asks for: a warning, no fail.
+    assert idle["verdict"] == "warn"
+    assert [f["source"] for f in idle["findings"] if f["verdict"] == "warn"] == [
+        "RFC 5321 §4.5.3.2.7"
+    ]
+    # The session is over: the NOOP after it is not sent, and nothing is blamed for the close.
+    assert step(session, "noop")["verdict"] == "skip"
+    assert session["counts"]["fail"] == 0
+
+
+def test_idle_aiosmtpd_with_a_short_timeout_closes_silently(cli, tmp_path):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    from probe.demo import LOOPBACK, free_port
+
+    port = free_port()
+    controller = Controller(Sink(), hostname=LOOPBACK, port=port, timeout=1)
+    controller.start()
+    try:
+        session = idle_session(cli, tmp_path, f"{LOOPBACK}:{port}")
+    finally:
+        controller.stop()
+    idle = step(session, "idle")
+    assert any("silently (no 421)" in f["message"] for f in idle["findings"]), idle
+    assert idle["verdict"] == "warn"
+
+
+def test_idle_timeouts_opt_in_aiosmtpd_keeps_an_idle_client(cli, aiosmtpd_server):
+    # aiosmtpd's default timeout is 5 minutes: a 2-second wait sees the connection still open.
+    args = ("--var", "domain=example.test", "--var", "idle_wait=2")
+    session = run(cli, "timeouts", aiosmtpd_server, *args)
+    idle = step(session, "idle until the server gives up")
+    assert idle["verdict"] == "pass"
+    assert any("still open after 2 s idle" in f["message"] for f in idle["findings"]), idle
+
+
+def test_idle_timeouts_without_the_variable_waits_for_nothing(cli, aiosmtpd_server):
+    session = run(cli, "timeouts", aiosmtpd_server, "--var", "domain=example.test")
+    connect = step(session, "connect for the idle wait")
+    assert connect["verdict"] == "skip" and "idle_wait" in connect["reason"]
+    assert step(session, "idle until the server gives up")["verdict"] == "skip"

@@ -35,6 +35,10 @@ KIND_DOCS: dict[str, str] = {
     "reply that ends the step.",
     "auth": "AUTH with a mechanism, a user name and a password (RFC 4954); the password is a "
     "secret, masked in every form.",
+    "idle": "Send nothing for up to SECONDS and report what the server does: closes the "
+    "connection with a 421 first, closes it silently (RFC 5321 §3.8 allows both after a timeout, "
+    "§4.5.3.2), or stays open. Information, but a close before 5 minutes warns (§4.5.3.2.7). "
+    "Bounded by the session deadline (--deadline).",
 }
 
 # (kind, key) for a kind's own meaning of a key; (None, key) for a key every kind shares.
@@ -103,6 +107,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "message is one more chunk. Default: the whole message in one chunk.",
     ("bdat", "last"): "true: LAST on the final chunk (the default); empty: the chunks, then "
     "BDAT 0 LAST; false: no LAST (the transaction stays open).",
+    ("idle", "seconds"): "How long to wait, at most 3600; a ${variable} may give it (checked when "
+    "the scenario is bound), e.g. to make a long wait opt-in with `when: {given: [...]}`.",
     ("auth", "username"): "The user name.",
     ("auth", "password"): "The password: a secret, masked with its base64 forms; use "
     "${secret:NAME}.",

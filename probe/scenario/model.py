@@ -207,6 +207,7 @@ class StepKind(StrEnum):
     STARTTLS = "starttls"
     AUTH = "auth"
     BDAT = "bdat"
+    IDLE = "idle"
 
 
 @dataclass(frozen=True, slots=True)

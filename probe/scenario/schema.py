@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from probe.scenario.grammar import MAX_REPLIES, MECHANISMS
+from probe.scenario.grammar import MAX_IDLE, MAX_REPLIES, MECHANISMS
 
 SCHEMA_ID = "https://smtp-probe.invalid/scenario.schema.json"
 CODE_PATTERN = "^[2-5](?:[0-9][0-9xX]|[xX][xX])$"
@@ -142,6 +142,14 @@ _EXACT: Schema = {
     "description": "Send the path exactly as written: no angle brackets added",
 }
 _PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires", "when")
+_IDLE_COMMON = ("name", "stop_on_fail", "requires", "when")
+_IDLE_SECONDS: Schema = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_IDLE},
+        {"type": "string", "pattern": "\\$\\{"},
+    ],
+    "description": "Seconds to wait (at most 3600), or a ${variable} giving them",
+}
 _COUNT: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_REPLIES}
 _REPLIES: Schema = {
     "description": "How many replies the bytes must get, counted over a quiet window after the "
@@ -399,6 +407,12 @@ def _steps() -> dict[str, Schema]:
                 ]
             },
             "The message in chunks (RFC 3030 CHUNKING): BDAT SIZE [LAST] and the octets",
+        ),
+        "idle": _kind(
+            "idle",
+            {"anyOf": [*_IDLE_SECONDS["anyOf"], _long({"seconds": _IDLE_SECONDS}, _IDLE_COMMON)]},
+            "Send nothing for up to this many seconds; report a 421, a close, or neither",
+            _IDLE_COMMON,
         ),
     }
 

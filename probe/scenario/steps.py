@@ -70,6 +70,7 @@ _EXAMPLES = {
     StepKind.AUTH: "- auth: {mechanism: PLAIN, username: USER, password: ${env:VAR}}",
     StepKind.PIPELINE: "- pipeline: [mail: a@b, rcpt: c@d]",
     StepKind.BDAT: "- bdat: {body: MESSAGE TEXT, chunks: [100]}",
+    StepKind.IDLE: "- idle: 330",
 }
 # SMTP verbs with no step kind: a hint to use `send` beats a "did you mean" for these.
 _OTHER_VERBS = frozenset(
@@ -124,6 +125,8 @@ def default_label(step: Step) -> str:
             return f"starttls (inject {step.inject})"
         case StepKind.PIPELINE:
             return f"pipeline ({', '.join(s.kind.value for s in step.steps)})"
+        case StepKind.IDLE:
+            return f"idle {step.arg} s"
         case _:
             return f"{kind} {step.arg}" if step.arg else kind
 
@@ -546,6 +549,8 @@ class StepReader:
                 last = self._last(fields["last"]) if "last" in fields else "final"
             case StepKind.CONNECT:
                 pass
+            case StepKind.IDLE:
+                arg = text("seconds")
             case _:
                 arg = text("arg")
 
