@@ -288,7 +288,7 @@ def test_all_addresses_probes_every_address_of_an_mx_each_its_own_result(cli, dn
 def test_all_addresses_shows_the_address_that_does_not_answer(cli, dns, smtp_on):
     # Only the first address listens: a sending MTA falls back from the second and never says,
     # the default run passes on the first; --all-addresses probes the second on its own.
-    host, (first, second) = z.MULTI_HOST
+    _host, (first, second) = z.MULTI_HOST
     port = smtp_on([first])
     args = ("run", str(BASIC), z.MULTI, "--port", str(port), "--format", "json", "--no-report")
     default = _run(cli, dns, *args)
