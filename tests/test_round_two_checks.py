@@ -489,3 +489,36 @@ def test_idle_timeouts_without_the_variable_waits_for_nothing(cli, aiosmtpd_serv
     connect = step(session, "connect for the idle wait")
     assert connect["verdict"] == "skip" and "idle_wait" in connect["reason"]
     assert step(session, "idle until the server gives up")["verdict"] == "skip"
+
+
+# ---- group 4: implicit TLS -------------------------------------------------------------------
+
+PLAINTEXT_CLIENT = "a client that does not start TLS"
+
+
+def test_implicit_tls_aiosmtpd_waits_for_the_handshake(cli, tls):
+    from tls_servers import aiosmtpd_tls
+
+    context, cafile = tls
+    with aiosmtpd_tls(context, implicit=True) as target:
+        session = run(cli, "implicit-tls", f"smtps://{target}", "--cafile", cafile)
+    assert session["verdict"] == "pass", session["reason"]
+    plaintext = step(session, PLAINTEXT_CLIENT)
+    assert plaintext["verdict"] == "pass" and plaintext["exchanges"][0]["reply"] is None
+    inside = [s for s in session["steps"] if s["kind"] == "ehlo" and s["verdict"] == "pass"]
+    assert len(inside) == 1 and "STARTTLS" not in inside[0]["reply"]["lines"][-1]
+
+
+def test_implicit_tls_a_cleartext_greeting_on_the_port_warns(cli):
+    # A plain server where the target says implicit TLS: its greeting comes in the clear.
+    with ScriptedServer(Behaviour()) as server:
+        result = cli(
+            "run", str(SCENARIOS / "implicit-tls.yaml"), f"smtps://{server.target}",
+            "--format", "json", "--no-report", "--timeout", "5", timeout=60,
+        )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    session = result.json()["results"][0]
+    plaintext = step(session, PLAINTEXT_CLIENT)
+    assert plaintext["verdict"] == "warn"
+    assert plaintext["findings"][0]["source"] == "RFC 8314 §3.3"
+    assert plaintext["exchanges"][0]["reply"]["code"] == 220

@@ -76,7 +76,7 @@ class KindSpec:
 
 
 KINDS: dict[StepKind, KindSpec] = {
-    StepKind.CONNECT: KindSpec(None, (), Arg.NONE, command="CONNECT"),
+    StepKind.CONNECT: KindSpec(None, ("greeting",), Arg.NONE, command="CONNECT"),
     StepKind.EHLO: KindSpec(
         "domain",
         ("domain", "advertises", "not_advertises"),

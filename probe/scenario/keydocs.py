@@ -107,6 +107,10 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "message is one more chunk. Default: the whole message in one chunk.",
     ("bdat", "last"): "true: LAST on the final chunk (the default); empty: the chunks, then "
     "BDAT 0 LAST; false: no LAST (the transaction stays open).",
+    ("connect", "greeting"): "none: connect in the clear even to an implicit-TLS target "
+    "(smtps://, --tls implicit) and want no greeting: the server waits for the client's TLS "
+    "handshake (RFC 8314 §3.3); a cleartext greeting warns. The probe then hangs up. Not "
+    "applicable to a target without implicit TLS.",
     ("idle", "seconds"): "How long to wait, at most 3600; a ${variable} may give it (checked when "
     "the scenario is bound), e.g. to make a long wait opt-in with `when: {given: [...]}`.",
     ("auth", "username"): "The user name.",

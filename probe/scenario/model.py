@@ -246,6 +246,8 @@ class Step:
     file: str | None = None  # data: the message from this file (absolute path), streamed
     expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
     hangup: bool = False  # data: the message without its final dot, then the probe hangs up
+    # connect: in the clear even to an implicit-TLS target, wanting no greeting (RFC 8314 §3.3)
+    no_greeting: bool = False
     drip: float | None = None  # send: seconds between the octets of the line, sent one by one
     replies: ReplyCount | None = None  # send: how many replies the write must get
     save: tuple[Save, ...] = ()  # values taken from the reply, for later steps

@@ -206,10 +206,24 @@ def _arg_kind(name: str, description: str) -> Schema:
 
 
 def _steps() -> dict[str, Schema]:
-    null_or_common = {"anyOf": [{"type": "null"}, _long({})]}
     return {
         "connect": _kind(
-            "connect", null_or_common, "Open the connection; expect judges the greeting"
+            "connect",
+            {
+                "anyOf": [
+                    {"type": "null"},
+                    _long(
+                        {
+                            "greeting": {
+                                "const": "none",
+                                "description": "Connect in the clear even to an implicit-TLS "
+                                "target and want no greeting (RFC 8314 §3.3)",
+                            }
+                        }
+                    ),
+                ]
+            },
+            "Open the connection; expect judges the greeting",
         ),
         "ehlo": _kind(
             "ehlo",

@@ -504,7 +504,7 @@ class StepReader:
         inject = None
         chunks: tuple[int, ...] = ()
         last = "final"
-        exact = expand = hangup = False
+        exact = expand = hangup = no_greeting = False
         drip: float | None = None
         replies: ReplyCount | None = None
         members: tuple[Step, ...] = ()
@@ -548,7 +548,7 @@ class StepReader:
                 chunks = self._chunks(fields["chunks"]) if "chunks" in fields else ()
                 last = self._last(fields["last"]) if "last" in fields else "final"
             case StepKind.CONNECT:
-                pass
+                no_greeting = "greeting" in fields and self._no_greeting(fields["greeting"])
             case StepKind.IDLE:
                 arg = text("seconds")
             case _:
@@ -588,6 +588,7 @@ class StepReader:
             file=file,
             expand=expand,
             hangup=hangup,
+            no_greeting=no_greeting,
             drip=drip,
             replies=replies,
             save=save,
@@ -692,6 +693,13 @@ class StepReader:
                 return None
             out.append(name)
         return tuple(out)
+
+    def _no_greeting(self, node: Node) -> bool:
+        """connect `greeting: none`, the one value the key takes."""
+        if isinstance(node, ScalarNode) and str(node.value) == "none":
+            return True
+        self.problems.add(node, f"'greeting' takes none (no greeting wanted), got {describe(node)}")
+        return False
 
     def _saves(self, node: Node, kind: StepKind) -> tuple[Save, ...]:
         """`save: {name: KEYWORD}` (EHLO: that keyword's parameters), `{name: {text: RE}}`,

@@ -1079,6 +1079,10 @@ class Session:
             self._unasked = []
         self.log.record(step, exchanges, [f for group in findings for f in group])
 
+    def not_applicable(self, step: Step, reason: str) -> None:
+        """The step does not apply to this target (skipped as not applicable, not counted)."""
+        self._skip(step, f"not applicable: {reason}", applicable=False)
+
     def fail_step(self, step: Step, reason: str) -> None:
         """The step could not be played for a reason on the probe's side (nothing was sent)."""
         self.log.skip(step, reason, under_way=True)
