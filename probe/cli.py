@@ -735,7 +735,13 @@ def _play(
         target_vars = [target_vars[i] for i in kept] if target_vars is not None else None
     try:
         plan = make_plan(
-            scenarios, plans, overrides, os.environ, all_mx, target_vars, None, all_addresses
+            scenarios,
+            plans,
+            overrides,
+            os.environ,
+            all_mx,
+            target_vars,
+            all_addresses=all_addresses,
         )
     except ScenarioError as exc:
         print_problems(exc.problems)
