@@ -424,7 +424,12 @@ def _steps() -> dict[str, Schema]:
         ),
         "idle": _kind(
             "idle",
-            {"anyOf": [*_IDLE_SECONDS["anyOf"], _long({"seconds": _IDLE_SECONDS}, _IDLE_COMMON)]},
+            {
+                "anyOf": [
+                    *_IDLE_SECONDS["anyOf"],
+                    _long({"seconds": _IDLE_SECONDS}, _IDLE_COMMON, required=["seconds"]),
+                ]
+            },
             "Send nothing for up to this many seconds; report a 421, a close, or neither",
             _IDLE_COMMON,
         ),

@@ -27,6 +27,7 @@ from probe.scenario.grammar import (
     DATA_END,
     KIND_NAMES,
     KINDS,
+    MAX_IDLE,
     MAX_REPLIES,
     MECHANISMS,
     PIPELINE_MEMBERS,
@@ -550,7 +551,7 @@ class StepReader:
             case StepKind.CONNECT:
                 no_greeting = "greeting" in fields and self._no_greeting(fields["greeting"])
             case StepKind.IDLE:
-                arg = text("seconds")
+                arg = self._idle_seconds(fields["seconds"]) if "seconds" in fields else None
             case _:
                 arg = text("arg")
 
@@ -693,6 +694,17 @@ class StepReader:
                 return None
             out.append(name)
         return tuple(out)
+
+    def _idle_seconds(self, node: Node) -> str | None:
+        """idle `seconds`: a number above 0, at most MAX_IDLE, or a ${variable} giving one (checked
+        when the scenario is bound)."""
+        if isinstance(node, ScalarNode) and "${" in str(node.value):
+            return self.f.text(node, "seconds", one_line=True)
+        seconds = self.f.positive_number(node, "seconds")
+        if seconds is not None and seconds > MAX_IDLE:
+            self.problems.add(node, f"'seconds' is at most {MAX_IDLE:g}, got {seconds:g}")
+            return None
+        return None if seconds is None else f"{seconds:g}"
 
     def _no_greeting(self, node: Node) -> bool:
         """connect `greeting: none`, the one value the key takes."""
