@@ -225,6 +225,13 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
         limit = TEXT_LINE_LIMIT if command == "DATA-END" else COMMAND_LINE_LIMIT
         section = "§4.5.3.1.6" if command == "DATA-END" else "§4.5.3.1.4"
         found.append((f"sent a line over the {limit} octets the RFC allows", f"RFC 5321 {section}"))
+    if command != "DATA-END" and _bare_line_end(exchange.sent):
+        found.append(
+            (
+                "sent a bare CR or LF inside a command line, which a client MUST NOT do",
+                "RFC 5321 §2.3.8",
+            )
+        )
     if (
         command in ("MAIL", "RCPT")
         and _EIGHT_BIT.search(exchange.sent)
@@ -245,6 +252,13 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
     return [
         Finding(Verdict.INFO, f"the probe {what}", source, topic="probe") for what, source in found
     ]
+
+
+def _bare_line_end(sent: bytes) -> bool:
+    """A CR or LF in the command line other than its final CRLF (what follows the first CRLF,
+    a BDAT chunk say, is data, not the line)."""
+    line = sent.split(b"\r\n", 1)[0]
+    return b"\r" in line or b"\n" in line
 
 
 def _waived(reply: Reply, facts: SessionFacts) -> str:

@@ -589,6 +589,8 @@ def test_a_count_of_zero_awaits_no_reply_and_within_sets_the_window(tmp_path: Pa
     result = drive(machine(scenario(tmp_path, steps), clock), answered)
     assert result.steps[2].verdict == "fail"
     assert "expected exactly 0 replies (must): 1 reply" in result.steps[2].reason
+    (only,) = result.steps[2].exchanges  # the reply that came goes with the bytes sent
+    assert only.sent == b"x" and only.reply is not None and only.reply.code == 500
 
 
 @pytest.mark.parametrize("closes", [True, False])
@@ -727,3 +729,71 @@ def test_the_greeting_starts_with_a_domain_or_address_literal(
     assert connect.verdict == verdict, connect.findings
     if verdict == "fail":
         assert "not a domain or address literal" in connect.reason
+
+
+def test_a_pipelined_command_left_unanswered_fails_when_pipelining_was_offered(tmp_path: Path):
+    clock = Clock()
+    steps = (
+        "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n"
+        "  - send: {line: DATA, expect: 354}\n"
+        "  - pipeline:\n"
+        "      - send: {raw: 'Subject: x\\r\\n\\r\\nbody\\r\\n.\\r\\n'}\n"
+        "      - send: {line: QUIT, expect: 221}\n"
+    )
+
+    class Forgets(LineServer):  # what comes after the end of data, in the same write, is lost
+        def _answer(self, data: bytes) -> None:
+            if self.in_data and b"\r\n.\r\n" in data:
+                data = data[: data.index(b"\r\n.\r\n") + 5]
+            super()._answer(data)
+
+    offers = b"250-mx.test\r\n250 PIPELINING\r\n"
+    server = Forgets(clock, replies={"DATA": b"354 go\r\n", "EHLO": offers})
+    result = drive(machine(scenario(tmp_path, steps), clock), server)
+    end, quit_ = result.steps[-2:]
+    assert end.verdict == "pass"
+    assert quit_.verdict == "fail"
+    assert quit_.findings[-1].source == "RFC 2920 §3.2"
+    assert "MUST NOT flush or otherwise lose" in quit_.reason
+
+
+def test_oversize_pads_the_message_past_the_advertised_size_in_bounded_writes(tmp_path: Path):
+    clock = Clock()
+    steps = (
+        "  - ehlo: a.test\n  - mail: a@b.test\n  - rcpt: c@d.test\n"
+        "  - data: {body: 'Subject: big', oversize: true, expect: 354, expect_end: 552}\n"
+        "  - noop\n"
+    )
+    offers = b"250-mx.test\r\n250 SIZE 200000\r\n"
+    server = LineServer(
+        clock,
+        replies={"DATA": b"354 go\r\n", "EHLO": offers},
+        data_end=b"552 5.3.4 message too big\r\n",
+    )
+    result = drive(machine(scenario(tmp_path, steps), clock), server)
+    data, noop = result.steps[4:]
+    assert data.verdict == "pass", data.findings
+    message = b"".join(server.sent[server.sent.index(b"DATA\r\n") + 1 : -1])
+    assert message.startswith(b"Subject: big\r\n") and message.endswith(b"\r\n.\r\n")
+    assert 200000 < len(message) - 3 <= 200000 + 80  # one line past the limit, at most
+    assert max(len(chunk) for chunk in server.sent) <= 64 * 1024
+    assert data.exchanges[1].size == len(message)
+    assert noop.verdict == "pass"
+
+
+@pytest.mark.parametrize(
+    ("offers", "reason"),
+    [
+        (b"250 mx.test\r\n", "not applicable: the server advertised no SIZE limit to go past"),
+        (b"250-mx.test\r\n250 SIZE 52428800\r\n", "not applicable: the server's SIZE is 52428800"),
+    ],
+)
+def test_oversize_is_not_applicable_without_a_small_enough_size(
+    tmp_path: Path, offers: bytes, reason: str
+):
+    clock = Clock()
+    steps = "  - ehlo: a.test\n  - data: {body: x, oversize: true}\n"
+    server = FakeServer(clock, replies={"EHLO": offers})
+    result = drive(machine(scenario(tmp_path, steps), clock), server)
+    assert result.steps[2].verdict == "skip" and result.steps[2].reason.startswith(reason)
+    assert b"DATA\r\n" not in server.sent

@@ -72,6 +72,8 @@ def _sent(step: Step) -> list[str]:
         return [text for member in step.steps for text in _sent(member)]
     if kind is StepKind.DATA and step.file is not None and not step.expand:
         return ["DATA", f"<message from {step.file}, streamed, after a 354>"]
+    if kind is StepKind.DATA and step.oversize:
+        return ["DATA", "<message data padded past the server's SIZE, after a 354>"]
     if kind is StepKind.DATA:
         return ["DATA", f"<message data, {len(message_for(step))} bytes, after a 354>"]
     if kind is StepKind.STARTTLS:

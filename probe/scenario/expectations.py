@@ -80,7 +80,9 @@ class ExpectReader:
                     text_node = value
                 elif name in ("same_as", "same_class_as"):
                     if same_node is not None:
-                        self.problems.add(key_node, f"'{key}' takes 'same_as' or 'same_class_as'")
+                        self.problems.add(
+                            key_node, f"'{key}' takes 'same_as' or 'same_class_as', not both"
+                        )
                         return None
                     same_node, same_class = value, name == "same_class_as"
                 elif name == "level":

@@ -49,6 +49,9 @@ WHEN_KEYS = (
 # Keys of the mapping form of `replies` (send): one of exactly and at_most, and the window.
 REPLIES_KEYS = ("exactly", "at_most", "within", "level", "why")
 MAX_REPLIES = 1000  # a count of replies a send step may ask for
+# data `oversize: true` sends at most this much: a server advertising a larger SIZE is not
+# sent a message past it (the step is not applicable).
+MAX_OVERSIZE = 16 * 1024 * 1024
 
 # Keys of the mapping form of `expect` (`level` and `why` there override the step's).
 EXPECT_KEYS = ("code", "text", "same_as", "same_class_as", "level", "why")
@@ -99,7 +102,7 @@ KINDS: dict[StepKind, KindSpec] = {
     ),
     StepKind.DATA: KindSpec(
         "body",
-        ("body", "raw", "file", "expand", "hangup", "expect_end"),
+        ("body", "raw", "file", "expand", "hangup", "oversize", "expect_end"),
         Arg.REQUIRED,
         command="DATA",
     ),

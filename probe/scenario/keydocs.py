@@ -82,6 +82,9 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     ("data", "expand"): "Expand ${...} inside the file (read whole; at most 16 MiB). Default: "
     "false, the file is sent as it is.",
     ("data", "expect_end"): "The reply wanted after the end of the message (as `expect`).",
+    ("data", "oversize"): "true: after the body, filler lines until the message is one line "
+    "past the SIZE the server advertised (RFC 1870), streamed; not applicable without a SIZE, or "
+    "with one over 16 MiB. `expect_end` judges the reply (552 is what RFC 1870 §6.3 gives).",
     ("data", "hangup"): "true: send the message without its final dot, then close the "
     "connection, as a client that dies mid-DATA (only a `connect` plays after it).",
     (None, "arg"): "The command's argument (one line).",
@@ -95,7 +98,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "judged as the first, against `expect`; a wrong count is judged at its level.",
     ("send", "as"): "The verb whose code table judges the reply (default: the line's first word; "
     "for raw, none: any code of a possible class).",
-    ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last.",
+    ("pipeline", "steps"): "The commands: mail, rcpt, rset, noop, send, and data as the last; "
+    "after a 354, a send with raw message content (and its end) may come first (RFC 2920 §3.1).",
     ("auth", "mechanism"): "PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-1 or SCRAM-SHA-256, or a "
     "${variable} naming one (checked when the scenario is bound, before anything is sent).",
     ("starttls", "inject"): "A command sent in the same write as STARTTLS, before the handshake "

@@ -265,19 +265,19 @@ def _check_save_order(
     for step in steps:
         names = {r.name for t in binding.step_templates(step) for r in references(t) if not r.env}
         compared = {
-            e.same_as
+            e.same_as: "same_class_as" if e.same_class else "same_as"
             for m in (step, *step.steps)
             for e in (m.expect, m.expect_end)
             if e is not None and e.same_as is not None
         }
         wanted = (
             {n for n in names if n in saves}
-            | compared
+            | set(compared)
             | {n for n in (step.when.compared if step.when else ())}
         )
         for name in sorted(wanted - saved):
             if name not in saves:
-                what = "'same_as' names" if name in compared else "'when' tests"
+                what = f"'{compared[name]}' names" if name in compared else "'when' tests"
                 problems.add(step.position, f"{what} '{name}', which no step saves")
                 continue
             where = saves[name]

@@ -248,6 +248,8 @@ class Step:
     hangup: bool = False  # data: the message without its final dot, then the probe hangs up
     # connect: in the clear even to an implicit-TLS target, wanting no greeting (RFC 8314 §3.3)
     no_greeting: bool = False
+    # data: the body padded with filler lines past the SIZE the server advertised (RFC 1870)
+    oversize: bool = False
     drip: float | None = None  # send: seconds between the octets of the line, sent one by one
     replies: ReplyCount | None = None  # send: how many replies the write must get
     save: tuple[Save, ...] = ()  # values taken from the reply, for later steps

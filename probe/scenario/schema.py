@@ -298,6 +298,11 @@ def _steps() -> dict[str, Schema]:
                                 "description": "Send the message without its final dot, then "
                                 "close the connection (the next step is a connect)",
                             },
+                            "oversize": {
+                                "type": "boolean",
+                                "description": "Pad the body with filler lines one line past "
+                                "the SIZE the server advertised (at most 16 MiB)",
+                            },
                             "expect_end": _ref("expectation"),
                         },
                         oneOf=[

@@ -505,7 +505,7 @@ class StepReader:
         inject = None
         chunks: tuple[int, ...] = ()
         last = "final"
-        exact = expand = hangup = no_greeting = False
+        exact = expand = hangup = no_greeting = oversize = False
         drip: float | None = None
         replies: ReplyCount | None = None
         members: tuple[Step, ...] = ()
@@ -528,6 +528,11 @@ class StepReader:
                 hangup = self._flag(fields, "hangup")
                 if hangup and "file" in fields:
                     self.problems.add(fields["hangup"], "'hangup' applies to 'body' or 'raw' only")
+                oversize = self._flag(fields, "oversize")
+                if oversize and ({"raw", "file"} & set(fields) or hangup):
+                    self.problems.add(
+                        fields["oversize"], "'oversize' applies to a 'body' that is sent whole"
+                    )
             case StepKind.SEND:
                 self._one_of(kind, fields, "line", "raw")
                 arg, raw = text("line"), self._raw(fields, spec)
@@ -590,6 +595,7 @@ class StepReader:
             expand=expand,
             hangup=hangup,
             no_greeting=no_greeting,
+            oversize=oversize,
             drip=drip,
             replies=replies,
             save=save,

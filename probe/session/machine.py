@@ -1080,7 +1080,7 @@ class Session:
         self.log.record(step, exchanges, [f for group in findings for f in group])
 
     def not_applicable(self, step: Step, reason: str) -> None:
-        """The step does not apply to this target (skipped as not applicable, not counted)."""
+        """The step does not apply to this server (nothing was sent): skipped, not counted."""
         self._skip(step, f"not applicable: {reason}", applicable=False)
 
     def fail_step(self, step: Step, reason: str) -> None:

@@ -57,22 +57,29 @@ def _counted(step: Step, count: ReplyCount, line: Line, s: Session) -> Play[None
             more = Exchange(line.table, b"", s.now())
             more.reply = reply
             exchanges.append(more)
+    if counted and exchange.reply is None and len(exchanges) > 1:
+        # None was awaited: the first reply that came is the reply to the bytes sent.
+        exchange.reply = exchanges.pop(1).reply
+        exchange.elapsed = s.now() - exchange.started
     replied = [e for e in exchanges if e.reply is not None]
-    if counted and not exchange.reply and replied:
-        exchanges = replied  # none was awaited: the first that came is the first exchange
     findings = [s.judge(e, step.expect) for e in exchanges if e.reply is not None or not counted]
     if counted:
         if not findings:
             findings = [[]]
-        findings[-1].append(_count_finding(count, len(replied), window))
+        coded = sum(1 for e in replied if e.reply is not None and e.reply.code is not None)
+        findings[-1].append(_count_finding(count, coded, len(replied) - coded, window))
     for e in replied:
         if e is exchanges[0] or (e.reply is not None and e.reply.code == SHUTDOWN):
             s.observe(e)
     s.record(step, exchanges, findings)
 
 
-def _count_finding(count: ReplyCount, got: int, window: float) -> Finding:
+def _count_finding(count: ReplyCount, got: int, fragments: int, window: float) -> Finding:
+    """The count, judged; lines without a reply code (a reply broken by a bare CR or LF in its
+    text, judged as such on their own) are not counted as replies."""
     said = f"{got} repl{'y' if got == 1 else 'ies'} to the bytes sent (counted for {window:g} s)"
+    if fragments:
+        said += f"; {fragments} more line(s) without a reply code, not counted"
     if count.allows(got):
         return Finding(Verdict.PASS, f"{said}: {count.describe()} expected")
     verdict = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.INFO: Verdict.INFO}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from probe.inputfile import InputFileError, open_regular, shown
 from probe.protocol.encode import DataEncoder, end_lookalike
 from probe.results import Exchange, Finding, Streamed, Verdict
+from probe.scenario.grammar import MAX_OVERSIZE
 from probe.scenario.model import Step
 from probe.session.commands import command_for, message_for
 from probe.session.state import EndKind
@@ -36,6 +37,11 @@ KEPT = 64 * 1024  # of a streamed message, this much is kept for the report
 
 
 def play(step: Step, s: Session) -> Play[None]:
+    limit: int | None = None
+    if step.oversize:
+        limit = _size_limit(step, s)
+        if limit is None:
+            return
     source: int | None = None
     if step.file is not None and not step.expand:
         # Opened before DATA: a file that has gone since validation is the probe's problem,
@@ -46,13 +52,13 @@ def play(step: Step, s: Session) -> Play[None]:
             s.fail_step(step, f"message file {shown(step.file)}: {exc}; DATA was not sent")
             return
     try:
-        yield from _play(step, s, source)
+        yield from _play(step, s, source, limit)
     finally:
         if source is not None:
             os.close(source)
 
 
-def _play(step: Step, s: Session, source: int | None) -> Play[None]:
+def _play(step: Step, s: Session, source: int | None, limit: int | None) -> Play[None]:
     start = yield from s.command(command_for(step), step)
     findings = [s.judge(start, step.expect)]
     exchanges = [start]
@@ -60,6 +66,8 @@ def _play(step: Step, s: Session, source: int | None) -> Play[None]:
         s.observe(start)
         if source is not None:
             end, end_findings = yield from stream(step, s, source)
+        elif limit is not None:
+            end, end_findings = yield from oversized(step, s, limit)
         elif step.hangup:
             end, end_findings = yield from hangup(step, s)
         else:
@@ -201,6 +209,57 @@ def stream(step: Step, s: Session, source: int) -> Play[tuple[Exchange, list[Fin
             )
         )
     return end, findings
+
+
+def _size_limit(step: Step, s: Session) -> int | None:
+    """`oversize: true`: the SIZE the server advertised (RFC 1870), or None when there is none
+    to go past, or it is more than the probe sends (the step is then not applicable)."""
+    params = s.model.facts.extensions.get("SIZE")
+    limit = int(params[0]) if params and len(params) == 1 and params[0].isdigit() else 0
+    if limit <= 0:
+        s.not_applicable(step, "the server advertised no SIZE limit to go past (RFC 1870)")
+        return None
+    if limit >= MAX_OVERSIZE:
+        s.not_applicable(
+            step,
+            f"the server's SIZE is {limit} octets; the probe sends at most "
+            f"{MAX_OVERSIZE // (1024 * 1024)} MiB",
+        )
+        return None
+    return limit
+
+
+FILLER = b"x" * 78 + b"\r\n"  # a line of the padding: 80 octets, nothing to dot-stuff
+
+
+def oversized(step: Step, s: Session, limit: int) -> Play[tuple[Exchange, list[Finding]]]:
+    """After a 354: the body, then filler lines until the message is past `limit` octets (RFC
+    1870 §3 counts the message without the dot-stuffing and the final dot), sent CHUNK octets at
+    a time (memory stays flat), then the final dot; the reply to it is judged."""
+    head, tail = split_final_dot(message_for(step))
+    end = Exchange("DATA-END", s.mask(head[:KEPT]), s.now())
+    lines = (limit - len(head)) // len(FILLER) + 1
+    size = len(head) + lines * len(FILLER)
+    block = FILLER * (CHUNK // len(FILLER))
+    sent = yield from s.send(end, head, Phase.DATA_BLOCK, step.timeout)
+    left = lines * len(FILLER)
+    while sent and left > 0:
+        piece = block[: min(left, len(block))]
+        sent = yield from s.send(end, piece, Phase.DATA_BLOCK, step.timeout)
+        left -= len(piece)
+    if sent:
+        sent = yield from s.send(end, tail, Phase.DATA_BLOCK, step.timeout)
+    end.streamed = Streamed("the body padded past SIZE", size + len(tail), len(FILLER) - 2, False)
+    if sent:
+        yield from s.read_into(end, Phase.DATA_END, step.timeout)
+    s.observe(end)
+    note = Finding(
+        Verdict.PASS,
+        f"the message was padded to {size} octets, past the {limit} the server advertised in "
+        "SIZE (RFC 1870)",
+        topic="probe",
+    )
+    return end, [note, *s.judge(end, step.expect_end)]
 
 
 def _lookalike(body: bytes) -> tuple[str, int] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from probe.results import Exchange
+from probe.results import Exchange, Finding, Verdict
 from probe.scenario.grammar import DATA_END
 from probe.scenario.model import Step, StepKind
 from probe.session.handlers.data import message
@@ -17,6 +17,28 @@ from probe.session.timeouts import Phase, phase_of
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
+
+
+PIPELINING_SOURCE = "RFC 2920 §3.2"
+_LOST = Finding(
+    Verdict.FAIL,
+    "no reply to a command that came in one write with others that were answered: a server "
+    'offering PIPELINING "MUST NOT flush or otherwise lose the contents of the TCP input buffer '
+    'under any circumstances whatsoever"',
+    PIPELINING_SOURCE,
+)
+
+
+def _lost(exchange: Exchange, s: Session) -> bool:
+    """The reply to a later member of the write never came, on a connection still open, from a
+    server that offered PIPELINING (without it, the write was the probe's breach)."""
+    return (
+        exchange.reply is None
+        and s.connected
+        and not s.past_deadline
+        and "PIPELINING" in s.model.facts.extensions
+        and (exchange.error or "").startswith("no complete reply")
+    )
 
 
 def play(step: Step, s: Session) -> Play[None]:
@@ -47,6 +69,8 @@ def play(step: Step, s: Session) -> Play[None]:
             yield from s.read_into(exchange, phase_of(line.table), member.timeout or step.timeout)
         exchanges = [exchange]
         findings = [s.judge(exchange, member.expect)]
+        if index > 0 and _lost(exchange, s):
+            findings[0].append(_LOST)
         if index == 0:
             findings[0] = unsolicited + findings[0]
         s.observe(exchange)
