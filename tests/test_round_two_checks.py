@@ -522,3 +522,36 @@ def test_implicit_tls_a_cleartext_greeting_on_the_port_warns(cli):
     assert plaintext["verdict"] == "warn"
     assert plaintext["findings"][0]["source"] == "RFC 8314 §3.3"
     assert plaintext["exchanges"][0]["reply"]["code"] == 220
+
+
+@pytest.mark.parametrize("in_clear", [False, True], ids=["inside-tls-only", "also-in-clear"])
+def test_requiretls_offered_and_accepted_only_inside_tls_is_reported(cli, tls, in_clear: bool):
+    context, cafile = tls
+    behaviour = starttls_anywhere(context)
+
+    async def answer_ehlo(writer: asyncio.StreamWriter) -> None:
+        inside = writer.get_extra_info("ssl_object") is not None
+        keywords = ["PIPELINING"] if inside else ["PIPELINING", "STARTTLS"]
+        if inside or in_clear:
+            keywords.append("REQUIRETLS")
+        writer.write(ehlo(*keywords))
+        await writer.drain()
+
+    async def mail(writer: asyncio.StreamWriter) -> None:
+        inside = writer.get_extra_info("ssl_object") is not None
+        writer.write(
+            b"250 OK\r\n" if inside or in_clear else b"550 5.7.10 REQUIRETLS needs TLS\r\n"
+        )
+        await writer.drain()
+
+    behaviour.replies.update(EHLO=answer_ehlo, MAIL=mail)
+    with ScriptedServer(behaviour) as server:
+        session = run(cli, "tls-policy", server.target, "--cafile", cafile)
+    offered = step(session, "REQUIRETLS not offered in the clear")
+    accepted = step(session, "MAIL with REQUIRETLS in the clear")
+    # RFC 8689 puts the TLS precondition on the client: what the server does is information.
+    for checked in (offered, accepted):
+        assert checked["verdict"] == "pass", checked
+        unmet = [f["verdict"] for f in checked["findings"] if "expected" in f["message"]]
+        assert unmet == (["info"] if in_clear else []), checked
+    assert code(accepted) == (250 if in_clear else 550)
