@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_dns_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-mx", action="store_true", help="probe every MX host, not just the first")
     p.add_argument(
+        "--all-addresses",
+        action="store_true",
+        help="probe every address (A and AAAA) of every MX host, each in a session of its own",
+    )
+    p.add_argument(
         "--no-mx",
         action="store_true",
         help="take every NAME as a host: no MX lookup, its addresses from the system resolver "
@@ -682,7 +687,8 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     config = _resolver_config(args)
     plans = asyncio.run(plan_targets(targets, config, DnsCache.from_config(config)))
     for plan in plans:
-        sys.stdout.write(render_plan(plan, all_mx=args.all_mx).rstrip("\n") + "\n")
+        text = render_plan(plan, all_mx=args.all_mx, all_addresses=args.all_addresses)
+        sys.stdout.write(text.rstrip("\n") + "\n")
     unusable = any(p.kind in (PlanKind.ERROR, PlanKind.NULL_MX) for p in plans)
     return EXIT_UNREACHABLE if unusable else EXIT_OK
 
@@ -705,6 +711,7 @@ def _play(
     options = _run_options(args)
     shard = _shard(args)
     all_mx = getattr(args, "all_mx", False)
+    all_addresses = getattr(args, "all_addresses", False)
     dry_run = getattr(args, "dry_run", False)
     report_dir = None if args.no_report else (args.report_dir or default_report_dir(Path.cwd()))
     if report_dir is not None and not dry_run:
@@ -728,7 +735,15 @@ def _play(
         plans = [plans[i] for i in kept]
         target_vars = [target_vars[i] for i in kept] if target_vars is not None else None
     try:
-        plan = make_plan(scenarios, plans, overrides, os.environ, all_mx, target_vars)
+        plan = make_plan(
+            scenarios,
+            plans,
+            overrides,
+            os.environ,
+            all_mx,
+            target_vars,
+            all_addresses=all_addresses,
+        )
     except ScenarioError as exc:
         print_problems(exc.problems)
         return EXIT_USAGE
@@ -738,7 +753,8 @@ def _play(
         asyncio.run(look_up_dane(plan, config))
     if dry_run:
         for target_plan in plans:
-            sys.stdout.write(render_plan(target_plan, all_mx=all_mx).rstrip("\n") + "\n")
+            text = render_plan(target_plan, all_mx=all_mx, all_addresses=all_addresses)
+            sys.stdout.write(text.rstrip("\n") + "\n")
         from probe.report import dryrun
 
         sys.stdout.write(dryrun.render(plan, Redactor(plan.secrets)))
@@ -1130,6 +1146,7 @@ def _stream(args: argparse.Namespace, overrides: dict[str, str], more: Sequence[
             _limits(args),
             jsonl.Writer(out),
             all_mx=args.all_mx,
+            all_addresses=args.all_addresses,
             shard=shard,
             problem=problem,
             skipped=lambda: len({p.split(": ", 1)[0] for p in line_problems}),

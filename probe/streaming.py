@@ -107,6 +107,7 @@ async def stream(
     out: jsonl.Writer,
     *,
     all_mx: bool = False,
+    all_addresses: bool = False,
     shard: Shard | None = None,
     problem: Callable[[str], None],
     skipped: Callable[[], int] = lambda: 0,
@@ -134,7 +135,14 @@ async def stream(
             return []
         try:
             bound = make_plan(
-                scenarios, [plan], overrides, environ, all_mx, [entry.variables], bound_cache
+                scenarios,
+                [plan],
+                overrides,
+                environ,
+                all_mx,
+                [entry.variables],
+                bound_cache,
+                all_addresses,
             )
         except ScenarioError as exc:
             for p in exc.problems:

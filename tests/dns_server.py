@@ -89,6 +89,9 @@ V6ONLY_HOST = "mx.v6only.test"
 # For the cache test: two domains whose MX records name the same host.
 SHARED_A, SHARED_B = "shared-a.test", "shared-b.test"
 SHARED_HOST = ("mx.shared.test", "127.0.0.81")
+# One MX host with two A records (--all-addresses probes each).
+MULTI = "multi.test"
+MULTI_HOST = ("mx.multi.test", ("127.0.0.91", "127.0.0.92"))
 # Not in the zone: NXDOMAIN. Outside .test and DNSSEC-bogus: SERVFAIL.
 NXDOMAIN = "nx.test"
 SERVFAIL = "servfail.example"
@@ -133,6 +136,9 @@ def zone_options() -> list[str]:
     host(*CNAME_REAL)
     host(HOST, HOST_V4)
     mx(HOST, "mx1.pref.test", 10)
+    mx(MULTI, MULTI_HOST[0], 10)
+    for address in MULTI_HOST[1]:  # one record each: a host-record keeps one IPv4 address
+        host(MULTI_HOST[0], address)
     mx(V6ONLY, V6ONLY_HOST, 10)
     host(V6ONLY_HOST, "::1")
     mx(SHARED_A, SHARED_HOST[0], 10)

@@ -413,7 +413,7 @@ def test_a_group_and_a_reused_block_carry_their_condition_and_place(cli, tmp_pat
         ("  - data: {file: m.eml, hangup: true}\n",
          "3:33: 'hangup' applies to 'body' or 'raw' only"),
         ("  - vrfy: {save: {known: {cod: true}}}\n",
-         "3:26: save known: write {text: REGEX} or {code: true} (one key)"),
+         "3:26: save known: write {text: REGEX}, {code: true} or {address: true} (one key)"),
     ],
 )  # fmt: skip
 def test_authoring_mistakes_are_one_line_each(cli, tmp_path: Path, body: str, message: str):

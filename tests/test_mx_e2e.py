@@ -6,6 +6,7 @@ Every run names its nameserver (--nameserver): the machine's resolver is never a
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -269,3 +270,40 @@ def test_an_ipv6_literal_target_connects_directly(cli):
         controller.stop()
     assert result.code == 0, result.stdout + result.stderr
     assert result.json()["results"][0]["address"] == f"[::1]:{port}"
+
+
+def test_all_addresses_probes_every_address_of_an_mx_each_its_own_result(cli, dns, smtp_on):
+    host, addresses = z.MULTI_HOST
+    port = smtp_on(list(addresses))
+    args = ("run", str(BASIC), z.MULTI, "--port", str(port), "--format", "json", "--no-report")
+    result = _run(cli, dns, *args, "--all-addresses")
+    assert result.code == 0, result.stdout + result.stderr
+    results = result.json()["results"]
+    assert sorted(r["address"] for r in results) == [f"{a}:{port}" for a in addresses]
+    for r in results:
+        assert r["details"]["mx_host"] == host and r["verdict"] == "pass"
+        assert r["steps"][0]["reply"]["code"] == 220
+
+
+def test_all_addresses_shows_the_address_that_does_not_answer(cli, dns, smtp_on):
+    # Only the first address listens: a sending MTA falls back from the second and never says,
+    # the default run passes on the first; --all-addresses probes the second on its own.
+    _host, (first, second) = z.MULTI_HOST
+    port = smtp_on([first])
+    args = ("run", str(BASIC), z.MULTI, "--port", str(port), "--format", "json", "--no-report")
+    default = _run(cli, dns, *args)
+    assert default.code == 0 and len(default.json()["results"]) == 1
+    result = _run(cli, dns, *args, "--all-addresses")
+    assert result.code == 3, result.stdout + result.stderr  # one address was not probed
+    by_address = {r["address"]: r for r in result.json()["results"]}
+    assert by_address[f"{first}:{port}"]["verdict"] == "pass"
+    dead = next(r for r in result.json()["results"] if r["address"] != f"{first}:{port}")
+    assert dead["verdict"] != "pass" and second in json.dumps(dead)
+
+
+def test_resolve_all_addresses_lists_each_address_on_its_own(cli, dns):
+    result = _run(cli, dns, "resolve", z.MULTI, "--port", "2525", "--all-addresses")
+    assert result.code == 0, result.stderr
+    assert "would probe each address on its own (--all-addresses):" in result.stdout
+    for address in z.MULTI_HOST[1]:
+        assert f"mx.multi.test (MX 10): {address}:2525" in result.stdout

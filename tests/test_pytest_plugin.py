@@ -107,7 +107,7 @@ def test_warnings_pass_and_are_reported(pytester: pytest.Pytester, aiosmtpd_serv
     # syntax.yaml's `should` expectations give a warning each.
     pytester.makefile(".yaml", syntax=(ROOT / "scenarios" / "syntax.yaml").read_text("utf-8"))
     result = run(pytester, "--smtp-target", aiosmtpd_server, "-rP")
-    result.assert_outcomes(passed=17, warnings=2)  # one test per step of syntax.yaml
+    result.assert_outcomes(passed=22, warnings=2)  # one test per step of syntax.yaml
     result.stdout.fnmatch_lines(
         ["*syntax.yaml:*: SmtpProbeWarning: syntax -> *: mail *got 250*", "PASS  syntax -> *"]
     )
@@ -328,10 +328,10 @@ def handed_over(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[object]]:
             seen["resolver"].append(vars(config))
         return plans
 
-    def made(scenarios, plans, overrides, environ, all_mx=False, target_vars=None):  # type: ignore[no-untyped-def]
+    def made(scenarios, plans, overrides, environ, all_mx=False, target_vars=None, **more):  # type: ignore[no-untyped-def]
         ports = [p.port for p in plans]
         seen["plan"].append((dict(overrides), all_mx, [dict(v) for v in target_vars or []], ports))
-        return make_plan(scenarios, plans, overrides, environ, all_mx, target_vars)
+        return make_plan(scenarios, plans, overrides, environ, all_mx, target_vars, **more)
 
     def ran(plan, options, concurrency=8, *more, **named):  # type: ignore[no-untyped-def]
         seen["run"].append((options, concurrency))

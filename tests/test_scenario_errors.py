@@ -179,8 +179,8 @@ def test_unknown_step_kinds_get_a_suggestion() -> None:
         "s.yaml:3:5: unknown step kind 'rcp'; did you mean 'rcpt'?",
         "s.yaml:4:5: unknown step kind 'EHLO'; did you mean 'ehlo'?",
         "s.yaml:5:5: unknown step kind 'frob'; steps are connect, ehlo, helo, mail, rcpt, data, "
-        "rset, vrfy, expn, help, noop, quit, send, pipeline, starttls, auth, bdat (use 'send' for "
-        "any other command)",
+        "rset, vrfy, expn, help, noop, quit, send, pipeline, starttls, auth, bdat, idle (use "
+        "'send' for any other command)",
     ]
 
 
@@ -205,7 +205,7 @@ def test_unknown_step_keys_get_a_suggestion() -> None:
 def test_a_step_with_no_kind_or_two_kinds() -> None:
     assert problems("steps:\n  - expect: 250\n  - mail: a@b\n    rcpt: c@d\n") == [
         "s.yaml:2:5: this step has no kind; start it with one of connect, ehlo, helo, mail, rcpt, "
-        "data, rset, vrfy, expn, help, noop, quit, send, pipeline, starttls, auth, bdat",
+        "data, rset, vrfy, expn, help, noop, quit, send, pipeline, starttls, auth, bdat, idle",
         "s.yaml:4:5: 'rcpt' starts another step; give it its own '- ' list item",
     ]
 

@@ -97,12 +97,15 @@ class TargetPlan:
         """An error that may go away (SERVFAIL, timeout, unreachable): queue and retry (§5.1)."""
         return self.code is not None and self.code in _TEMPORARY
 
-    def candidates(self, all_mx: bool = False) -> list[list[Candidate]]:
+    def candidates(
+        self, all_mx: bool = False, all_addresses: bool = False
+    ) -> list[list[Candidate]]:
         """Addresses to connect to, in order, in groups.
 
         Default: one group, every address of every usable host in preference order, to try
         until one accepts a connection (as a sending MTA does). all_mx: one group per MX host,
-        each probed on its own. Null MX and errors: no groups.
+        each probed on its own. all_addresses: one group per address (every A and AAAA record
+        of every usable host), each probed on its own. Null MX and errors: no groups.
         """
         if self.kind in (PlanKind.NULL_MX, PlanKind.ERROR):
             return []
@@ -111,6 +114,8 @@ class TargetPlan:
             for h in self.hosts
             if h.usable
         ]
+        if all_addresses:
+            return [[c] for group in groups for c in group]
         if all_mx:
             return groups
         return [[c for group in groups for c in group]] if groups else []

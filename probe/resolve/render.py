@@ -7,7 +7,7 @@ from typing import Any
 from probe.resolve.plan import Candidate, PlanKind, TargetPlan
 
 
-def render_plan(plan: TargetPlan, all_mx: bool = False) -> str:
+def render_plan(plan: TargetPlan, all_mx: bool = False, all_addresses: bool = False) -> str:
     """Several lines: what was found, which addresses would be probed in which order, and why."""
     lines = [f"{plan.target.text}: {_headline(plan)}"]
     width = max((len(_preference(plan, h.preference)) for h in plan.hosts), default=0)
@@ -22,11 +22,16 @@ def render_plan(plan: TargetPlan, all_mx: bool = False) -> str:
         lines.extend(f"      note: {n}" for n in host.notes)
     lines.extend(f"  warning: {w}" for w in plan.warnings)
     lines.extend(f"  note: {n}" for n in plan.notes)
-    groups = plan.candidates(all_mx)
+    groups = plan.candidates(all_mx, all_addresses)
     if plan.kind is PlanKind.NULL_MX:
         lines.append(f"  nothing would be probed: {plan.reason}")
     elif not groups:
         lines.append("  nothing would be probed")
+    elif all_addresses:
+        lines.append("  would probe each address on its own (--all-addresses):")
+        for (candidate,) in groups:
+            where = f"{candidate.host} ({_preference(plan, candidate.preference)})"
+            lines.append(f"    {where}: {candidate.hostport}")
     elif all_mx and plan.kind is not PlanKind.DIRECT:
         lines.append("  would probe each MX host on its own (--all-mx):")
         for group in groups:

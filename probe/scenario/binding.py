@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from probe.inputfile import InputFileError, read_bounded, shown
 from probe.scenario.errors import ScenarioError, ScenarioProblem
-from probe.scenario.grammar import MECHANISMS
+from probe.scenario.grammar import MAX_IDLE, MECHANISMS
 from probe.scenario.model import (
     BoundScenario,
     CodePattern,
@@ -233,6 +233,17 @@ class _Binder:
 
     # --- steps ------------------------------------------------------------------------------
 
+    def idle_seconds(self, value: str, where: Position | None) -> None:
+        """An idle step's seconds: a number from 0 (excluded) to MAX_IDLE."""
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= MAX_IDLE:  # NaN fails both comparisons
+            self.problem(
+                where, f"idle: '{value}' is not a number of seconds above 0, at most {MAX_IDLE:g}"
+            )
+
     def step(self, step: Step) -> Step:
         where = step.position
         arg = self.expand(step.arg, where)
@@ -245,6 +256,8 @@ class _Binder:
             ):
                 holds = "hold" if key.endswith("s") else "holds"
                 self.problem(where, f"after expanding variables, the {key} {holds} a line break")
+        if step.kind is StepKind.IDLE and arg:  # empty: a gated step (when: given) not played
+            self.idle_seconds(arg, where)
         username = self.expand(step.username, where)
         password = self.expand(step.password, where)
         if step.kind is StepKind.AUTH and password:

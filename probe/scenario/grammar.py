@@ -79,7 +79,7 @@ class KindSpec:
 
 
 KINDS: dict[StepKind, KindSpec] = {
-    StepKind.CONNECT: KindSpec(None, ("legacy_tls",), Arg.NONE, command="CONNECT"),
+    StepKind.CONNECT: KindSpec(None, ("legacy_tls", "greeting"), Arg.NONE, command="CONNECT"),
     StepKind.EHLO: KindSpec(
         "domain",
         ("domain", "advertises", "not_advertises"),
@@ -134,7 +134,13 @@ KINDS: dict[StepKind, KindSpec] = {
     StepKind.BDAT: KindSpec(
         "body", ("body", "raw", "chunks", "last"), Arg.REQUIRED, command="BDAT"
     ),
+    # Nothing is sent: no reply to expect, no timeout of its own.
+    StepKind.IDLE: KindSpec(
+        "seconds", ("seconds",), Arg.REQUIRED, common=("name", "stop_on_fail", "requires", "when")
+    ),
 }
+
+MAX_IDLE = 3600.0  # seconds an idle step may wait (the session deadline bounds it too)
 
 # bdat `last:` values -> Step.last: LAST on the final chunk, a BDAT 0 LAST after the chunks, none.
 BDAT_LAST = {True: "final", "empty": "empty", False: "none"}

@@ -37,6 +37,10 @@ KIND_DOCS: dict[str, str] = {
     "auth": "AUTH with a mechanism, a user name and a password (RFC 4954); the password is a "
     "secret, masked in every form. With `respond`, the first 334 gets that line instead (the "
     "cancel and decoding rules of RFC 4954 §4, with no credentials).",
+    "idle": "Send nothing for up to SECONDS and report what the server does: closes the "
+    "connection with a 421 first, closes it silently (RFC 5321 §3.8 allows both after a timeout, "
+    "§4.5.3.2), or stays open. Information, but a close before 5 minutes warns (§4.5.3.2.7). "
+    "Bounded by the session deadline (--deadline).",
 }
 
 # (kind, key) for a kind's own meaning of a key; (None, key) for a key every kind shares.
@@ -57,7 +61,8 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "applicable.",
     (None, "save"): "Values from this step's reply for ${NAME} in later steps: NAME: KEYWORD (an "
     "ehlo step: that keyword's parameters), NAME: {text: REGEX} (its first group, else the "
-    "whole match) or NAME: {code: true} (the reply code).",
+    "whole match), NAME: {code: true} (the reply code) or NAME: {address: true} (a connect step: "
+    "the server's address literal, [192.0.2.1] or [IPv6:2001:db8::1]).",
     (None, "when"): "Play the step only if all of these hold: advertised, not_advertised (EHLO "
     "keywords), saved, not_saved (saved names), given (variables with a value that is not "
     "empty, e.g. credentials), tls (true: inside TLS, after STARTTLS or implicit; false: in the "
@@ -120,6 +125,12 @@ KEY_DOCS: dict[tuple[str | None, str], str] = {
     "passes; an OpenSSL here that cannot offer TLS 1.1 makes it not applicable.",
     ("connect", "legacy_tls"): "With implicit TLS: the handshake offers only TLS 1.0 and 1.1 "
     "(RFC 8996), then the connection is closed (as on `starttls`); without it, not applicable.",
+    ("connect", "greeting"): "none: connect in the clear even to an implicit-TLS target "
+    "(smtps://, --tls implicit) and want no greeting: the server waits for the client's TLS "
+    "handshake (RFC 8314 §3.3); a cleartext greeting warns. The probe then hangs up. Not "
+    "applicable to a target without implicit TLS.",
+    ("idle", "seconds"): "How long to wait, at most 3600; a ${variable} may give it (checked when "
+    "the scenario is bound), e.g. to make a long wait opt-in with `when: {given: [...]}`.",
     ("auth", "password"): "The password: a secret, masked with its base64 forms; use "
     "${secret:NAME}.",
 }

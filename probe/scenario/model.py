@@ -125,12 +125,15 @@ class Save:
     pattern: Pattern | None = None  # from the reply text: the first group, or the whole match
     position: Position | None = None
     code: bool = False  # the reply's code (250)
+    address: bool = False  # (connect) the server's address, as an address literal: [192.0.2.1]
 
     def describe(self) -> str:
         if self.keyword is not None:
             return f"{self.name} = the parameters of {self.keyword} in the EHLO reply"
         if self.code:
             return f"{self.name} = the reply code"
+        if self.address:
+            return f"{self.name} = the server's address literal"
         pattern = self.pattern.pattern if self.pattern is not None else ""
         return f"{self.name} = /{pattern}/ in the reply text"
 
@@ -204,6 +207,7 @@ class StepKind(StrEnum):
     STARTTLS = "starttls"
     AUTH = "auth"
     BDAT = "bdat"
+    IDLE = "idle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +249,8 @@ class Step:
     file: str | None = None  # data: the message from this file (absolute path), streamed
     expand: bool = False  # data with file: `${...}` expanded in it (read whole, at bind time)
     hangup: bool = False  # data: the message without its final dot, then the probe hangs up
+    # connect: in the clear even to an implicit-TLS target, wanting no greeting (RFC 8314 §3.3)
+    no_greeting: bool = False
     # data: the body padded with filler lines past the SIZE the server advertised (RFC 1870)
     oversize: bool = False
     drip: float | None = None  # send: seconds between the octets of the line, sent one by one

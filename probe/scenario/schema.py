@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from probe.scenario.grammar import MAX_REPLIES, MECHANISMS
+from probe.scenario.grammar import MAX_IDLE, MAX_REPLIES, MECHANISMS
 
 SCHEMA_ID = "https://smtp-probe.invalid/scenario.schema.json"
 CODE_PATTERN = "^[2-5](?:[0-9][0-9xX]|[xX][xX])$"
@@ -77,7 +77,8 @@ _COMMON: dict[str, Schema] = {
         "type": "object",
         "description": "Values from this step's reply for ${name} in later steps: name: KEYWORD "
         "(an ehlo step: that keyword's parameters), name: {text: REGEX} (its first group, or "
-        "the whole match) or name: {code: true} (the reply code)",
+        "the whole match), name: {code: true} (the reply code) or name: {address: true} (a "
+        "connect step: the server's address literal, [192.0.2.1])",
         "minProperties": 1,
         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
         "additionalProperties": {
@@ -93,6 +94,12 @@ _COMMON: dict[str, Schema] = {
                     "type": "object",
                     "properties": {"code": {"const": True}},
                     "required": ["code"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"address": {"const": True}},
+                    "required": ["address"],
                     "additionalProperties": False,
                 },
             ]
@@ -140,6 +147,14 @@ _LEGACY_TLS: Schema = {
     "is then closed",
 }
 _PIPELINE_COMMON = ("name", "stop_on_fail", "timeout", "requires", "when")
+_IDLE_COMMON = ("name", "stop_on_fail", "requires", "when")
+_IDLE_SECONDS: Schema = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_IDLE},
+        {"type": "string", "pattern": "\\$\\{"},
+    ],
+    "description": "Seconds to wait (at most 3600), or a ${variable} giving them",
+}
 _COUNT: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_REPLIES}
 _REPLIES: Schema = {
     "description": "How many replies the bytes must get, counted over a quiet window after the "
@@ -199,7 +214,21 @@ def _steps() -> dict[str, Schema]:
     return {
         "connect": _kind(
             "connect",
-            {"anyOf": [{"type": "null"}, _long({"legacy_tls": _LEGACY_TLS})]},
+            {
+                "anyOf": [
+                    {"type": "null"},
+                    _long(
+                        {
+                            "legacy_tls": _LEGACY_TLS,
+                            "greeting": {
+                                "const": "none",
+                                "description": "Connect in the clear even to an implicit-TLS "
+                                "target and want no greeting (RFC 8314 §3.3)",
+                            },
+                        }
+                    ),
+                ]
+            },
             "Open the connection; expect judges the greeting",
         ),
         "ehlo": _kind(
@@ -415,6 +444,17 @@ def _steps() -> dict[str, Schema]:
                 ]
             },
             "The message in chunks (RFC 3030 CHUNKING): BDAT SIZE [LAST] and the octets",
+        ),
+        "idle": _kind(
+            "idle",
+            {
+                "anyOf": [
+                    *_IDLE_SECONDS["anyOf"],
+                    _long({"seconds": _IDLE_SECONDS}, _IDLE_COMMON, required=["seconds"]),
+                ]
+            },
+            "Send nothing for up to this many seconds; report a 421, a close, or neither",
+            _IDLE_COMMON,
         ),
     }
 

@@ -28,6 +28,7 @@ from probe.scenario.grammar import (
     DATA_END,
     KIND_NAMES,
     KINDS,
+    MAX_IDLE,
     MAX_REPLIES,
     MECHANISMS,
     PIPELINE_MEMBERS,
@@ -71,6 +72,7 @@ _EXAMPLES = {
     StepKind.AUTH: "- auth: {mechanism: PLAIN, username: USER, password: ${env:VAR}}",
     StepKind.PIPELINE: "- pipeline: [mail: a@b, rcpt: c@d]",
     StepKind.BDAT: "- bdat: {body: MESSAGE TEXT, chunks: [100]}",
+    StepKind.IDLE: "- idle: 330",
 }
 # SMTP verbs with no step kind: a hint to use `send` beats a "did you mean" for these.
 _OTHER_VERBS = frozenset(
@@ -123,6 +125,8 @@ def default_label(step: Step) -> str:
             return f"{kind} (TLS 1.0 and 1.1 only)"
         case StepKind.PIPELINE:
             return f"pipeline ({', '.join(s.kind.value for s in step.steps)})"
+        case StepKind.IDLE:
+            return f"idle {step.arg} s"
         case _:
             return f"{kind} {step.arg}" if step.arg else kind
 
@@ -504,7 +508,7 @@ class StepReader:
         legacy_tls = False
         chunks: tuple[int, ...] = ()
         last = "final"
-        exact = expand = hangup = oversize = False
+        exact = expand = hangup = no_greeting = oversize = False
         drip: float | None = None
         replies: ReplyCount | None = None
         members: tuple[Step, ...] = ()
@@ -563,6 +567,9 @@ class StepReader:
                 last = self._last(fields["last"]) if "last" in fields else "final"
             case StepKind.CONNECT:
                 legacy_tls = self._flag(fields, "legacy_tls")
+                no_greeting = "greeting" in fields and self._no_greeting(fields["greeting"])
+            case StepKind.IDLE:
+                arg = self._idle_seconds(fields["seconds"]) if "seconds" in fields else None
             case _:
                 arg = text("arg")
 
@@ -600,6 +607,7 @@ class StepReader:
             file=file,
             expand=expand,
             hangup=hangup,
+            no_greeting=no_greeting,
             oversize=oversize,
             drip=drip,
             replies=replies,
@@ -709,9 +717,28 @@ class StepReader:
             out.append(name)
         return tuple(out)
 
+    def _idle_seconds(self, node: Node) -> str | None:
+        """idle `seconds`: a number above 0, at most MAX_IDLE, or a ${variable} giving one (checked
+        when the scenario is bound)."""
+        if isinstance(node, ScalarNode) and "${" in str(node.value):
+            return self.f.text(node, "seconds", one_line=True)
+        seconds = self.f.positive_number(node, "seconds")
+        if seconds is not None and seconds > MAX_IDLE:
+            self.problems.add(node, f"'seconds' is at most {MAX_IDLE:g}, got {seconds:g}")
+            return None
+        return None if seconds is None else f"{seconds:g}"
+
+    def _no_greeting(self, node: Node) -> bool:
+        """connect `greeting: none`, the one value the key takes."""
+        if isinstance(node, ScalarNode) and str(node.value) == "none":
+            return True
+        self.problems.add(node, f"'greeting' takes none (no greeting wanted), got {describe(node)}")
+        return False
+
     def _saves(self, node: Node, kind: StepKind) -> tuple[Save, ...]:
-        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters), `{name: {text: RE}}` or
-        `{name: {code: true}}` (the reply code)."""
+        """`save: {name: KEYWORD}` (EHLO: that keyword's parameters), `{name: {text: RE}}`,
+        `{name: {code: true}}` (the reply code) or `{name: {address: true}}` (connect: the
+        server's address literal)."""
         if not isinstance(node, MappingNode) or not node.value:
             self.problems.add(
                 node,
@@ -736,9 +763,22 @@ class StepReader:
                     elif flag is False:
                         self.problems.add(value, f"save {name}: write {{code: true}}")
                     continue
+                if set(fields) == {"address"}:
+                    flag = self.f.boolean(fields["address"], "address")
+                    if flag is False:
+                        self.problems.add(value, f"save {name}: write {{address: true}}")
+                    elif flag and kind is not StepKind.CONNECT:
+                        self.problems.add(
+                            value, f"save {name}: the server's address is saved by a connect step"
+                        )
+                    elif flag:
+                        out.append(Save(name, address=True, position=where))
+                    continue
                 if set(fields) != {"text"}:
                     self.problems.add(
-                        value, f"save {name}: write {{text: REGEX}} or {{code: true}} (one key)"
+                        value,
+                        f"save {name}: write {{text: REGEX}}, {{code: true}} or {{address: true}} "
+                        "(one key)",
                     )
                     continue
                 pattern = self._save_pattern(fields["text"], name)

@@ -279,6 +279,7 @@ class Session:
                 self.model.mode is Mode.MESSAGE
                 and not self.model.ended
                 and not _is_message_data(step)
+                and step.kind is not StepKind.CONNECT  # a new session: this one is dropped
             ):
                 # The server reads everything as message text now: a command would be taken for
                 # part of the message, and its missing reply blamed on the server.
@@ -381,6 +382,9 @@ class Session:
                     )
 
     def _saved_value(self, save: Save, result: StepResult) -> str | None:
+        if save.address:
+            # RFC 5321 §4.1.3: an address literal, as a client writes the server in an address.
+            return address_literal(self.host) if self.connected else None
         if save.keyword is not None:
             params = self.model.facts.extensions.get(save.keyword)
             return None if params is None else " ".join(params)
@@ -1155,6 +1159,13 @@ def _certificate_facts(
     now = datetime.now(UTC)
     infos = tlsfacts.certificates(chain, now)
     return infos, tlsfacts.verify(chain, infos, name, options.cafile, now)
+
+
+def address_literal(address: str) -> str:
+    """RFC 5321 §4.1.3: [192.0.2.1], or [IPv6:2001:db8::1] (the zone of a link-local address
+    dropped: it means nothing to the server)."""
+    address = address.split("%", 1)[0]
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
 
 
 def _is_message_data(step: Step) -> bool:

@@ -99,13 +99,15 @@ def make_plan(
     all_mx: bool = False,
     target_vars: Sequence[Mapping[str, str]] | None = None,
     bound_cache: dict[Any, BoundScenario] | None = None,
+    all_addresses: bool = False,
 ) -> Plan:
     """Bind each scenario for each resolved target; raise one ScenarioError listing every
     problem. `target_vars[i]` are the variables given with `plans[i]`'s target (a targets file
     line); they beat `overrides` (--var), which beat the `domain` a NAME target gives. Each
     scenario takes the variables it declares: the others are for other scenarios, or unused
     (`probe.targetsfile.unused_variables` says which). `bound_cache` (a fleet run's) keeps a
-    scenario bound with the same values for the next target that has them."""
+    scenario bound with the same values for the next target that has them. `all_addresses`: a
+    job for every address of every host (TargetPlan.candidates)."""
     if target_vars is None:
         target_vars = [{}] * len(plans)
     if len(target_vars) != len(plans):
@@ -113,7 +115,7 @@ def make_plan(
     plan = Plan()
     problems: list[ScenarioProblem] = []
     for target_plan, own in zip(plans, target_vars, strict=True):
-        groups = target_plan.candidates(all_mx) or [[]]
+        groups = target_plan.candidates(all_mx, all_addresses) or [[]]
         for scenario in scenarios:
             values = {k: v for k, v in {**overrides, **own}.items() if k in scenario.variables}
             # The mail domain of a NAME target is the domain the scenario is about.

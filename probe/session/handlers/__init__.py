@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from probe.scenario.model import Step, StepKind
-from probe.session.handlers import auth, bdat, command, connect, data, pipeline, starttls
+from probe.session.handlers import auth, bdat, command, connect, data, idle, pipeline, starttls
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
@@ -35,4 +35,5 @@ HANDLERS: dict[StepKind, Handler] = {
     StepKind.STARTTLS: starttls.play,
     StepKind.AUTH: auth.play,
     StepKind.BDAT: bdat.play,
+    StepKind.IDLE: idle.play,
 }
