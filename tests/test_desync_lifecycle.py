@@ -93,6 +93,53 @@ class SplitsOnCr(ScriptedServer):
             writer.close()
 
 
+class LosesTheLineAfterALongOne(ScriptedServer):
+    """Answers an over-long command line with 500, then drops the next line unanswered, as a server
+    that keeps discarding "the rest" of the long line would: out of step from then on."""
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 broken.test ESMTP\r\n")
+        pending, skip_next = b"", False
+        try:
+            while chunk := await reader.read(4096):
+                pending += chunk
+                *lines, pending = pending.split(b"\r\n")
+                for line in lines:
+                    verb = line.split(b" ", 1)[0].upper()
+                    if skip_next:
+                        skip_next = False
+                        continue
+                    if len(line) > 510:
+                        writer.write(b"500 5.5.2 line too long\r\n")
+                        skip_next = True
+                    elif verb == b"EHLO":
+                        writer.write(ehlo("PIPELINING"))
+                    elif verb == b"QUIT":
+                        writer.write(b"221 bye\r\n")
+                        writer.close()
+                        return
+                    else:
+                        writer.write(b"250 OK\r\n")
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+def test_a_server_out_of_step_after_an_over_long_line_fails(cli):
+    with LosesTheLineAfterALongOne(Behaviour()) as server:
+        result = cli("run", str(DESYNC), server.target, "--var", f"domain={DOMAIN}",
+                     "--format", "json", "--timeout", "1", timeout=120)  # fmt: skip
+    assert result.code == 3, result.stdout + result.stderr  # an error: the NOOP got no reply
+    steps = {s["name"]: s for s in reversed(json.loads(result.stdout)["results"][0]["steps"])}
+    long_line = steps["a command line of 700 octets (over the 512 allowed)"]
+    assert long_line["verdict"] == "pass", long_line  # the 500 itself is the server's business
+    noop = steps["NOOP after the over-long command line"]
+    assert noop["verdict"] == "error", noop
+    assert noop["reason"].startswith("no complete reply within 1 s"), noop["reason"]
+
+
 def test_a_server_that_ends_lines_at_a_bare_cr_fails(cli):
     with SplitsOnCr(Behaviour()) as server:
         steps = run(cli, DESYNC, server.target)
