@@ -21,3 +21,13 @@ def test_the_layout_names_every_module_and_test_helper():
         if f"`{name}`" not in section:
             missing.append(name)
     assert not missing, f"README Layout misses {missing}: run python3 scripts/layout.py"
+
+
+def test_the_verdict_matrix_shows_what_the_golden_files_hold():
+    import verdict_matrix  # scripts/ is on the path (above)
+
+    start = README.index(verdict_matrix.BEGIN) + len(verdict_matrix.BEGIN)
+    shown = README[start : README.index(verdict_matrix.END)].strip()
+    assert shown == verdict_matrix.markdown().strip(), (
+        "README verdict matrix is stale: python3 scripts/verdict_matrix.py --write"
+    )
