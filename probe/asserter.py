@@ -98,6 +98,8 @@ def judge(
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
     syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
+    if syntax and exchange.command != "DATA-END" and _bare_line_end(exchange.sent):
+        syntax = [_echoed(syntax)]
     syntax += _greeting_findings(exchange.command, reply)
     findings = _tls_ehlo_findings(exchange.command, reply, facts)
     findings += _enhanced_findings(reply, exchange.command, facts)
@@ -108,6 +110,8 @@ def judge(
     if expectation is not None:
         waived = _waived(reply, facts)
         unmet = [] if waived else expectation_findings(reply, expectation, about)
+        if unmet and _postmaster_deferred(exchange, reply):
+            unmet = [_deferred(f) for f in unmet]
         if unmet and (refused := _refused_out_of_sequence(exchange.command, reply, table, facts)):
             waived = refused
         if waived:
@@ -201,6 +205,32 @@ def _tls_ehlo_findings(command: str, reply: Reply, facts: SessionFacts) -> list[
     return findings
 
 
+_POSTMASTER = re.compile(rb"(?i)^RCPT TO: ?<postmaster(@[^>]*)?>")
+
+
+def _postmaster_deferred(exchange: Exchange, reply: Reply) -> bool:
+    """A 4xx to RCPT for postmaster: a deferral (greylisting, a busy queue), not the refusal
+    §4.5.1's MUST forbids ("every reasonable effort to accept"); the client is to try again."""
+    code = reply.code
+    return (
+        exchange.command == "RCPT"
+        and code is not None
+        and code // 100 == 4
+        and code != SHUTDOWN
+        and _POSTMASTER.match(exchange.sent) is not None
+    )
+
+
+def _deferred(finding: Finding) -> Finding:
+    if finding.verdict is not Verdict.FAIL:
+        return finding
+    return replace(
+        finding,
+        verdict=Verdict.WARN,
+        message=f"{finding.message} (a temporary refusal: postmaster deferred, not refused)",
+    )
+
+
 def _provoked(finding: Finding) -> Finding:
     if finding.verdict not in (Verdict.FAIL, Verdict.WARN):
         return finding
@@ -254,6 +284,19 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
     return [
         Finding(Verdict.INFO, f"the probe {what}", source, topic="probe") for what, source in found
     ]
+
+
+def _echoed(syntax: list[Finding]) -> Finding:
+    """A malformed reply to a command line holding the probe's own bare CR or LF: the server
+    echoed it (§4.2's textstring excludes CR and LF, so the reply is broken: a warning), and the
+    reader's split at it (a "line" with no code) is the probe's artefact, not a second fault."""
+    first = syntax[0].message
+    return Finding(
+        Verdict.WARN,
+        f"the reply holds the bare CR or LF the probe sent, which breaks its lines ({first})",
+        "RFC 5321 §4.2 (textstring), §2.3.8",
+        topic="syntax",
+    )
 
 
 def _bare_line_end(sent: bytes) -> bool:
@@ -448,6 +491,8 @@ def _sequence_findings(
             continue
         if exchange.command == "AUTH" and not exchange.has_argument:
             continue  # a client response inside an AUTH exchange (after a 334): no new AUTH
+        if exchange.command == "AUTH" and "AUTH" not in facts.extensions:
+            continue  # RFC 4954 binds servers that offer AUTH; otherwise §4.2.4's 502/500 apply
         if facts.holds(rule.requires):
             continue
         what = "was accepted" if accepted else "was refused with another code"

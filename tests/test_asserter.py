@@ -539,3 +539,24 @@ def test_a_client_response_inside_an_auth_exchange_is_no_new_auth():
             "AUTH", b"334 UGFzc3dvcmQ6\r\n", line, authenticated=True, **OFFERS_AUTH
         )
         assert verdict is Verdict.PASS, (line, findings)
+
+
+@pytest.mark.parametrize("sent", [b"RCPT TO:<postmaster@b.test>\r\n", b"RCPT TO:<Postmaster>\r\n"])
+def test_postmaster_deferred_with_a_4xx_warns_where_the_expectation_is_a_must(sent):
+    # basic wants 250 to RCPT postmaster (MUST, §4.5.1); greylisting's 450 defers, refuses nothing.
+    wants_250 = Expectation((CodePattern("250"),), (), Level.MUST, "RFC 5321 §4.5.1")
+    exchange = Exchange("RCPT", sent, 0.0, reply=reply(b"450 4.7.1 greylisted, try again\r\n"))
+    exchange.has_argument = True
+    findings = judge(exchange, TABLE, "rfc5321", IN_TRANSACTION, wants_250)
+    assert step_verdict(findings, False) is Verdict.WARN, findings
+    assert "postmaster deferred, not refused" in findings[-1].message
+    # A 5xx is still the refusal the MUST forbids; a 4xx to anyone else is judged as written.
+    exchange.reply = reply(b"550 5.1.1 no such user\r\n")
+    assert step_verdict(judge(exchange, TABLE, "rfc5321", IN_TRANSACTION, wants_250), False) is (
+        Verdict.FAIL
+    )
+    other = Exchange("RCPT", b"RCPT TO:<user@b.test>\r\n", 0.0, reply=reply(b"450 later\r\n"))
+    other.has_argument = True
+    assert step_verdict(judge(other, TABLE, "rfc5321", IN_TRANSACTION, wants_250), False) is (
+        Verdict.FAIL
+    )

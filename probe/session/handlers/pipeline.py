@@ -13,7 +13,7 @@ from probe.scenario.grammar import DATA_END
 from probe.scenario.model import Step, StepKind
 from probe.session.handlers.data import message
 from probe.session.state import Mode
-from probe.session.timeouts import Phase, phase_of
+from probe.session.timeouts import RFC_FIGURES, Phase, phase_of
 
 if TYPE_CHECKING:
     from probe.session.machine import Play, Session
@@ -29,15 +29,18 @@ _LOST = Finding(
 )
 
 
-def _lost(exchange: Exchange, s: Session) -> bool:
+def _lost(exchange: Exchange, s: Session, phase: Phase, waited: float) -> bool:
     """The reply to a later member of the write never came, on a connection still open, from a
-    server that offered PIPELINING (without it, the write was the probe's breach)."""
+    server that offered PIPELINING (without it, the write was the probe's breach), though the
+    probe waited as long as RFC 5321 §4.5.3.2 gives that reply: a shorter wait cannot tell a lost
+    command from a slow server (a tarpit, a DNS check), and stays an error."""
     return (
         exchange.reply is None
         and s.connected
         and not s.past_deadline
         and "PIPELINING" in s.model.facts.extensions
         and (exchange.error or "").startswith("no complete reply")
+        and waited >= RFC_FIGURES[phase].seconds
     )
 
 
@@ -69,7 +72,9 @@ def play(step: Step, s: Session) -> Play[None]:
             yield from s.read_into(exchange, phase_of(line.table), member.timeout or step.timeout)
         exchanges = [exchange]
         findings = [s.judge(exchange, member.expect)]
-        if index > 0 and _lost(exchange, s):
+        phase = phase_of(line.table)
+        waited = s.limit(phase, member.timeout or step.timeout)
+        if index > 0 and _lost(exchange, s, phase, waited):
             findings[0].append(_LOST)
         if index == 0:
             findings[0] = unsolicited + findings[0]
