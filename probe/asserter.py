@@ -98,7 +98,7 @@ def judge(
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
     syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
-    if syntax and exchange.command != "DATA-END" and _bare_line_end(exchange.sent):
+    if syntax and exchange.command != "DATA-END" and bare_line_end(exchange.sent):
         syntax = [_echoed(syntax)]
     syntax += _greeting_findings(exchange.command, reply)
     findings = _tls_ehlo_findings(exchange.command, reply, facts)
@@ -257,7 +257,7 @@ def probe_breaches(exchange: Exchange, facts: SessionFacts) -> list[Finding]:
         limit = TEXT_LINE_LIMIT if command == "DATA-END" else COMMAND_LINE_LIMIT
         section = "§4.5.3.1.6" if command == "DATA-END" else "§4.5.3.1.4"
         found.append((f"sent a line over the {limit} octets the RFC allows", f"RFC 5321 {section}"))
-    if command != "DATA-END" and _bare_line_end(exchange.sent):
+    if command != "DATA-END" and bare_line_end(exchange.sent):
         found.append(
             (
                 "sent a bare CR or LF inside a command line, which a client MUST NOT do",
@@ -299,7 +299,7 @@ def _echoed(syntax: list[Finding]) -> Finding:
     )
 
 
-def _bare_line_end(sent: bytes) -> bool:
+def bare_line_end(sent: bytes) -> bool:
     """A CR or LF in the command line other than its final CRLF (what follows the first CRLF,
     a BDAT chunk say, is data, not the line)."""
     line = sent.split(b"\r\n", 1)[0]

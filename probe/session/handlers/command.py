@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from probe.asserter import bare_line_end
 from probe.results import Exchange, Finding, Verdict
 from probe.scenario.model import Level, ReplyCount, Step
 from probe.session.commands import Line
@@ -62,7 +63,15 @@ def _counted(step: Step, count: ReplyCount, line: Line, s: Session) -> Play[None
         exchange.reply = exchanges.pop(1).reply
         exchange.elapsed = s.now() - exchange.started
     replied = [e for e in exchanges if e.reply is not None]
-    findings = [s.judge(e, step.expect) for e in exchanges if e.reply is not None or not counted]
+    # A reply line without a code after the probe's own bare CR or LF is the rest of a reply
+    # that echoed it (the first part is judged, and warned of, already): not judged again.
+    echoed = bare_line_end(exchange.sent)
+    findings = [
+        s.judge(e, step.expect)
+        for e in exchanges
+        if (e.reply is not None or not counted)
+        and not (echoed and e is not exchange and e.reply is not None and e.reply.code is None)
+    ]
     if counted:
         if not findings:
             findings = [[]]
