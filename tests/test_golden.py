@@ -25,6 +25,7 @@ Nothing else differed between runs (compared over repeated runs of every scenari
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -150,3 +151,26 @@ def test_no_stray_golden_files():
     expected |= {f"{name}-{server}.json" for name, server in AUTH_RUNS}
     present = {p.name for p in GOLDEN.glob("*.json")}
     assert not present - expected, f"golden files with no scenario: {sorted(present - expected)}"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_the_whole_library_runs_as_one_folder_with_no_error(
+    request: pytest.FixtureRequest, cli, server: str
+):
+    """`smtp-probe run scenarios/ TARGET --var domain=...`: every bundled scenario in one run, no
+    error verdict, no traceback, and each scenario's verdict the one its golden file holds."""
+    target = request.getfixturevalue(FIXTURES[server])
+    args = [a for name, value in VARS.items() for a in ("--var", f"{name}={value}")]
+    run = cli("run", str(ROOT / "scenarios"), target, *args, "--format", "json", "--no-report",
+              env=ENVIRON, timeout=CLI_TIMEOUT * 3)  # fmt: skip
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.code in (0, 1), run.stdout[-2000:] + run.stderr[-2000:]
+    results = json.loads(run.stdout)["results"]
+    assert sorted(r["scenario"] for r in results) == sorted(p.stem for p in SCENARIOS)
+    for result in results:
+        assert result["verdict"] not in ("error", "no-service"), (
+            result["scenario"],
+            result["reason"],
+        )
+        golden = json.loads(golden_path(ROOT / f"{result['scenario']}.yaml", server).read_text())
+        assert result["verdict"] == golden["verdict"], result["scenario"]
