@@ -511,3 +511,23 @@ def test_dry_run_shows_conditions_and_saved_values(cli, tmp_path: Path):
         "mail <probe@example.test> SIZE=x1   [only when saved limit; bound again with the saved "
         "values when it plays]"
     ) in out
+
+
+def test_upper_puts_a_variable_in_capitals(cli, tmp_path: Path):
+    scenario = _write(
+        tmp_path,
+        "name: u\nvars: {domain: example.test}\nsteps:\n"
+        "  - ehlo: c.test\n  - mail: a@c.test\n  - rcpt: POSTMASTER@${upper:domain}\n",
+    )
+    result = cli(
+        "run", str(scenario), "127.0.0.1:9", "--dry-run", "--var", "domain=mX.Example.test"
+    )
+    assert result.code == 0, result.stderr
+    assert "rcpt <POSTMASTER@MX.EXAMPLE.TEST>" in result.stdout
+    bad = _write(tmp_path, "name: u\nsteps:\n  - rcpt: POSTMASTER@${upper:}\n")
+    result = cli("validate", str(bad))
+    assert result.code == 2
+    assert "bad reference '${upper:}'; write ${upper:name}" in result.stderr.splitlines()[0]
+    undefined = _write(tmp_path, "name: u\nsteps:\n  - rcpt: POSTMASTER@${upper:nowhere}\n")
+    result = cli("validate", str(undefined))
+    assert result.code == 2 and "nowhere" in result.stderr.splitlines()[0], result.stderr

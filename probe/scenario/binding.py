@@ -171,7 +171,8 @@ class _Binder:
 
     def lookup(self, ref: Ref, where: Position) -> str | None:
         if not ref.env:
-            return self.resolve(ref.name)
+            value = self.resolve(ref.name)
+            return value.upper() if ref.upper and value is not None else value
         value = self.environ.get(ref.name)
         if not value and ref.default is not None:
             value = ref.default  # as the shell's ${NAME:-default}: unset or empty

@@ -4,7 +4,9 @@ Syntax: `${name}` is a scenario variable (letters, digits, '_' and '-', not star
 or '-'); `${env:NAME}` an environment variable read at bind time, shown as it is in reports, and
 `${env:NAME:-default}` the same with a default for when it is unset (or empty, as in the shell);
 `${secret:NAME}` an environment variable that is a secret: masked wherever it would be shown, in
-every encoded form; `$${` a literal `${`. Any other `$` is literal.
+every encoded form; `${upper:name}` a scenario variable's value in capitals (RFC 5321 §2.4: domains
+and the local part postmaster are case-insensitive, which a scenario checks by writing them so);
+`$${` a literal `${`. Any other `$` is literal.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ class Ref:
     offset: int  # where `${` starts in the template
     secret: bool = False  # `secret:`: masked in everything shown
     default: str | None = None  # `env:NAME:-default`
+    upper: bool = False  # `upper:name`: the scenario variable's value in capitals
 
     def __str__(self) -> str:
         if not self.env:
-            return f"${{{self.name}}}"
+            return f"${{upper:{self.name}}}" if self.upper else f"${{{self.name}}}"
         tail = f":-{self.default}" if self.default is not None else ""
         return f"${{{'secret' if self.secret else 'env'}:{self.name}{tail}}}"
 
@@ -102,6 +105,10 @@ def _ref(inner: str, offset: int) -> Ref | TemplateProblem:
             f"bad secret reference '${{{inner}}}'; write ${{secret:NAME}} or "
             "${secret:NAME:-default}",
         )
+    if inner.startswith("upper:"):
+        if NAME_RE.match(inner[6:]):
+            return Ref(inner[6:], False, offset, upper=True)
+        return TemplateProblem(offset, f"bad reference '${{{inner}}}'; write ${{upper:name}}")
     if NAME_RE.match(inner):
         return Ref(inner, False, offset)
     return TemplateProblem(
