@@ -239,6 +239,77 @@ def test_a_server_that_misses_the_lifecycle_fails_or_warns_on_each_rule(cli):
         assert steps[name]["verdict"] == "warn", steps[name]
 
 
+class RefusesTheLifecycle(ScriptedServer):
+    """A server that gets the rest of the lifecycle wrong: HELO refused, an address literal in
+    EHLO refused, a second MAIL in a session refused, a message with no body refused, and
+    postmaster at a domain in capitals refused."""
+
+    one_mail = True  # refuse a second MAIL in the session
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 broken.test ESMTP\r\n")
+        mails, in_data, message = 0, False, b""
+        try:
+            while line := await reader.readline():
+                if in_data:
+                    message += line
+                    if line == b".\r\n":
+                        in_data = False
+                        body = message.split(b"\r\n\r\n", 1)
+                        has_body = len(body) == 2 and body[1] != b".\r\n"
+                        writer.write(b"250 queued\r\n" if has_body else b"554 no body\r\n")
+                    await writer.drain()
+                    continue
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb == b"HELO" or line.startswith(b"EHLO ["):
+                    writer.write(b"550 not you\r\n")
+                elif verb == b"EHLO":
+                    writer.write(ehlo("PIPELINING"))
+                elif verb == b"MAIL":
+                    mails += 1
+                    one = mails == 1 or not self.one_mail
+                    writer.write(b"250 OK\r\n" if one else b"452 one message a session\r\n")
+                elif verb == b"RCPT" and b"@EXAMPLE" in line.upper() and b"POSTMASTER@EX" in line:
+                    writer.write(b"550 no such user\r\n")
+                elif verb == b"DATA":
+                    in_data, message = True, b""
+                    writer.write(b"354 go\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    await writer.drain()
+                    return
+                else:
+                    writer.write(b"250 OK\r\n")
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+def test_a_server_that_refuses_the_rest_of_the_lifecycle_warns_or_fails(cli):
+    with RefusesTheLifecycle(Behaviour()) as server:
+        steps = run(cli, LIFECYCLE, server.target)
+    for name in ("HELO as the first command", "EHLO with an address literal"):
+        assert steps[name]["verdict"] == "warn", steps[name]  # SHOULDs: policy may refuse them
+    second = steps["MAIL for a second transaction in the session"]
+    assert second["verdict"] == "warn" and second["exchanges"][0]["reply"]["code"] == 452, second
+
+
+class RefusesTheLifecycleLater(RefusesTheLifecycle):
+    one_mail = False
+
+
+def test_a_server_that_refuses_a_header_only_message_or_postmaster_in_capitals(cli):
+    with RefusesTheLifecycleLater(Behaviour()) as server:
+        steps = run(cli, LIFECYCLE, server.target)
+    header_only = steps["a message that is all header (no body)"]
+    assert header_only["verdict"] == "warn", header_only  # RFC 5322 §3.5: the body is optional
+    capitals = steps["RCPT TO:<POSTMASTER@DOMAIN> (in capitals)"]
+    assert capitals["exchanges"][0]["sent"].startswith("RCPT TO:<POSTMASTER@EXAMPLE.TEST>")
+    assert capitals["verdict"] == "fail", capitals  # §4.5.1 with §2.4: a MUST
+
+
 def test_a_refused_mail_makes_its_dependants_not_applicable(cli):
     behaviour = Behaviour(replies={"MAIL": b"550 5.7.1 not from you\r\n"})
     with ScriptedServer(behaviour) as server:
