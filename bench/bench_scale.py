@@ -48,39 +48,17 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cold import machine, tiny_server
+from bench_cold import _tiny, machine, tiny_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BASIC = ROOT / "scenarios" / "basic.yaml"
-REPLIES = {
-    b"EHLO": b"250-bench.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
-    b"DATA": b"354 go\r\n",
-    b"QUIT": b"221 bye\r\n",
-    b"VRFY": b"252 maybe\r\n",
-}
 
 
 # --- the fleet's servers (a process of their own) ---------------------------------------------
 
 
 async def _serve(count: int) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            writer.write(b"220 bench.test ESMTP\r\n")
-            while line := await reader.readline():
-                verb = line.split(b" ", 1)[0].strip().upper()
-                writer.write(REPLIES.get(verb, b"250 OK\r\n"))
-                if verb == b"DATA":
-                    await reader.readuntil(b"\r\n.\r\n")
-                    writer.write(b"250 queued\r\n")
-                if verb == b"QUIT":
-                    break
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
+    handle = _tiny  # the same dialogue as the cold-start rows' server
     first = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
     port = first.sockets[0].getsockname()[1]
     servers, targets = [first], [f"127.0.0.1:{port}"]
