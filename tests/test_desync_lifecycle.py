@@ -9,6 +9,7 @@ import contextlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from postfix_server import DOMAIN
 from servers import Behaviour, ScriptedServer, ehlo
@@ -64,27 +65,30 @@ def test_postfix_keeps_data_and_commands_apart_except_a_bare_lf(cli, postfix_tar
     assert bare_lf["reason"].startswith("expected at most 1 reply (must): 2 replies")
 
 
-class SplitsOnCr(ScriptedServer):
-    """Ends a command line at CR, LF or CRLF, as no conforming server may (RFC 5321 §2.3.8)."""
+class LineServer(ScriptedServer):
+    """A scripted server that answers line by line: `answer(line, state)` gives the reply (None:
+    none) from the line without its end and the connection's own `state`; a 221 closes the
+    connection. `ends` is what it takes for a line end (CRLF, as RFC 5321 §2.3.8 says)."""
+
+    ends = re.compile(rb"\r\n")
+
+    def answer(self, line: bytes, state: dict[str, Any]) -> bytes | None:
+        verb = line.split(b" ", 1)[0].upper()
+        return {b"EHLO": ehlo("PIPELINING"), b"QUIT": b"221 bye\r\n"}.get(verb, b"250 OK\r\n")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 broken.test ESMTP\r\n")
-        pending = b""
+        pending, state = b"", {}
         try:
             while chunk := await reader.read(4096):
                 pending += chunk
-                *lines, pending = re.split(rb"\r\n|\r|\n", pending)
+                *lines, pending = self.ends.split(pending)
                 for line in lines:
-                    verb = line.split(b" ", 1)[0].upper()
-                    writer.write(
-                        ehlo("PIPELINING")
-                        if verb == b"EHLO"
-                        else b"221 bye\r\n"
-                        if verb == b"QUIT"
-                        else b"250 OK\r\n"
-                    )
-                    if verb == b"QUIT":
-                        writer.close()
+                    reply = self.answer(line, state)
+                    if reply is not None:
+                        writer.write(reply)
+                    if reply is not None and reply.startswith(b"221"):
+                        await writer.drain()
                         return
                 await writer.drain()
         except ConnectionError:
@@ -93,38 +97,23 @@ class SplitsOnCr(ScriptedServer):
             writer.close()
 
 
-class LosesTheLineAfterALongOne(ScriptedServer):
+class SplitsOnCr(LineServer):
+    """Ends a command line at CR, LF or CRLF, as no conforming server may (RFC 5321 §2.3.8)."""
+
+    ends = re.compile(rb"\r\n|\r|\n")
+
+
+class LosesTheLineAfterALongOne(LineServer):
     """Answers an over-long command line with 500, then drops the next line unanswered, as a server
     that keeps discarding "the rest" of the long line would: out of step from then on."""
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 broken.test ESMTP\r\n")
-        pending, skip_next = b"", False
-        try:
-            while chunk := await reader.read(4096):
-                pending += chunk
-                *lines, pending = pending.split(b"\r\n")
-                for line in lines:
-                    verb = line.split(b" ", 1)[0].upper()
-                    if skip_next:
-                        skip_next = False
-                        continue
-                    if len(line) > 510:
-                        writer.write(b"500 5.5.2 line too long\r\n")
-                        skip_next = True
-                    elif verb == b"EHLO":
-                        writer.write(ehlo("PIPELINING"))
-                    elif verb == b"QUIT":
-                        writer.write(b"221 bye\r\n")
-                        writer.close()
-                        return
-                    else:
-                        writer.write(b"250 OK\r\n")
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
+    def answer(self, line: bytes, state: dict[str, Any]) -> bytes | None:
+        if state.pop("skip_next", False):
+            return None
+        if len(line) > 510:
+            state["skip_next"] = True
+            return b"500 5.5.2 line too long\r\n"
+        return super().answer(line, state)
 
 
 def test_a_server_out_of_step_after_an_over_long_line_fails(cli):
@@ -239,52 +228,33 @@ def test_a_server_that_misses_the_lifecycle_fails_or_warns_on_each_rule(cli):
         assert steps[name]["verdict"] == "warn", steps[name]
 
 
-class RefusesTheLifecycle(ScriptedServer):
+class RefusesTheLifecycle(LineServer):
     """A server that gets the rest of the lifecycle wrong: HELO refused, an address literal in
     EHLO refused, a second MAIL in a session refused, a message with no body refused, and
     postmaster at a domain in capitals refused."""
 
     one_mail = True  # refuse a second MAIL in the session
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 broken.test ESMTP\r\n")
-        mails, in_data, message = 0, False, b""
-        try:
-            while line := await reader.readline():
-                if in_data:
-                    message += line
-                    if line == b".\r\n":
-                        in_data = False
-                        body = message.split(b"\r\n\r\n", 1)
-                        has_body = len(body) == 2 and body[1] != b".\r\n"
-                        writer.write(b"250 queued\r\n" if has_body else b"554 no body\r\n")
-                    await writer.drain()
-                    continue
-                verb = line.split(b" ", 1)[0].strip().upper()
-                if verb == b"HELO" or line.startswith(b"EHLO ["):
-                    writer.write(b"550 not you\r\n")
-                elif verb == b"EHLO":
-                    writer.write(ehlo("PIPELINING"))
-                elif verb == b"MAIL":
-                    mails += 1
-                    one = mails == 1 or not self.one_mail
-                    writer.write(b"250 OK\r\n" if one else b"452 one message a session\r\n")
-                elif verb == b"RCPT" and b"@EXAMPLE" in line.upper() and b"POSTMASTER@EX" in line:
-                    writer.write(b"550 no such user\r\n")
-                elif verb == b"DATA":
-                    in_data, message = True, b""
-                    writer.write(b"354 go\r\n")
-                elif verb == b"QUIT":
-                    writer.write(b"221 bye\r\n")
-                    await writer.drain()
-                    return
-                else:
-                    writer.write(b"250 OK\r\n")
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
+    def answer(self, line: bytes, state: dict[str, Any]) -> bytes | None:
+        if "message" in state:  # inside DATA, up to the final dot
+            if line != b".":
+                state["message"].append(line)
+                return None
+            has_body = b"" in state.pop("message")[:-1]  # a blank line before the last line
+            return b"250 queued\r\n" if has_body else b"554 no body\r\n"
+        verb = line.split(b" ", 1)[0].upper()
+        if verb == b"HELO" or line.startswith(b"EHLO ["):
+            return b"550 not you\r\n"
+        if verb == b"MAIL":
+            state["mails"] = state.get("mails", 0) + 1
+            one = state["mails"] == 1 or not self.one_mail
+            return b"250 OK\r\n" if one else b"452 one message a session\r\n"
+        if verb == b"RCPT" and b"POSTMASTER@EXAMPLE" in line:
+            return b"550 no such user\r\n"
+        if verb == b"DATA":
+            state["message"] = []
+            return b"354 go\r\n"
+        return super().answer(line, state)
 
 
 def test_a_server_that_refuses_the_rest_of_the_lifecycle_warns_or_fails(cli):
