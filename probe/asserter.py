@@ -7,12 +7,12 @@ Pure functions over values: no I/O, no session. The runner hands in what it know
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
 from probe.protocol.ehlo import EHLO_PROBLEMS, names_a_host, parse_ehlo
 from probe.protocol.enhanced import check_enhanced, parse_enhanced
 from probe.protocol.reply import Reply, Severity, printable
+from probe.record import field, record, replace
 from probe.results import Exchange, Finding, Verdict, worst
 from probe.scenario.model import Expectation, Level
 from probe.secrets import MASK as SECRET_MASK
@@ -37,7 +37,7 @@ _ADVERTISED_BY = {
 _ASSUMABLE = {"tls_required", "auth_required", "odmr_session"}
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SessionFacts:
     """What the client has observed of the session so far."""
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from probe.inputfile import InputFileError, read_bounded, shown
+from probe.record import field, record
 
 MAX_BYTES = 256 * 1024 * 1024
 # How bad a verdict is; a result's no-mail and no-service are as bad as an error.
@@ -30,7 +30,7 @@ class BaselineError(ValueError):
     """A report that cannot be compared: one line saying which and why."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Change:
     where: str  # `basic -> 127.0.0.1:2525`
     step: str  # the step's name, or "" for the result as a whole
@@ -45,7 +45,7 @@ class Change:
         return f"{what}: {before} -> {self.after}{reason}"
 
 
-@dataclass
+@record
 class Comparison:
     baseline: str  # what it was compared with: the file, and when that run started
     regressed: list[Change] = field(default_factory=list)

@@ -25,9 +25,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import itertools
-from dataclasses import dataclass, field
 from typing import Any
 
+from probe.record import field, record
 from probe.results import DaneInfo, Finding, Verdict
 
 DANE_TA, DANE_EE = 2, 3
@@ -36,7 +36,7 @@ DIGEST_LENGTHS = {1: 32, 2: 64}  # SHA2-256, SHA2-512
 SHOWN_HEX = 16  # hex digits of association data shown in one line of the text report
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TlsaRecord:
     usage: int
     selector: int
@@ -76,7 +76,7 @@ class TlsaRecord:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DaneLookup:
     """What DNS said about one host's TLSA records (probe.resolve.dane)."""
 
@@ -140,7 +140,7 @@ class DaneLookup:
         return list(dict.fromkeys(n for n in (self.host, self.original, self.domain) if n))
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Outcome:
     matched: TlsaRecord | None = None
     certificate: int | None = None
@@ -229,32 +229,32 @@ def _cname(lookup: DaneLookup) -> str:
 
 def _match(lookup: DaneLookup, chain: tuple[bytes, ...], now: datetime.datetime) -> _Outcome:
     outcome = _Outcome()
-    for record in lookup.usable:
-        if record.usage == DANE_EE:
-            if _same(record, chain[0]):
-                return _Outcome(record, 0)
-            outcome.problems.append(f"{record.text(True)} does not match the server's certificate")
+    for tlsa in lookup.usable:
+        if tlsa.usage == DANE_EE:
+            if _same(tlsa, chain[0]):
+                return _Outcome(tlsa, 0)
+            outcome.problems.append(f"{tlsa.text(True)} does not match the server's certificate")
             continue
-        found = [i for i in range(1, len(chain)) if _same(record, chain[i])]
-        if not found and _same(record, chain[0]):
+        found = [i for i in range(1, len(chain)) if _same(tlsa, chain[i])]
+        if not found and _same(tlsa, chain[0]):
             outcome.problems.append(
-                f"{record.text(True)} matches no certificate the server sent above its own (it "
+                f"{tlsa.text(True)} matches no certificate the server sent above its own (it "
                 "matches the server's own certificate: DANE-EE(3) is the usage for that)"
             )
             continue
         if not found:
-            problem = _absent_anchor(record, chain, lookup, now)
+            problem = _absent_anchor(tlsa, chain, lookup, now)
             if not problem:
-                return _Outcome(record, None)
-            outcome.problems.append(f"{record.text(True)}: {problem}")
+                return _Outcome(tlsa, None)
+            outcome.problems.append(f"{tlsa.text(True)}: {problem}")
             continue
         problem = _chain_problem(chain[: found[0] + 1], lookup, now)
         if problem:
             outcome.problems.append(
-                f"{record.text(True)} matches certificate {found[0]}, but {problem}"
+                f"{tlsa.text(True)} matches certificate {found[0]}, but {problem}"
             )
             continue
-        return _Outcome(record, found[0])
+        return _Outcome(tlsa, found[0])
     return outcome
 
 

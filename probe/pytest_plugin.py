@@ -28,7 +28,6 @@ import os
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import pytest
 
 from probe.cli import _non_negative_seconds, _port, _positive_int, seconds
 from probe.codes import PROFILES
+from probe.record import field, record
 
 SUFFIXES = (".yaml", ".yml")
 _SNIFF_BYTES = 256 * 1024  # the loader refuses larger files; the sniff reads no more than this
@@ -59,7 +59,7 @@ class ProbeFailed(Exception):
     its exchange and findings under its server's line."""
 
 
-@dataclass
+@record
 class _State:
     entries: list[Any]  # probe.targetsfile.TargetEntry: a target and its own variables
     overrides: dict[str, str]  # --smtp-var over SMTP_PROBE_VAR_* over --smtp-var-file
@@ -490,7 +490,7 @@ class ScenarioFile(pytest.File):
         return super().repr_failure(excinfo)
 
 
-@dataclass
+@record
 class _Played:
     """A session played (one per MX host with --smtp-all-mx), or why it could not be."""
 
@@ -706,7 +706,7 @@ class StepItem(pytest.Item):
         return self.path, line - 1 if self.position else None, f"{where} › {self.label}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Outcome:
     kind: str  # "passed", "skipped" or "failed"
     text: str = ""  # why it was skipped; for a failure, the exchange under the server's line

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from probe.protocol.reply import Reply
+from probe.record import field, record
 
 if TYPE_CHECKING:
     from probe.dane import TlsaRecord
@@ -43,7 +43,7 @@ def worst(
     return Verdict.PASS if found is Verdict.INFO else found
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Finding:
     """One judgement about one exchange: what is wrong (or notable), and which text says so."""
 
@@ -95,7 +95,7 @@ def strongest(findings: list[Finding]) -> Finding:
     return max(findings, key=lambda f: _RANK[f.verdict])
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Streamed:
     """A message streamed from a file: `Exchange.sent` keeps only its start, this the rest of
     what judging and reports need."""
@@ -106,7 +106,7 @@ class Streamed:
     eight_bit: bool
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Exchange:
     """One command (or the greeting) and the reply it got, as seen on the wire.
 
@@ -136,7 +136,7 @@ class Exchange:
         return any(byte >= 0x80 for byte in self.sent)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class StepResult:
     label: str
     kind: str
@@ -149,7 +149,7 @@ class StepResult:
     applicable: bool = True  # False: skipped because the server does not offer what it needs
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CertInfo:
     """One certificate the server presented, in words (probe.tlsfacts)."""
 
@@ -174,7 +174,7 @@ class CertInfo:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TlsVerification:
     """Whether the chain verifies against a trust store, and whether it names the host."""
 
@@ -194,7 +194,7 @@ class TlsVerification:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TlsInfo:
     """What the TLS handshake negotiated (after STARTTLS, RFC 3207, or at once, RFC 8314), as the
     ssl object reports it."""
@@ -215,7 +215,7 @@ class TlsInfo:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DaneInfo:
     """DANE for the host (RFC 7672, with --dane): its TLSA records, whether DNSSEC vouched for
     them, and whether they match the chain the TLS session presented (probe.dane)."""
@@ -248,7 +248,7 @@ class DaneInfo:
         }
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class ServerResult:
     scenario: str
     scenario_path: str
@@ -272,7 +272,7 @@ class ServerResult:
         return out
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class RunResult:
     results: list[ServerResult]
     profile: str

@@ -10,14 +10,15 @@ every target lands in exactly one shard.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from probe.record import record
 
 if TYPE_CHECKING:
     from probe.resolve import TargetPlan
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Shard:
     index: int  # 0-based
     count: int

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field, replace
+
+from probe.record import field, record, replace
 
 DEFAULT_PORT = 25
 SMTPS = "smtps://"
@@ -19,7 +20,7 @@ class TargetError(ValueError):
     """A target string that cannot be understood; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Target:
     """Where to connect. `text` is what the user typed; `host` a name or an IP address."""
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probe.inputfile import InputFileError, read_bounded, shown
+from probe.record import field, record
 from probe.targets import DEFAULT_PORT, Target, TargetError, parse_target
 from probe.wire import no_wire_form
 
@@ -42,7 +42,7 @@ class TargetsFileError(ValueError):
         self.problems = problems
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TargetEntry:
     """A target and the variables given with it (they beat `--var` for this target)."""
 

@@ -12,9 +12,9 @@ the result, `elapsed_ms` of each exchange.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from probe.asserter import step_verdict
+from probe.record import field, record
 from probe.results import (
     Exchange,
     Finding,
@@ -54,7 +54,7 @@ class ThresholdError(ValueError):
     """A --warn-ms/--crit-ms value that cannot be read; the message says which and why."""
 
 
-@dataclass
+@record
 class Thresholds:
     """Milliseconds per phase; a phase missing has no threshold."""
 

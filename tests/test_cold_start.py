@@ -33,18 +33,35 @@ def imported(
     return done.returncode, modules, done.stdout
 
 
+def at_start() -> set[str]:
+    """The modules `python -X importtime -c pass` imports: the interpreter's and its site's."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "pass"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
 def top_level(modules: set[str]) -> set[str]:
     return {m.split(".", 1)[0] for m in modules}
 
 
 def test_an_ip_target_run_imports_neither_dns_nor_asyncio(aiosmtpd_server, tmp_path) -> None:
     args = ["run", str(BASIC), aiosmtpd_server, "--var", "domain=example.test", "--no-report"]
-    code, modules, stdout = imported(args, tmp_path)
+    env = {"SMTP_PROBE_CACHE_DIR": str(tmp_path / "cache"), "SMTP_PROBE_NO_CACHE": ""}
+    code, modules, stdout = imported(args, tmp_path, env)  # an empty cache
     assert code == 0, stdout
     assert "PASS" in stdout
     assert "probe.session.drivers.blocking" in modules  # the run did happen, on one socket
     assert not {"dns", "asyncio"} & top_level(modules)
-    # The code table comes precomputed; the scenario file alone needs YAML.
+    # The code table comes precomputed (not from YAML); the scenario file alone needs YAML.
     assert "probe.codes.table_data" in modules
 
 
@@ -68,6 +85,12 @@ def test_a_second_run_of_the_same_file_takes_it_from_the_cache(aiosmtpd_server, 
     # basic.yaml has no STARTTLS and no reply-text pattern, so neither ssl nor RE2 either.
     assert not {"yaml", "dns", "asyncio", "ssl", "re2"} & top_level(modules)
     assert not {"probe.scenario.loader", "probe.scenario.steps", "probe.dane"} & modules
+    # The code table comes from its cache entry, without its precomputed module or the checks.
+    assert "probe.codes.table_data" not in modules
+    # Nor modules a run without AUTH, a report file or a host name has no use for (beyond what
+    # this interpreter's site-packages import at start: `python -c pass` shows those).
+    unneeded = {"hashlib", "tempfile", "encodings.idna", "dataclasses", "inspect"}
+    assert not unneeded & (modules - at_start())
     assert first.splitlines()[0].split()[:4] == second.splitlines()[0].split()[:4]
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import difflib
 import functools
 import importlib
@@ -62,6 +61,7 @@ from tls_servers import USER as AUTH_USER
 
 from probe.codes import CodeTable, load_table
 from probe.protocol.reply import Reply, ReplyLine
+from probe.record import fields_of, is_record
 from probe.results import ServerResult
 from probe.scenario import BoundScenario, bind, load_scenario
 from probe.session.drivers import aio, blocking
@@ -130,11 +130,9 @@ def _plain(value: Any) -> Any:
             "code": value.code,
             "problems": _plain(value.problems),
         }
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if is_record(value):
         return {
-            f.name: _plain(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if f.name not in TIMINGS
+            name: _plain(getattr(value, name)) for name in fields_of(value) if name not in TIMINGS
         }
     if isinstance(value, Enum):
         return str(value.value)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
+
+from probe.record import record, replace
 
 
 class Tier(StrEnum):
@@ -30,7 +31,7 @@ PROFILES = ("rfc5321", "standards", "permissive")  # rfc5321 is the default
 UNKNOWN = "UNKNOWN"  # the table's name for a verb it does not list
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Allowance:
     """One document's permission for `command` to answer `code`."""
 
@@ -44,7 +45,7 @@ class Allowance:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FixedReply:
     """A reply the RFC text fixes with a MUST (QUIT -> 221 §4.1.1.10, ...).
 
@@ -63,7 +64,7 @@ class FixedReply:
     argument_rule: str = ""  # what binds the form with an argument instead (NOOP: a SHOULD)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SequenceRule:
     """A command the server MUST refuse when the session shows `requires` unmet; with `reply`,
     refuse with that code (another refusal fails too)."""
@@ -75,7 +76,7 @@ class SequenceRule:
     reply: int | None = None  # the refusal the rule names (AUTH: 503); None: any refusal
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AnswerRule:
     """A reply the RFC fixes for one form of a line: a line of `command` matching `match` (with
     `continuation`, only a client response inside an AUTH exchange, after a 334) MUST (or
@@ -95,7 +96,7 @@ class AnswerRule:
     text_code: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Duty:
     """A duty the RFC puts on a server; `codes` to `command` (whose line matches `match`, if set)
     refuse it."""
@@ -109,7 +110,7 @@ class Duty:
     requires: str = ""  # a REQUIREMENTS name the session must show for the duty to apply
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class NoArguments:
     """Commands that take no arguments, and what they SHOULD answer when given some."""
 
@@ -119,7 +120,7 @@ class NoArguments:
     rule: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CodeInfo:
     code: int
     meaning: str
@@ -127,7 +128,7 @@ class CodeInfo:
     commands: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CommandSpec:
     """A table entry's description: what it is, other names for it, why it looks as it does."""
 
@@ -227,8 +228,27 @@ def canonical_command(name: str) -> str:
 
 @functools.cache
 def load_table() -> CodeTable:
-    """Load (once, cached) the bundled table: from its precomputed form (`table_data.py`) when
-    that was made from this very table.yaml, else from the YAML (`probe/codes/precompute.py`)."""
+    """Load (once, cached) the bundled table: from smtp-probe's cache folder when an entry made by
+    this very package is there (`probe.cache`), else by checking and building it (`_build`)."""
+    import marshal
+
+    from probe import cache as store
+
+    folder = store.cache_dir("tables")
+    header = marshal.dumps((store.fingerprint(), "probe/codes/table.yaml"))
+    if folder is not None:
+        hit = store.read_entry(folder, header, CodeTable)
+        if hit is not None:
+            return hit
+    table = _build()
+    if folder is not None:
+        store.write_entry(folder, header, table, _same)
+    return table
+
+
+def _build() -> CodeTable:
+    """The table checked and built from its precomputed form (`table_data.py`) when that was made
+    from this very table.yaml, else from the YAML (`probe/codes/precompute.py`)."""
     from probe.codes import precompute, table_data
 
     # Beside this file (importlib.resources would cost more to import than the read takes).
@@ -242,6 +262,11 @@ def load_table() -> CodeTable:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CodeTableError(f"table.yaml: not valid YAML: {exc}") from exc
     return parse_table(data)
+
+
+def _same(a: CodeTable, b: CodeTable) -> bool:
+    """Whether two tables hold the same data (a cache entry is kept only if its copy is)."""
+    return vars(a) == vars(b)
 
 
 # --- checking and building ----------------------------------------------------------------------

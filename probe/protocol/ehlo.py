@@ -16,10 +16,10 @@ a problem. Lines whose keyword breaks the grammar are reported and left out of `
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Final
 
 from probe.protocol.reply import Reply
+from probe.record import field, record
 
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 _PARAM = re.compile(r"[\x21-\x7e]+")
@@ -72,7 +72,7 @@ NO_PARAMETERS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Capabilities:
     """What a 250 EHLO reply advertised.
 

@@ -9,10 +9,10 @@ followed by one or more spaces, and its class agrees with the reply code's first
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
 
 from probe.protocol.reply import Reply, Severity, SyntaxProblem, collapse_problems
+from probe.record import record
 
 # kind -> (severity, source) for the problems `check_enhanced` reports.
 ENHANCED_PROBLEM_KINDS: Final[dict[str, tuple[Severity, str]]] = {
@@ -29,7 +29,7 @@ EXEMPT_COMMANDS: Final = frozenset({"CONNECT", "HELO", "EHLO", "LHLO"})
 _SHAPE = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class EnhancedCode:
     klass: int
     subject: int
@@ -40,7 +40,7 @@ class EnhancedCode:
         return self.text
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class EnhancedParse:
     """What was found at the start of a reply line's text.
 

@@ -46,7 +46,6 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
 
 from probe.protocol.reply import (
@@ -58,6 +57,7 @@ from probe.protocol.reply import (
     parse_line,
     printable,
 )
+from probe.record import record
 
 DEFAULT_MAX_REPLY_BYTES: Final = 64 * 1024
 DEFAULT_MAX_REPLY_LINES: Final = 1000
@@ -93,14 +93,14 @@ class NeedData:
 NEED_DATA: Final = NeedData()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Closed:
     """The peer closed the stream. `partial` holds the bytes of an incomplete reply, if any."""
 
     partial: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CapExceeded:
     """A reply grew past a cap; the session must end with an error verdict."""
 

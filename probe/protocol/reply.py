@@ -9,8 +9,9 @@ import contextlib
 import re
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from enum import StrEnum
+
+from probe.record import record, replace
 
 
 class Severity(StrEnum):
@@ -20,7 +21,7 @@ class Severity(StrEnum):
     WARN = "warn"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SyntaxProblem:
     """One way a reply breaks RFC 5321's reply grammar (a finding about the server, not a crash)."""
 
@@ -31,7 +32,7 @@ class SyntaxProblem:
     line: int | None = None  # 1-based index of the reply line concerned, if any
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReplyLine:
     """One line of a reply as received.
 

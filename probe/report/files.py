@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 
@@ -31,6 +30,8 @@ def report_name(started_at: str, scenario: str) -> str:
 def write_atomic(directory: Path, name: str, text: str) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        import tempfile  # here: a run that writes no report file does not pay for it
+
         fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
         try:
             # Server text is decoded with replacement, scenario text checked before sending:

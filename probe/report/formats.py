@@ -6,8 +6,8 @@ into the run instead of rendering it here."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from probe.record import field, record
 from probe.report.redact import Redactor
 from probe.results import RunResult
 from probe.thresholds import Thresholds
@@ -15,7 +15,7 @@ from probe.thresholds import Thresholds
 FORMATS = ("text", "json", "markdown", "tap", "nagios")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Context:
     """What a renderer may need beyond the run: -v, and the response-time thresholds."""
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from probe import __version__
+from probe.record import field, record
 from probe.report.redact import Redactor
 from probe.results import Exchange, Finding, ServerResult, StepResult, TlsInfo, Verdict
 
@@ -31,7 +31,7 @@ _TALLY = (
 )
 
 
-@dataclass
+@record
 class Tally:
     """What the summary needs, counted as results go by (the results themselves are not kept)."""
 
@@ -134,7 +134,7 @@ class ShardError(ValueError):
     """A file that is not a JSONL shard; the message names the file and line."""
 
 
-@dataclass
+@record
 class Shards:
     results: list[dict[str, Any]]  # in the order of the target list
     summaries: list[dict[str, Any]]  # one per file that was complete

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+from probe.record import field, record
 
 DNS_PORT = 53
 DEFAULT_TIMEOUT = 5.0
@@ -15,7 +16,7 @@ class ResolveConfigError(ValueError):
     """A resolver option that cannot be understood; the message says why."""
 
 
-@dataclass
+@record
 class ResolverConfig:
     """Resolution settings shared by every target of a run.
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from probe.record import field, record
 from probe.resolve.config import ResolverConfig
 from probe.resolve.records import DnsError, Failure, Lookup, MxRecord
 from probe.targets import Target
@@ -34,7 +34,7 @@ class PlanKind(StrEnum):
     ERROR = "error"  # nothing to connect to; `reason` says why
 
 
-@dataclass
+@record
 class MxHost:
     """One mail exchanger (or the direct host): its addresses in the order they are tried."""
 
@@ -52,7 +52,7 @@ class MxHost:
         return bool(self.addresses)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Candidate:
     """One address to connect to, and the MX host it belongs to."""
 
@@ -70,7 +70,7 @@ class Candidate:
         )
 
 
-@dataclass
+@record
 class TargetPlan:
     target: Target
     kind: PlanKind
@@ -301,14 +301,14 @@ def _rng(seed: int | None, domain: str) -> random.Random:
 
 def _dedupe(records: list[MxRecord], plan: TargetPlan) -> list[MxRecord]:
     seen: dict[str, MxRecord] = {}
-    for record in sorted(records, key=lambda r: r.preference):
-        if record.exchange in seen:
+    for mx in sorted(records, key=lambda r: r.preference):
+        if mx.exchange in seen:
             plan.notes.append(
-                f"MX {record.preference} {record.exchange} repeats a host already listed with "
-                f"preference {seen[record.exchange].preference}; it is tried once"
+                f"MX {mx.preference} {mx.exchange} repeats a host already listed with "
+                f"preference {seen[mx.exchange].preference}; it is tried once"
             )
             continue
-        seen[record.exchange] = record
+        seen[mx.exchange] = mx
     return list(seen.values())
 
 

@@ -3,8 +3,9 @@ a run whose targets are all addresses imports neither dnspython nor asyncio."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from probe.record import record
 
 
 class Failure(StrEnum):
@@ -33,13 +34,13 @@ class DnsError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MxRecord:
     preference: int
     exchange: str  # lower case without the final dot; "." for the root (a null MX)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Lookup:
     """The outcome of one query: records, or an error."""
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probe.inputfile import InputFileError, read_bounded, shown
+from probe.record import field, record, replace
 from probe.scenario.errors import ScenarioError, ScenarioProblem
 from probe.scenario.grammar import MAX_IDLE, MECHANISMS
 from probe.scenario.model import (
@@ -112,7 +112,7 @@ MAX_EXPANDED_VALUE = 16 * 1024 * 1024  # one expanded value or step field, in ch
 MAX_EXPANDED_TOTAL = 64 * 1024 * 1024  # everything a binding expands
 
 
-@dataclass
+@record
 class _Binder:
     scenario: Scenario
     overrides: Mapping[str, str]

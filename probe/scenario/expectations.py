@@ -8,11 +8,11 @@ the value is inserted literally (escaped) when the scenario is bound.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from probe.codes import canonical_command, load_table
+from probe.record import record
 from probe.scenario import variables
 from probe.scenario.fields import Fields, did_you_mean, yaml12_number
 from probe.scenario.grammar import EXPECT_KEYS
@@ -23,7 +23,7 @@ from probe.scenario.yamlnodes import INT_TAG, STR_TAG, describe, is_null, items
 CODE_RE = re.compile(r"[2-5](?:[0-9][0-9xX]|[xX][xX])\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Judge:
     """Which code-table command judges a reply, and a hint to add when an expectation can't be
     met (e.g. "set 'as:' ...")."""

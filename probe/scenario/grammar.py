@@ -6,9 +6,9 @@ checks the two agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
+from probe.record import record
 from probe.scenario.model import Level, StepKind
 
 TOP_KEYS = ("name", "description", "vars", "stop_on_fail", "tls", "auth", "steps")
@@ -68,7 +68,7 @@ class Arg(Enum):
     LIST = "list"  # pipeline: a list of steps, or {steps: [...]}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KindSpec:
     main: str | None  # the key the short form fills
     keys: tuple[str, ...]  # the kind's own keys in the long form

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
+
+from probe.record import field, record, replace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Position:
     """Where something is in a scenario file (1-based line and column)."""
 
@@ -38,7 +39,7 @@ class Level(StrEnum):
     INFO = "info"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CodePattern:
     """An expected code: exact ("250"), a class ("5xx") or a class and subclass ("25x")."""
 
@@ -52,7 +53,7 @@ class CodePattern:
         return self.text
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Expectation:
     codes: tuple[CodePattern, ...] = ()  # empty: any code
     # Each searched in the reply's text lines without their codes, joined by newlines (RE2,
@@ -86,7 +87,7 @@ class Expectation:
         return ", ".join(parts) or "any reply"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReplyCount:
     """`replies:` on a send step: how many replies the bytes it sends must get, counted over a
     quiet window after the first (`within` seconds; None: the default window). One write may
@@ -116,7 +117,7 @@ class ReplyCount:
         return f"{word} {number} repl{'y' if number == 1 else 'ies'}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Save:
     """`save: {name: SOURCE}`: a value from a step's reply, for `${name}` in later steps."""
 
@@ -138,7 +139,7 @@ class Save:
         return f"{self.name} = /{pattern}/ in the reply text"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Condition:
     """`when:`: the step plays only if all of these hold (else it is skipped, with the reason)."""
 
@@ -210,7 +211,7 @@ class StepKind(StrEnum):
     IDLE = "idle"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Step:
     """One scripted action. Strings may hold `${var}` references until the scenario is bound.
 
@@ -279,23 +280,23 @@ class Step:
 
 
 def evolve(obj: _T, **changes: object) -> _T:
-    """`dataclasses.replace`, returning `obj` itself when no value changes: binding rebuilds every
+    """`replace`, returning `obj` itself when no value changes: binding rebuilds every
     step, most steps hold no variable, and replacing a Step costs about 7 us."""
     for key, value in changes.items():
         old = getattr(obj, key)
         if old is not value and old != value:
-            return replace(obj, **changes)  # type: ignore[type-var]
+            return replace(obj, **changes)
     return obj
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Variable:
     name: str
     default: str | None  # None: must be given with --var (or by the target, for `domain`)
     position: Position
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str
@@ -308,7 +309,7 @@ class Scenario:
     auth: str | None = None  # "required": AUTH before MAIL (RFC 6409 §4.3)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class BoundScenario:
     """A scenario with every `${...}` expanded for one target."""
 

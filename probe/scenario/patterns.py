@@ -9,9 +9,9 @@ when the scenario is loaded, with their position.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re2  # type: ignore[import-untyped]
+
+from probe.record import record
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are reported by us, with the file position, not on stderr
@@ -22,7 +22,7 @@ class PatternError(ValueError):
     """A pattern RE2 cannot compile; the message says why."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, slots=True, eq=False)
 class Pattern:
     pattern: str
     _compiled: object

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -20,6 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from probe.inputfile import regular_file_problem, shown
 from probe.protocol.encode import bracketed
+from probe.record import replace
 from probe.scenario.expectations import ExpectReader, Judge
 from probe.scenario.fields import Fields, did_you_mean, suggestion
 from probe.scenario.grammar import (
@@ -624,7 +624,7 @@ class StepReader:
             chunks=chunks,
             last=last,
         )
-        # Set on the new step before anyone sees it (dataclasses.replace would build it twice).
+        # Set on the new step before anyone sees it (replace would build it twice).
         object.__setattr__(step, "label", name if name is not None else default_label(step))
         return step
 

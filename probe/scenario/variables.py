@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+
+from probe.record import record
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Ref:
     name: str
     env: bool  # from the environment (`env:` or `secret:`), not a scenario variable
@@ -38,7 +39,7 @@ class Ref:
 Part = str | Ref
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TemplateProblem:
     offset: int
     message: str

@@ -6,25 +6,25 @@ and feeds back exactly one event. Times are `time.monotonic()` values from the m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from probe.record import record
 
 # ---- actions -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Connect:
     host: str
     port: int
     until: float  # give up at this time -> Failed
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Send:
     data: bytes
     until: float  # the bytes must be handed to the kernel by then -> Failed(timed_out=True)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Receive:
     """Wait for bytes until `until`; `until` in the past means: take only what has arrived
     already (a zero-time poll)."""
@@ -32,7 +32,7 @@ class Receive:
     until: float
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class StartTLS:
     server_name: str  # SNI, and the name a verified certificate must carry
     verify: bool
@@ -40,7 +40,7 @@ class StartTLS:
     legacy: bool = False  # offer only TLS 1.0 and 1.1 (the RFC 8996 check)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Close:
     abort: bool = False  # reset at once (a reply past a cap), instead of closing politely
 
@@ -51,27 +51,27 @@ Action = Connect | Send | Receive | StartTLS | Close
 # ---- events --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Connected:
     peer: str  # host:port as connected to
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Done:
     """The action completed (Send, Close)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Data:
     data: bytes  # b"": the server closed its side (EOF)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TimedOut:
     """`until` passed with nothing (more) done."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Failed:
     """The action failed: connect refused, send or receive error, TLS handshake failure."""
 
@@ -79,7 +79,7 @@ class Failed:
     closed: bool = True  # the connection is unusable from now on
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TLSUp:
     version: str | None
     cipher: str | None = None

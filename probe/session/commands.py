@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 
 from probe.codes import UNKNOWN, canonical_command
 from probe.protocol.encode import bracketed, decode_escapes, encode_command, encode_data
+from probe.record import record
 from probe.scenario.model import Step, StepKind
 from probe.secrets import MASK as SECRET_MASK
 from probe.secrets import secret_forms
@@ -19,7 +19,7 @@ MASK = SECRET_MASK.encode()
 _ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Line:
     """One thing to send, the table that judges its reply, and how a report may show it."""
 

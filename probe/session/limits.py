@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from probe.record import record
 
 DEFAULT_PER_HOST = 2
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Limits:
     concurrency: int = 8  # sessions (so sockets) at once, overall
     per_host: int = DEFAULT_PER_HOST  # sessions at once against one server (address and port)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -33,6 +32,7 @@ from probe.protocol.reader import (
     ReplyReader,
 )
 from probe.protocol.reply import Reply, printable
+from probe.record import field, record, replace
 from probe.results import (
     CertInfo,
     DaneInfo,
@@ -106,7 +106,7 @@ COUNT_WINDOW = 0.5
 QUIT_SOURCE = "RFC 5321 §4.1.1.10"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RunOptions:
     profile: str = "rfc5321"
     strict: bool = False
@@ -135,7 +135,7 @@ class NotSent(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReadFailure:
     """No judgeable reply: why, and whether the connection is gone for good."""
 

@@ -13,11 +13,11 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from probe.codes import load_table
+from probe.record import field, record, replace
 from probe.resolve import Candidate, PlanKind, TargetPlan, plan_details
 from probe.results import RunResult, ServerResult, StepResult, Verdict
 from probe.scenario import Scenario, ScenarioError, ScenarioProblem, bind
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 BOUND_CACHE_SIZE = 256
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Job:
     """One scenario for one target: where to connect, in the order a sending MTA would try."""
 
@@ -47,7 +47,7 @@ class Job:
         return self.plan.target
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Plan:
     """Everything bound before the first byte is sent (so bad input costs nothing)."""
 

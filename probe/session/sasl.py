@@ -13,8 +13,8 @@ import base64
 import hashlib
 import hmac
 import secrets as random
-from dataclasses import dataclass, field
 
+from probe.record import field, record
 from probe.session.commands import MASK, Line
 
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "SCRAM-SHA-1", "SCRAM-SHA-256")
@@ -34,7 +34,7 @@ def _line(data: bytes, shown: bytes | None = None, first: bool = False) -> Line:
     return Line(data + b"\r\n", "AUTH", (data if shown is None else shown) + b"\r\n", first)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SaslClient:
     mechanism: str
     username: str

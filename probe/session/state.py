@@ -7,12 +7,12 @@ a 221 to QUIT (or a 421) means the server is closing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 
 from probe.asserter import SessionFacts
 from probe.protocol.ehlo import parse_ehlo
 from probe.protocol.reply import Reply
+from probe.record import field, record
 from probe.results import CertInfo, TlsInfo, TlsVerification
 
 
@@ -46,7 +46,7 @@ class EndKind(Enum):
     HANGUP = "hung up"  # the scenario closed the connection (data with hangup: true)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Ended:
     kind: EndKind
     reason: str  # one line, shown as the reason of every step not run
@@ -56,7 +56,7 @@ DEADLINE_REACHED = "session deadline reached"
 INTERRUPTED = "interrupted"
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class ServerModel:
     """The server as the client has observed it on one connection."""
 

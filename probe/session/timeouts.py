@@ -7,8 +7,9 @@ can call a slow, conformant server late. `--timeouts rfc` waits what the RFC all
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from probe.record import record
 
 
 class Phase(StrEnum):
@@ -24,7 +25,7 @@ class Phase(StrEnum):
     TLS = "TLS handshake"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RfcFigure:
     seconds: float
     section: str
@@ -55,7 +56,7 @@ def phase_of(command: str) -> Phase:
     return _COMMAND_PHASE.get(command, Phase.COMMAND)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Timeouts:
     """Seconds per phase: `profile` ("short" or "rfc"), or `override` for every phase."""
 

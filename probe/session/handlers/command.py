@@ -3,10 +3,10 @@ and `send` (any line, or raw bytes)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from probe.asserter import bare_line_end
+from probe.record import replace
 from probe.results import Exchange, Finding, Verdict
 from probe.scenario.model import Level, ReplyCount, Step
 from probe.session.commands import Line

@@ -5,9 +5,9 @@ commands that follow it (RFC 2920 §3.1 allows message content first in a group)
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from probe.record import replace
 from probe.results import Exchange, Finding, Verdict
 from probe.scenario.grammar import DATA_END
 from probe.scenario.model import Step, StepKind
