@@ -90,6 +90,20 @@ def entry_path(folder: Path, header: bytes) -> Path:
 
 def read_entry(folder: Path, header: bytes, kind: type[T]) -> T | None:
     """The object stored under `header`, if it is there, intact, ours, and a `kind`."""
+    body = read_blob(folder, header)
+    if body is None:
+        return None
+    try:
+        import pickle
+
+        value = pickle.loads(body)
+    except Exception:  # a corrupt entry is a miss, whatever unpickling raised
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def read_blob(folder: Path, header: bytes) -> bytes | None:
+    """The bytes stored under `header`, if the entry is there, ours, and made with that header."""
     entry = entry_path(folder, header)
     try:
         with open(entry, "rb") as handle:
@@ -104,19 +118,12 @@ def read_entry(folder: Path, header: bytes, kind: type[T]) -> T | None:
     size = len(MAGIC) + len(header)
     if blob[: len(MAGIC)] != MAGIC or blob[len(MAGIC) : size] != header:
         return None  # another file's entry, an older smtp-probe's, or corrupt
-    try:
-        import pickle
-
-        value = pickle.loads(blob[size:])
-    except Exception:  # a corrupt entry is a miss, whatever unpickling raised
-        return None
-    return value if isinstance(value, kind) else None
+    return blob[size:]
 
 
 def write_entry(folder: Path, header: bytes, value: Any, same: Callable[[Any, Any], bool]) -> None:
     """Store `value` under `header`, unless it does not come back `same` from its pickle."""
     import pickle
-    import tempfile
 
     try:
         body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
@@ -124,6 +131,13 @@ def write_entry(folder: Path, header: bytes, value: Any, same: Callable[[Any, An
             return  # something in it does not survive the round trip: never cached
     except Exception:  # not picklable (a compiled pattern, say): not cached
         return
+    write_blob(folder, header, body)
+
+
+def write_blob(folder: Path, header: bytes, body: bytes) -> None:
+    """Store `body` under `header`, atomically; a folder that cannot be written is no cache."""
+    import tempfile
+
     blob = MAGIC + header + body
     if len(blob) > MAX_ENTRY:
         return

@@ -8,6 +8,7 @@ Imports are lazy so that --help and --version start fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -17,6 +18,18 @@ from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 PROFILES = ("rfc5321", "standards", "permissive")  # kept in step with probe.codes.PROFILES
+COMMANDS = (
+    "run",
+    "resolve",
+    "list",
+    "demo",
+    "validate",
+    "codes",
+    "explain",
+    "schema",
+    "diff",
+    "merge",
+)
 
 
 class UsageError(Exception):
@@ -45,6 +58,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see: {self.prog} --help)\n")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every add_argument, and each asks the terminal its size
+        # (about a third of building the parser): ask once, with argparse's own rule.
+        make: Any = self.formatter_class  # typeshed's protocol omits the width every one takes
+        formatter: argparse.HelpFormatter = make(prog=self.prog, width=_help_width())
+        return formatter
+
+
+@functools.cache
+def _help_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size().columns - 2
+
 
 def _value_options(parser: argparse.ArgumentParser) -> set[str]:
     """Every option of the parser and its subcommands that takes a value."""
@@ -71,7 +98,13 @@ def _negative_values(argv: Sequence[str], options: set[str]) -> list[str]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `only` the top level and that one command (what a run
+    needs: building the other commands' options costs a cold start a few milliseconds)."""
+
+    def wanted(name: str) -> bool:
+        return only is None or only == name
+
     parser = _Parser(
         prog="smtp-probe",
         description="Play scripted SMTP sessions against mail servers and judge every reply "
@@ -81,6 +114,56 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.commands = sub.choices  # type: ignore[attr-defined]
 
+    if wanted("run"):
+        _add_run_command(sub)
+    if wanted("resolve"):
+        resolve = sub.add_parser(
+            "resolve", help="show which mail servers a domain would be probed on"
+        )
+        resolve.add_argument("targets", nargs="+", metavar="TARGET")
+        resolve.add_argument("--port", type=_port, default=25, help="default port (25)")
+        _add_dns_options(resolve)
+    if wanted("list"):
+        sub.add_parser("list", help="the bundled scenarios, with what each checks")
+    if wanted("demo"):
+        demo = sub.add_parser("demo", help="start a local aiosmtpd server and run basic.yaml on it")
+        _add_output_options(demo)
+        _add_judging_options(demo)
+    if wanted("validate"):
+        validate = sub.add_parser("validate", help="check scenario files without sending anything")
+        validate.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+        validate.add_argument(
+            "--var",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a variable's value, as run takes it (repeatable; others stand in as "
+            "placeholders)",
+        )
+    if wanted("codes"):
+        codes = sub.add_parser("codes", help="show the reply-code table with its sources")
+        codes.add_argument("verb", nargs="?", metavar="COMMAND", help="e.g. RCPT, DATA, greeting")
+    if wanted("explain"):
+        explain = sub.add_parser(
+            "explain",
+            help="what a reply code (550) or an enhanced status code (5.7.1) means, and its "
+            "sources",
+        )
+        explain.add_argument("code", metavar="CODE")
+    if wanted("schema"):
+        sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    if wanted("diff"):
+        _add_ci_commands(sub)
+    if wanted("merge"):
+        merge = sub.add_parser(
+            "merge", help="join the JSONL files of sharded runs (--shard) into one report"
+        )
+        merge.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        _add_output_options(merge)
+    return parser
+
+
+def _add_run_command(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="play a scenario (file or folder) against targets",
@@ -119,45 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(run)
     _add_dns_options(run)
-
-    resolve = sub.add_parser("resolve", help="show which mail servers a domain would be probed on")
-    resolve.add_argument("targets", nargs="+", metavar="TARGET")
-    resolve.add_argument("--port", type=_port, default=25, help="default port (25)")
-    _add_dns_options(resolve)
-
-    sub.add_parser("list", help="the bundled scenarios, with what each checks")
-    demo = sub.add_parser("demo", help="start a local aiosmtpd server and run basic.yaml on it")
-    _add_output_options(demo)
-    _add_judging_options(demo)
-
-    validate = sub.add_parser("validate", help="check scenario files without sending anything")
-    validate.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
-    validate.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a variable's value, as run takes it (repeatable; others stand in as placeholders)",
-    )
-
-    codes = sub.add_parser("codes", help="show the reply-code table with its sources")
-    codes.add_argument("verb", nargs="?", metavar="COMMAND", help="e.g. RCPT, DATA, greeting")
-
-    explain = sub.add_parser(
-        "explain",
-        help="what a reply code (550) or an enhanced status code (5.7.1) means, and its sources",
-    )
-    explain.add_argument("code", metavar="CODE")
-
-    sub.add_parser("schema", help="print the JSON Schema of scenario files")
-    _add_ci_commands(sub)
-
-    merge = sub.add_parser(
-        "merge", help="join the JSONL files of sharded runs (--shard) into one report"
-    )
-    merge.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    _add_output_options(merge)
-    return parser
 
 
 def _add_dns_options(p: argparse.ArgumentParser) -> None:
@@ -503,7 +547,8 @@ class _Said:
 
 def _main(raw: list[str]) -> int:
 
-    parser = build_parser()
+    # Only the command given is built (all of them for --help, --version or a mistyped one).
+    parser = build_parser(raw[0] if raw and raw[0] in COMMANDS else None)
     args, extra = parser.parse_known_args(_negative_values(raw, _value_options(parser)))
     if extra:
         # Unknown options belong to the command they were given to: its usage, not the top's.

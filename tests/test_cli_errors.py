@@ -56,6 +56,26 @@ def test_every_option_has_help_and_names_its_default():
                 assert "default" in action.help, (name, action.option_strings, action.help)
 
 
+def test_a_command_built_alone_is_the_command_built_with_the_others():
+    """A run builds only its own command's parser (cold start): it must be the same parser."""
+    from probe.cli import COMMANDS, build_parser
+
+    def shape(parser):
+        return [
+            (a.option_strings, a.dest, a.nargs, a.default, a.help, a.type, a.choices)
+            for a in parser._actions
+        ]
+
+    full = build_parser()
+    assert list(full.commands) == list(COMMANDS)  # type: ignore[attr-defined]
+    for name in COMMANDS:
+        alone = build_parser(name)
+        assert list(alone.commands) == [name]  # type: ignore[attr-defined]
+        mine, theirs = alone.commands[name], full.commands[name]  # type: ignore[attr-defined]
+        assert shape(mine) == shape(theirs), name
+        assert mine.format_help() == theirs.format_help()
+
+
 def test_run_help_ends_with_examples_and_where_the_scenarios_are(cli):
     result = cli("run", "--help", timeout=30)
     assert result.code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import subprocess
 import sys
@@ -99,3 +100,28 @@ def test_a_run_does_not_import_dataclasses_or_inspect() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_compiled_inits_are_kept_between_runs(tmp_path) -> None:
+    """A class's __init__ is compiled once per installation (kept in the cache folder with the
+    package's fingerprint), not once per run; a damaged entry is compiled again."""
+    code = (
+        "import probe.record as r; "
+        "from probe.scenario.model import Position; Position('f', 1, 1); "
+        "print(r._new_codes, len(r._codes or {}))"
+    )
+    env = {**os.environ, "SMTP_PROBE_CACHE_DIR": str(tmp_path), "SMTP_PROBE_NO_CACHE": ""}
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        return done.stdout.split()
+
+    first = run()
+    assert first[0] == "True" and int(first[1]) >= 1  # compiled, then stored at exit
+    second = run()
+    assert second == ["False", first[1]]  # every __init__ came from the stored code
+    (entry,) = (tmp_path / "records").glob("*.entry")
+    entry.write_bytes(entry.read_bytes()[:-20])  # cut short: marshal cannot read it
+    assert run()[0] == "True"
