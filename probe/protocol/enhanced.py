@@ -63,11 +63,14 @@ def _sub_code_faults(name: str, digits: str) -> list[str]:
     return faults
 
 
+_PLAIN = EnhancedParse(None)  # plain text: no code, no problem (immutable, so shared)
+
+
 def parse_enhanced(text: str) -> EnhancedParse:
     """Parse an enhanced status code at the start of `text` (a reply line's text). Never raises."""
     shape = _SHAPE.match(text)
     if shape is None:
-        return EnhancedParse(None)
+        return _PLAIN
     klass, subject, detail = shape.groups()
     written = shape.group()
     faults = []
@@ -110,10 +113,10 @@ def check_enhanced(reply: Reply, advertised: bool, command: str) -> list[SyntaxP
         return []
     exempt = command.upper() in EXEMPT_COMMANDS
     found: list[SyntaxProblem] = []
-    for number, line in enumerate(reply.lines, start=1):
-        if line.code is None:
-            continue
-        parsed = parse_enhanced(line.text)
+    for number, text in enumerate(reply.coded_text_lines, start=1):
+        if text is None:
+            continue  # a line without a reply code
+        parsed = parse_enhanced(text)
         if parsed.code is not None:
             if parsed.code.klass != digit:
                 found.append(
@@ -129,7 +132,7 @@ def check_enhanced(reply: Reply, advertised: bool, command: str) -> list[SyntaxP
         elif parsed.problem is not None:
             found.append(_problem("enhanced-malformed", f"line {number}: {parsed.problem}", number))
         elif advertised:
-            shown = line.text if len(line.text) <= 30 else line.text[:30] + "..."
+            shown = text if len(text) <= 30 else text[:30] + "..."
             found.append(
                 _problem(
                     "enhanced-missing",
