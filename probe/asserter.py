@@ -183,7 +183,9 @@ def judge(
     findings += _enhanced_findings(reply, exchange.command, facts)
     findings += _answer_findings(exchange, reply, table, facts)
     about = _about(exchange, reply)
-    if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
+    if reply.code is not None and not (
+        reply.problems and any(p.kind == "bad-code" for p in reply.problems)
+    ):
         findings += _code_findings(exchange, reply.code, table, profile, facts, about)
     if expectation is not None:
         waived = _waived(reply, facts)

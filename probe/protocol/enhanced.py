@@ -141,4 +141,4 @@ def check_enhanced(reply: Reply, advertised: bool, command: str) -> list[SyntaxP
                     number,
                 )
             )
-    return list(collapse_problems(found))
+    return list(collapse_problems(found)) if found else found

@@ -901,6 +901,8 @@ class Session:
             break
         if window > 0:
             self.waited += self.clock() - started
+        if not extras and partial is None and not self._reader.buffered:
+            return []  # nothing came: the common case
         # Shown in the transcript of the step they are reported with (the first few: the finding
         # counts the rest).
         for extra in extras[: max(0, UNASKED_SHOWN - len(self._unasked))]:
