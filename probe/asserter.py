@@ -90,12 +90,20 @@ _RULES: dict[int, _Rules] = {}
 
 
 def _rules(table: CodeTable) -> _Rules:
+    global _LAST
+    rules = _LAST
+    if rules is not None and rules.table is table:
+        return rules  # a run has one table
     rules = _RULES.get(id(table))
     if rules is None or rules.table is not table:
         if len(_RULES) >= 8:
             _RULES.clear()  # tables made by tests: the bundled one is simply looked up again
         rules = _RULES[id(table)] = _Rules(table)
+    _LAST = rules
     return rules
+
+
+_LAST: _Rules | None = None
 
 
 # CodePattern.matches(code), by the pattern's text and the code (both immutable).

@@ -71,7 +71,9 @@ class _Wire(asyncio.Protocol):
         self.lost = False  # the connection is gone (connection_lost was called)
         self.error: BaseException | None = None  # why it was lost, if by an error
         self.over_ssl = False
-        self.fd = -1  # the socket's, for a zero-time select() (see _kernel_holds)
+        # The socket, for a zero-time poll() of the kernel's buffer (see _kernel_holds): poll,
+        # not select, whose cost grows with the descriptor's number (hundreds in a fleet).
+        self.poller: select.poll | None = None
         self.reading_paused = False
         self.writing_paused = False
         self.waiter: asyncio.Future[None] | None = None
@@ -87,8 +89,10 @@ class _Wire(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         sock = transport.get_extra_info("socket")
-        with contextlib.suppress(AttributeError, OSError):
-            self.fd = sock.fileno()
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN)
+            self.poller = poller
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -357,14 +361,14 @@ async def play(session: Session, target_text: str) -> ServerResult:
 
 def _kernel_holds(wire: _Wire) -> bool:
     """Whether the kernel holds something for this connection that the loop has not read yet
-    (bytes, the end of the stream, an error): a zero-time select(), no timer. Asked only while
+    (bytes, the end of the stream, an error): a zero-time poll(), no timer. Asked only while
     nothing has `arrived`: the socket is then still open (asyncio closes it after it reports the
     connection lost), so its descriptor is still this connection's."""
-    if wire.fd < 0:
+    if wire.poller is None:
         return True  # cannot tell: let the loop look
     try:
-        return bool(select.select([wire.fd], [], [], 0)[0])
-    except (OSError, ValueError):
+        return bool(wire.poller.poll(0))  # POLLIN, or the end or an error (POLLHUP, POLLERR)
+    except (OSError, ValueError, RuntimeError):
         return True
 
 
