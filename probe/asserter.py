@@ -465,6 +465,9 @@ def _code_findings(
     applicable: list[Allowance] = []
     assumed: list[str] = []
     for row in _rules(table).allowances(command, code):
+        if not row.when:
+            applicable.append(row)  # unconditional: nothing to look at
+            continue
         # Whether the probe sent an over-long line is seen on the exchange itself.
         states = [
             over_limit(exchange) if name == "line_too_long" else facts.condition(name, command)
@@ -662,12 +665,13 @@ def _fixed_findings(
     for the form the rule is written for."""
     command = exchange.command
     fixed = _rules(table).fixed(command)
+    if fixed is None or code in fixed.codes or code == SHUTDOWN:
+        return []
     # A code that a standards-track extension or update, or a session condition, allows (521
     # greeting per RFC 7504, 503 to RSET after a 554 greeting) is not bound by the base fixed
     # reply; a legacy or seed listing (RFC 876's 200 to RSET) does not excuse it. A line over
     # the length limit may get 500 whatever the command (§4.3.2, §4.5.3.1.4).
-    excused = any(row.when or row.tier is Tier.EXTENSION for row in applicable)
-    if fixed is None or code in fixed.codes or code == SHUTDOWN or excused:
+    if any(row.when or row.tier is Tier.EXTENSION for row in applicable):
         return []
     if over_limit(exchange):
         return []
