@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from probe.protocol.reply import Reply, Severity, SyntaxProblem, collapse_problems
+from probe.protocol.reply import Reply, Severity, SyntaxProblem, collapse_problems, line_text
 
 # kind -> (severity, source) for the problems `check_enhanced` reports.
 ENHANCED_PROBLEM_KINDS: Final[dict[str, tuple[Severity, str]]] = {
@@ -112,10 +112,16 @@ def check_enhanced(reply: Reply, advertised: bool, command: str) -> list[SyntaxP
     if digit not in (2, 4, 5):
         return []
     exempt = command.upper() in EXEMPT_COMMANDS
+    # Not advertised (or exempt), only text shaped like a code can say anything: a line whose
+    # text does not start with a digit is passed over without being decoded.
+    quiet = exempt or not advertised
     found: list[SyntaxProblem] = []
-    for number, text in enumerate(reply.coded_text_lines, start=1):
-        if text is None:
+    for number, raw in enumerate(reply.raw_lines, start=1):
+        if not (len(raw) >= 3 and raw[:3].isdigit()):
             continue  # a line without a reply code
+        if quiet and (len(raw) <= 3 or (raw[3] < 0x80 and not raw[4:5].isdigit())):
+            continue  # no text, or text (after an ASCII separator) that is no code
+        text = line_text(raw)
         parsed = parse_enhanced(text)
         if parsed.code is not None:
             if parsed.code.klass != digit:

@@ -145,15 +145,11 @@ class Reply:
         return [_printable(raw) for raw in self._raw_lines()]
 
     @property
-    def coded_text_lines(self) -> list[str | None]:
-        """The text of each line that has a three-digit code (`ReplyLine.code`), None for a
-        line without one."""
-        return [
-            _text(raw) if len(raw) >= 3 and raw[:3].isdigit() else None for raw in self._raw_lines()
-        ]
+    def raw_lines(self) -> list[bytes]:
+        """Each line's bytes without its ending (`ReplyLine.raw`), without making ReplyLines."""
+        return self._raw_lines()
 
     def _raw_lines(self) -> list[bytes]:
-        """Each line's bytes without its ending (`ReplyLine.raw`), without making ReplyLines."""
         data, ends = self._data, self._ends
         if data.count(b"\r\n") == len(ends) and data.endswith(b"\r\n"):
             # Every line ends in CRLF (a line holds no CR or LF but its ending, so each CRLF
@@ -209,8 +205,12 @@ def parse_line(raw: bytes, ending: bytes) -> ReplyLine:
 _CODES = {f"{n:03d}".encode(): f"{n:03d}" for n in range(1000)}  # one str per code, shared
 
 
-def _text(raw: bytes) -> str:
+def line_text(raw: bytes) -> str:
     """`parse_line(raw, ...).text`, without the rest of the ReplyLine."""
+    return _text(raw)
+
+
+def _text(raw: bytes) -> str:
     if len(raw) >= 3 and raw[:3].isdigit():
         if len(raw) > 3 and raw[3] < 0x80:
             return raw[4:].decode("utf-8", "replace")
