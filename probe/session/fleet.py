@@ -26,7 +26,7 @@ from probe.results import ServerResult
 from probe.session.limits import DEFAULT_PER_HOST, Limits
 from probe.session.machine import RunOptions, Session
 
-GC_YOUNG = 10_000  # allocations between young-generation collections during a run (see run_jobs)
+GC_YOUNG = 50_000  # allocations between young-generation collections during a run (see run_jobs)
 
 __all__ = ["DEFAULT_PER_HOST", "HostGate", "Limits", "RateGate", "run_jobs"]
 
