@@ -390,8 +390,10 @@ def _echoed(syntax: list[Finding]) -> Finding:
 def bare_line_end(sent: bytes) -> bool:
     """A CR or LF in the command line other than its final CRLF (what follows the first CRLF,
     a BDAT chunk say, is data, not the line)."""
-    line = sent.split(b"\r\n", 1)[0]
-    return b"\r" in line or b"\n" in line
+    end = sent.find(b"\r\n")
+    if end < 0:
+        end = len(sent)
+    return sent.find(b"\r", 0, end) >= 0 or sent.find(b"\n", 0, end) >= 0
 
 
 def _waived(reply: Reply, facts: SessionFacts) -> str:
@@ -730,7 +732,11 @@ def over_limit(exchange: Exchange) -> bool:
     if exchange.command == "DATA-END" and exchange.streamed is not None:
         return exchange.streamed.longest_line + 2 > TEXT_LINE_LIMIT
     if exchange.command == "DATA-END":
+        if len(sent) + 2 <= TEXT_LINE_LIMIT:
+            return False  # no line of it can be longer than all of it
         return any(len(line) + 2 > TEXT_LINE_LIMIT for line in sent.split(b"\r\n"))
+    if len(sent) + 2 <= COMMAND_LINE_LIMIT:
+        return False
     first = sent.split(b"\r\n", 1)[0]
     return len(first) + 2 > COMMAND_LINE_LIMIT
 

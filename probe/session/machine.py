@@ -371,6 +371,8 @@ class Session:
 
     def _capture(self, step: Step, results: list[StepResult]) -> None:
         """`save:`: values from what the step's replies said, for the steps after it."""
+        if not step.save and step.kind is not StepKind.PIPELINE:
+            return  # nothing to save: most steps
         members = step.steps if step.kind is StepKind.PIPELINE else (step,)
         for member, result in zip(members, results, strict=False):
             for save in member.save:
