@@ -33,6 +33,8 @@ class Line:
 # share one bound scenario's): made once per step, kept by its identity (each entry holds its
 # step, so an id is never reused while it is here), a bounded number of them.
 _KEPT = 4096
+_KEPT_MESSAGE = 16 * 1024  # octets: larger message data is not kept
+_KEPT_MESSAGES = 256  # messages kept at most (4 MiB)
 _LINES: dict[int, tuple[Step, Line]] = {}
 _MESSAGES: dict[int, tuple[Step, bytes]] = {}
 
@@ -81,9 +83,10 @@ def message_for(step: Step) -> bytes:
     if kept is not None and kept[0] is step:
         return kept[1]
     data = decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
-    if len(_MESSAGES) >= _KEPT:
-        _MESSAGES.clear()
-    _MESSAGES[id(step)] = (step, data)
+    if len(data) <= _KEPT_MESSAGE:  # a large message is made again: memory stays bounded
+        if len(_MESSAGES) >= _KEPT_MESSAGES:
+            _MESSAGES.clear()
+        _MESSAGES[id(step)] = (step, data)
     return data
 
 

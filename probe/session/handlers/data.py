@@ -270,8 +270,12 @@ def _lookalike(body: bytes) -> tuple[str, int] | None:
     if last is not None and last[0] is body:
         return last[1]  # the same message (a step's, made once) in the session before
     found = _find_lookalike(body)
-    _LAST_LOOKALIKE = (body, found)
+    if len(body) <= LOOKALIKE_KEPT:
+        _LAST_LOOKALIKE = (body, found)
     return found
+
+
+LOOKALIKE_KEPT = 16 * 1024  # octets: a larger message is not held for the next session
 
 
 _LAST_LOOKALIKE: tuple[bytes, tuple[str, int] | None] | None = None
