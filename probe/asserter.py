@@ -183,12 +183,17 @@ def judge(
     if exchange.reply is None:
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
-    syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
-    if syntax and exchange.command != "DATA-END" and bare_line_end(exchange.sent):
+    command = exchange.command
+    # (Each helper below says nothing outside its command: not called there.)
+    syntax = _syntax_findings(reply) if reply.problems else []
+    if command == "EHLO":
+        syntax += _ehlo_findings(command, reply)
+    if syntax and command != "DATA-END" and bare_line_end(exchange.sent):
         syntax = [_echoed(syntax)]
-    syntax += _greeting_findings(exchange.command, reply)
-    findings = _tls_ehlo_findings(exchange.command, reply, facts)
-    findings += _enhanced_findings(reply, exchange.command, facts)
+    if command == "CONNECT":
+        syntax += _greeting_findings(command, reply)
+    findings = _tls_ehlo_findings(command, reply, facts) if command == "EHLO" else []
+    findings += _enhanced_findings(reply, command, facts)
     findings += _answer_findings(exchange, reply, table, facts)
     about = _about(exchange, reply)
     if reply.code is not None and not (
