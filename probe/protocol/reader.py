@@ -415,6 +415,8 @@ class ReplyReader:
     def next_event(self) -> ReaderEvent:
         if self._final is not None:
             return self._final
+        if self._pos == len(self._buf) and not self._eof:
+            return NEED_DATA  # every byte parsed already: the common case before a read
         while True:
             buf, pos = self._buf, self._pos
             room = self._room()
