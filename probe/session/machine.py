@@ -963,9 +963,11 @@ class Session:
 
     def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
-        findings += self._mail_in_the_clear(exchange)
-        findings += self._mail_before_auth(exchange)
-        findings += self._dane_without_starttls(exchange)
+        if exchange.command == "MAIL":  # (each says nothing of another command)
+            findings += self._mail_in_the_clear(exchange)
+            findings += self._mail_before_auth(exchange)
+        if self.dane is not None:
+            findings += self._dane_without_starttls(exchange)
         if self._pending:
             findings = self._pending + findings
             self._pending = []
