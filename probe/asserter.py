@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
+from probe.codes.table import AnswerRule, Duty, SequenceRule
 from probe.protocol.ehlo import EHLO_PROBLEMS, names_a_host, parse_ehlo
 from probe.protocol.enhanced import check_enhanced, parse_enhanced
 from probe.protocol.reply import Reply, Severity, printable
 from probe.record import field, record, replace
 from probe.results import Exchange, Finding, Verdict, worst
-from probe.scenario.model import Expectation, Level
+from probe.scenario.model import CodePattern, Expectation, Level
 from probe.secrets import MASK as SECRET_MASK
 
 # Universal shutdown reply: any command may get it (RFC 5321 §3.8, §4.3.2), so it never breaks a
@@ -35,6 +36,91 @@ _ADVERTISED_BY = {
 # Conditions the client cannot observe (server policy, session kind): a row that needs one is
 # accepted, and the report says what was assumed.
 _ASSUMABLE = {"tls_required", "auth_required", "odmr_session"}
+
+
+class _Rules:
+    """What one code table says, looked up once per command (and code) and kept: the table is
+    immutable, and every exchange of every session asks it the same questions."""
+
+    def __init__(self, table: CodeTable) -> None:
+        self.table = table
+        self._allowances: dict[tuple[str, int], tuple[Allowance, ...]] = {}
+        self._fixed: dict[str, FixedReply | None] = {}
+        self._sequence: dict[str, tuple[SequenceRule, ...]] = {}
+        self._required: dict[str, tuple[Duty, ...]] = {}
+        self._answers: dict[str, tuple[AnswerRule, ...]] = {}
+
+    def allowances(self, command: str, code: int) -> tuple[Allowance, ...]:
+        key = (command, code)
+        rows = self._allowances.get(key)
+        if rows is None:
+            rows = self._allowances[key] = tuple(self.table.allowances(command, code))
+        return rows
+
+    def fixed(self, command: str) -> FixedReply | None:
+        if command not in self._fixed:
+            self._fixed[command] = self.table.fixed(command)
+        return self._fixed[command]
+
+    def sequence(self, command: str) -> tuple[SequenceRule, ...]:
+        """The table's sequence rules for this command, in the table's order."""
+        rules = self._sequence.get(command)
+        if rules is None:
+            rules = tuple(r for r in self.table.sequence if r.command == command)
+            self._sequence[command] = rules
+        return rules
+
+    def required(self, command: str) -> tuple[Duty, ...]:
+        duties = self._required.get(command)
+        if duties is None:
+            duties = tuple(d for d in self.table.required if d.command == command)
+            self._required[command] = duties
+        return duties
+
+    def answers(self, command: str) -> tuple[AnswerRule, ...]:
+        rules = self._answers.get(command)
+        if rules is None:
+            rules = tuple(r for r in self.table.answers if r.command == command)
+            self._answers[command] = rules
+        return rules
+
+
+# By the table's identity; each entry holds its table, so an id is never reused while it is here.
+_RULES: dict[int, _Rules] = {}
+
+
+def _rules(table: CodeTable) -> _Rules:
+    global _LAST
+    rules = _LAST
+    if rules is not None and rules.table is table:
+        return rules  # a run has one table
+    rules = _RULES.get(id(table))
+    if rules is None or rules.table is not table:
+        if len(_RULES) >= 8:
+            _RULES.clear()  # tables made by tests: the bundled one is simply looked up again
+        rules = _RULES[id(table)] = _Rules(table)
+    _LAST = rules
+    return rules
+
+
+_LAST: _Rules | None = None
+
+
+# CodePattern.matches(code), by the pattern's text and the code (both immutable).
+_MATCHES: dict[tuple[str, int], bool] = {}
+
+
+def _code_matches(patterns: tuple[CodePattern, ...], code: int) -> bool:
+    for pattern in patterns:
+        key = (pattern.text, code)
+        hit = _MATCHES.get(key)
+        if hit is None:
+            if len(_MATCHES) >= 4096:
+                _MATCHES.clear()
+            hit = _MATCHES[key] = pattern.matches(code)
+        if hit:
+            return True
+    return False
 
 
 @record(slots=True)
@@ -97,15 +183,22 @@ def judge(
     if exchange.reply is None:
         return [*breaches, Finding(Verdict.ERROR, exchange.error or "no reply")]
     reply = exchange.reply
-    syntax = _syntax_findings(reply) + _ehlo_findings(exchange.command, reply)
-    if syntax and exchange.command != "DATA-END" and bare_line_end(exchange.sent):
+    command = exchange.command
+    # (Each helper below says nothing outside its command: not called there.)
+    syntax = _syntax_findings(reply) if reply.problems else []
+    if command == "EHLO":
+        syntax += _ehlo_findings(command, reply)
+    if syntax and command != "DATA-END" and bare_line_end(exchange.sent):
         syntax = [_echoed(syntax)]
-    syntax += _greeting_findings(exchange.command, reply)
-    findings = _tls_ehlo_findings(exchange.command, reply, facts)
-    findings += _enhanced_findings(reply, exchange.command, facts)
+    if command == "CONNECT":
+        syntax += _greeting_findings(command, reply)
+    findings = _tls_ehlo_findings(command, reply, facts) if command == "EHLO" else []
+    findings += _enhanced_findings(reply, command, facts)
     findings += _answer_findings(exchange, reply, table, facts)
     about = _about(exchange, reply)
-    if reply.code is not None and not any(p.kind == "bad-code" for p in reply.problems):
+    if reply.code is not None and not (
+        reply.problems and any(p.kind == "bad-code" for p in reply.problems)
+    ):
         findings += _code_findings(exchange, reply.code, table, profile, facts, about)
     if expectation is not None:
         waived = _waived(reply, facts)
@@ -302,8 +395,10 @@ def _echoed(syntax: list[Finding]) -> Finding:
 def bare_line_end(sent: bytes) -> bool:
     """A CR or LF in the command line other than its final CRLF (what follows the first CRLF,
     a BDAT chunk say, is data, not the line)."""
-    line = sent.split(b"\r\n", 1)[0]
-    return b"\r" in line or b"\n" in line
+    end = sent.find(b"\r\n")
+    if end < 0:
+        end = len(sent)
+    return sent.find(b"\r", 0, end) >= 0 or sent.find(b"\n", 0, end) >= 0
 
 
 def _waived(reply: Reply, facts: SessionFacts) -> str:
@@ -326,8 +421,8 @@ def _refused_out_of_sequence(
     """Why an unmet expectation is not judged: the command came out of sequence (RCPT after a
     refused MAIL, DATA after refused RCPTs) and got the refusal the RFC requires then, so what
     the step asks cannot be asked. A scenario that expects the refusal is judged as usual."""
-    for rule in table.sequence:
-        if rule.command != command or facts.holds(rule.requires):
+    for rule in _rules(table).sequence(command):
+        if facts.holds(rule.requires):
             continue
         if reply.code in _OUT_OF_SEQUENCE.get(rule.requires, ()):
             return (
@@ -376,7 +471,10 @@ def _code_findings(
     findings: list[Finding] = []
     applicable: list[Allowance] = []
     assumed: list[str] = []
-    for row in table.allowances(command, code):
+    for row in _rules(table).allowances(command, code):
+        if not row.when:
+            applicable.append(row)  # unconditional: nothing to look at
+            continue
         # Whether the probe sent an over-long line is seen on the exchange itself.
         states = [
             over_limit(exchange) if name == "line_too_long" else facts.condition(name, command)
@@ -450,10 +548,13 @@ def _duty_findings(
     """A duty refused: RCPT TO:<postmaster> (§4.5.1), VRFY answered 500 or 502 (§3.5.3)."""
     if facts.greeting_code == 554:
         return []  # after a 554 greeting every refusal is the point (§3.1)
+    duties = _rules(table).required(exchange.command)
+    if not duties:
+        return []
     line = exchange.sent.split(b"\r\n", 1)[0].decode("utf-8", "replace")
     findings = []
-    for duty in table.required:
-        if duty.command != exchange.command or code not in duty.codes:
+    for duty in duties:
+        if code not in duty.codes:
             continue
         if duty.match is not None and not duty.match.search(line):
             continue
@@ -484,10 +585,10 @@ def _sequence_findings(
     """A command accepted out of sequence (RCPT with no transaction, DATA with no recipient), or
     refused with another code than the one the rule names (AUTH: 503)."""
     findings = []
-    for rule in table.sequence:
+    for rule in _rules(table).sequence(exchange.command):
         accepted = code // 100 in (2, 3)
         other = rule.reply is not None and code not in (rule.reply, SHUTDOWN)
-        if rule.command != exchange.command or not (accepted or other):
+        if not (accepted or other):
             continue
         if exchange.command == "AUTH" and not exchange.has_argument:
             continue  # a client response inside an AUTH exchange (after a 334): no new AUTH
@@ -516,12 +617,15 @@ def _answer_findings(
     code = reply.code
     if code is None or code == SHUTDOWN:
         return []
+    rules = _rules(table).answers(exchange.command)
+    if not rules:
+        return []
     line = exchange.sent.split(b"\r\n", 1)[0].decode("utf-8", "replace")
     if SECRET_MASK in line:
         return []  # a masked secret: what was really sent is not for a pattern to read
     findings = []
-    for rule in table.answers:
-        if rule.command != exchange.command or not rule.match.search(line):
+    for rule in rules:
+        if not rule.match.search(line):
             continue
         if rule.continuation and exchange.has_argument:
             continue  # the AUTH command line itself, not a response after a 334
@@ -567,13 +671,14 @@ def _fixed_findings(
     """A reply the RFC fixes (QUIT -> 221, RSET -> 250, NOOP -> 250, the greeting), checked only
     for the form the rule is written for."""
     command = exchange.command
-    fixed = table.fixed(command)
+    fixed = _rules(table).fixed(command)
+    if fixed is None or code in fixed.codes or code == SHUTDOWN:
+        return []
     # A code that a standards-track extension or update, or a session condition, allows (521
     # greeting per RFC 7504, 503 to RSET after a 554 greeting) is not bound by the base fixed
     # reply; a legacy or seed listing (RFC 876's 200 to RSET) does not excuse it. A line over
     # the length limit may get 500 whatever the command (§4.3.2, §4.5.3.1.4).
-    excused = any(row.when or row.tier is Tier.EXTENSION for row in applicable)
-    if fixed is None or code in fixed.codes or code == SHUTDOWN or excused:
+    if any(row.when or row.tier is Tier.EXTENSION for row in applicable):
         return []
     if over_limit(exchange):
         return []
@@ -632,7 +737,11 @@ def over_limit(exchange: Exchange) -> bool:
     if exchange.command == "DATA-END" and exchange.streamed is not None:
         return exchange.streamed.longest_line + 2 > TEXT_LINE_LIMIT
     if exchange.command == "DATA-END":
+        if len(sent) + 2 <= TEXT_LINE_LIMIT:
+            return False  # no line of it can be longer than all of it
         return any(len(line) + 2 > TEXT_LINE_LIMIT for line in sent.split(b"\r\n"))
+    if len(sent) + 2 <= COMMAND_LINE_LIMIT:
+        return False
     first = sent.split(b"\r\n", 1)[0]
     return len(first) + 2 > COMMAND_LINE_LIMIT
 
@@ -713,10 +822,12 @@ def expectation_findings(reply: Reply, expectation: Expectation, about: str = ""
     set on it when only the code is wrong (a text mismatch says something of its own)."""
     problems = []
     code = reply.code
-    if expectation.codes and (code is None or not any(p.matches(code) for p in expectation.codes)):
+    if expectation.codes and (code is None or not _code_matches(expectation.codes, code)):
         problems.append(f"got {code if code is not None else 'no valid code'}")
-    text = "\n".join(reply.text_lines)
-    unmatched = [t.pattern for t in expectation.texts if not t.search(text)]
+    unmatched = []
+    if expectation.texts:
+        text = "\n".join(reply.text_lines)
+        unmatched = [t.pattern for t in expectation.texts if not t.search(text)]
     if unmatched:
         problems.append(
             "reply text does not match"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ class Verdict(StrEnum):
     NO_MAIL = "no-mail"  # server level only: the domain publishes a null MX (RFC 7505)
     NO_SERVICE = "no-service"  # server level only: a 554 greeting, a correct refusal (§3.1)
 
+
+_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 
 # Worst first: a step's verdict is the worst of its findings.
 _RANK = {
@@ -133,7 +136,7 @@ class Exchange:
     def eight_bit(self) -> bool:
         if self.streamed is not None:
             return self.streamed.eight_bit
-        return any(byte >= 0x80 for byte in self.sent)
+        return _EIGHT_BIT.search(self.sent) is not None
 
 
 @record(slots=True)

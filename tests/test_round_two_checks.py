@@ -384,15 +384,18 @@ def test_pre_tls_state_aiosmtpd_forgets_the_ehlo(cli, tls):
 def test_pre_tls_state_a_server_remembering_the_ehlo_fails(cli, tls):
     context, cafile = tls
     behaviour = starttls_anywhere(context)
-    greeted: set[int] = set()
+    # The writers themselves, not their ids: a connection's writer freed once it closed could
+    # give the next connection's the same id, and the fresh connection would pass for greeted.
+    greeted: list[asyncio.StreamWriter] = []
     answer_ehlo = behaviour.replies["EHLO"]
 
     async def remember(writer: asyncio.StreamWriter) -> None:
-        greeted.add(id(writer))  # the same writer before and after the handshake
+        greeted.append(writer)  # the same writer before and after the handshake
         await answer_ehlo(writer)  # type: ignore[operator]
 
     async def mail(writer: asyncio.StreamWriter) -> None:
-        writer.write(b"250 OK\r\n" if id(writer) in greeted else b"503 EHLO first\r\n")
+        known = any(w is writer for w in greeted)
+        writer.write(b"250 OK\r\n" if known else b"503 EHLO first\r\n")
         await writer.drain()
 
     behaviour.replies.update(EHLO=remember, MAIL=mail)

@@ -173,8 +173,24 @@ def _check_known(
 
 def parse_ehlo(reply: Reply) -> Capabilities:
     """Capabilities from an EHLO reply. Never raises; a non-2xx reply gives no extensions."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] is reply:
+        return last[1]  # judged twice and observed once, one after the other
+    capabilities = _parse_ehlo(reply)
+    _LAST = (reply, capabilities)
+    return capabilities
+
+
+# The last reply parsed and its capabilities (both immutable): a session asks for the same EHLO
+# reply's three times in a row.
+_LAST: tuple[Reply, Capabilities] | None = None
+
+
+def _parse_ehlo(reply: Reply) -> Capabilities:
     problems: list[EhloProblem] = []
-    if not reply.lines:
+    texts = reply.text_lines
+    if not texts:
         return Capabilities("", "", {}, (EhloProblem("not-250", "the reply has no lines"),))
     if reply.first_digit != 2:
         shown = "no code" if reply.code is None else f"code {reply.code}"
@@ -182,11 +198,11 @@ def parse_ehlo(reply: Reply) -> Capabilities:
         return Capabilities("", "", {}, (problem,))
     if reply.code != 250:
         problems.append(EhloProblem("code", f"EHLO reply code is {reply.code}, not 250"))
-    domain, greet = _first_line(reply.lines[0].text, problems)
+    domain, greet = _first_line(texts[0], problems)
     extensions: dict[str, tuple[str, ...]] = {}
     first_line_of: dict[str, int] = {}
-    for number, line in enumerate(reply.lines[1:], start=2):
-        words = _words(line.text, number, problems)
+    for number, text in enumerate(texts[1:], start=2):
+        words = _words(text, number, problems)
         if not words:
             problems.append(EhloProblem("empty", f"line {number} is empty, with no ehlo-keyword"))
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from probe.protocol.reply import Reply, Severity, SyntaxProblem, collapse_problems
+from probe.protocol.reply import Reply, Severity, SyntaxProblem, collapse_problems, line_text
 from probe.record import record
 
 # kind -> (severity, source) for the problems `check_enhanced` reports.
@@ -63,11 +63,14 @@ def _sub_code_faults(name: str, digits: str) -> list[str]:
     return faults
 
 
+_PLAIN = EnhancedParse(None)  # plain text: no code, no problem (immutable, so shared)
+
+
 def parse_enhanced(text: str) -> EnhancedParse:
     """Parse an enhanced status code at the start of `text` (a reply line's text). Never raises."""
     shape = _SHAPE.match(text)
     if shape is None:
-        return EnhancedParse(None)
+        return _PLAIN
     klass, subject, detail = shape.groups()
     written = shape.group()
     faults = []
@@ -109,11 +112,17 @@ def check_enhanced(reply: Reply, advertised: bool, command: str) -> list[SyntaxP
     if digit not in (2, 4, 5):
         return []
     exempt = command.upper() in EXEMPT_COMMANDS
+    # Not advertised (or exempt), only text shaped like a code can say anything: a line whose
+    # text does not start with a digit is passed over without being decoded.
+    quiet = exempt or not advertised
     found: list[SyntaxProblem] = []
-    for number, line in enumerate(reply.lines, start=1):
-        if line.code is None:
-            continue
-        parsed = parse_enhanced(line.text)
+    for number, raw in enumerate(reply.raw_lines, start=1):
+        if not (len(raw) >= 3 and raw[:3].isdigit()):
+            continue  # a line without a reply code
+        if quiet and (len(raw) <= 3 or (raw[3] < 0x80 and not raw[4:5].isdigit())):
+            continue  # no text, or text (after an ASCII separator) that is no code
+        text = line_text(raw)
+        parsed = parse_enhanced(text)
         if parsed.code is not None:
             if parsed.code.klass != digit:
                 found.append(
@@ -129,7 +138,7 @@ def check_enhanced(reply: Reply, advertised: bool, command: str) -> list[SyntaxP
         elif parsed.problem is not None:
             found.append(_problem("enhanced-malformed", f"line {number}: {parsed.problem}", number))
         elif advertised:
-            shown = line.text if len(line.text) <= 30 else line.text[:30] + "..."
+            shown = text if len(text) <= 30 else text[:30] + "..."
             found.append(
                 _problem(
                     "enhanced-missing",
@@ -138,4 +147,4 @@ def check_enhanced(reply: Reply, advertised: bool, command: str) -> list[SyntaxP
                     number,
                 )
             )
-    return list(collapse_problems(found))
+    return list(collapse_problems(found)) if found else found

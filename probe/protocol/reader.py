@@ -49,6 +49,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from probe.protocol.reply import (
+    _CODES,
     ProblemTally,
     Reply,
     ReplyLine,
@@ -242,21 +243,36 @@ class _Pending:
         self.last = line
 
     def reply(self, data: bytes) -> Reply:
-        last = self.last
-        assert last is not None
-        if self.bare and not (last.code == "334" and last.separator == " "):
-            self.tally.add(
-                _problem(
-                    "code-only",
-                    f"reply {last.code} has no text, only the code (bare code)",
-                    len(self.ends),
+        if self.bare:  # every line a bare code: `last` is set (a clean line is never bare)
+            last = self.last
+            assert last is not None
+            if not (last.code == "334" and last.separator == " "):
+                self.tally.add(
+                    _problem(
+                        "code-only",
+                        f"reply {last.code} has no text, only the code (bare code)",
+                        len(self.ends),
+                    )
                 )
-            )
-        return Reply.packed(data, self.ends, self.code, self.tally.problems())
+        tally = self.tally
+        problems = tally.problems() if tally.first else ()
+        return Reply.packed(data, self.ends, self.code, problems)
+
+
+# A line with nothing for `line_problems` to report, once it ends in CRLF and fits in
+# MAX_LINE_OCTETS: a valid code, a space or a hyphen, then text (not empty: an empty one may make
+# the reply a bare code) of HT and 32-126 only. Most lines are such; they are added to the reply
+# without a ReplyLine (their reply makes its lines when asked).
+_CLEAN = re.compile(rb"([2-5][0-5][0-9])[ -][\t\x20-\x7e]+")
+_CODE_INTS = {code: int(code) for code in (f"{n:03d}" for n in range(1000))}
+_COPY_SLICE = 4096  # below this many bytes a slice copies faster than a memoryview
 
 
 def _copy(buf: bytearray, start: int, end: int) -> bytes:
-    """`bytes(buf[start:end])` with one copy, not two (a slice of a bytearray is a copy)."""
+    """`bytes(buf[start:end])` with one copy, not two (a slice of a bytearray is a copy), for
+    large spans; a small one is sliced (cheaper than a memoryview at that size)."""
+    if end - start < _COPY_SLICE:
+        return bytes(buf[start:end])
     with memoryview(buf) as view:
         return bytes(view[start:end])
 
@@ -358,17 +374,49 @@ class ReplyReader:
             self._start = self._pos
             return reply
         if number >= self.max_reply_lines:
-            return CapExceeded(
-                "lines",
-                self.max_reply_lines,
-                f"reply has more than {self.max_reply_lines} lines (line {number} is marked "
-                "as continued)",
-            )
+            return self._too_many_lines(number)
         return None
+
+    def _add_clean(self, code_octets: bytes, last: bool, end: int) -> ReaderEvent | None:
+        """`_add_line` for a line `_CLEAN` matched (ending at `end`), which shows no problem of
+        its own: only a code other than the reply's first is one (then it goes the long way)."""
+        pending = self._pending
+        ends = pending.ends
+        code = _CODES[code_octets]
+        if ends and code != pending.first_code:
+            line = parse_line(_copy(self._buf, self._pos, end - 2), b"\r\n")
+            size = end - self._pos
+            self._pos = self._scan = end
+            event = self._add_line(line, size)
+            return self._stop(event) if isinstance(event, CapExceeded) else event
+        ends.append((ends[-1] if ends else 0) + end - self._pos)
+        self._pos = self._scan = end
+        if len(ends) == 1:
+            pending.first_code = code
+        pending.code = _CODE_INTS[code]
+        pending.bare = False
+        if last:
+            reply = pending.reply(_copy(self._buf, self._start, end))
+            self._pending = _Pending()
+            self._start = end
+            return reply
+        if len(ends) >= self.max_reply_lines:
+            return self._stop(self._too_many_lines(len(ends)))
+        return None
+
+    def _too_many_lines(self, number: int) -> CapExceeded:
+        return CapExceeded(
+            "lines",
+            self.max_reply_lines,
+            f"reply has more than {self.max_reply_lines} lines (line {number} is marked "
+            "as continued)",
+        )
 
     def next_event(self) -> ReaderEvent:
         if self._final is not None:
             return self._final
+        if self._pos == len(self._buf) and not self._eof:
+            return NEED_DATA  # every byte parsed already: the common case before a read
         while True:
             buf, pos = self._buf, self._pos
             room = self._room()
@@ -395,6 +443,13 @@ class ReplyReader:
             size = end - pos + len(ending)
             if size > room:
                 return self._stop(self._exceeded_bytes())
+            if size <= MAX_LINE_OCTETS and ending == b"\r\n":
+                clean = _CLEAN.fullmatch(buf, pos, end)
+                if clean is not None:
+                    event = self._add_clean(clean.group(1), buf[pos + 3] == 0x20, pos + size)
+                    if event is not None:
+                        return event
+                    continue
             line = parse_line(_copy(buf, pos, end), ending)
             self._pos = self._scan = pos + size
             event = self._add_line(line, size)

@@ -138,12 +138,32 @@ class Reply:
     @property
     def text_lines(self) -> list[str]:
         """The text of each line, without code and separator."""
-        return [line.text for line in self.lines]
+        return [_text(raw) for raw in self._raw_lines()]
 
     @property
     def display_lines(self) -> list[str]:
         """Each line as received, decoded for display (control characters escaped)."""
-        return [_printable(line.raw) for line in self.lines]
+        return [_printable(raw) for raw in self._raw_lines()]
+
+    @property
+    def raw_lines(self) -> list[bytes]:
+        """Each line's bytes without its ending (`ReplyLine.raw`), without making ReplyLines."""
+        return self._raw_lines()
+
+    def _raw_lines(self) -> list[bytes]:
+        data, ends = self._data, self._ends
+        if data.count(b"\r\n") == len(ends) and data.endswith(b"\r\n"):
+            # Every line ends in CRLF (a line holds no CR or LF but its ending, so each CRLF
+            # ends one): the common case, split at once.
+            return data.split(b"\r\n")[:-1]
+        out = []
+        start = 0
+        for end in ends:
+            line = data[start:end]
+            cut = 2 if line.endswith(b"\r\n") else 1 if line.endswith((b"\n", b"\r")) else 0
+            out.append(line[: len(line) - cut])
+            start = end
+        return out
 
     @property
     def first_digit(self) -> int | None:
@@ -184,6 +204,19 @@ def parse_line(raw: bytes, ending: bytes) -> ReplyLine:
 
 
 _CODES = {f"{n:03d}".encode(): f"{n:03d}" for n in range(1000)}  # one str per code, shared
+
+
+def line_text(raw: bytes) -> str:
+    """`parse_line(raw, ...).text`, without the rest of the ReplyLine."""
+    return _text(raw)
+
+
+def _text(raw: bytes) -> str:
+    if len(raw) >= 3 and raw[:3].isdigit():
+        if len(raw) > 3 and raw[3] < 0x80:
+            return raw[4:].decode("utf-8", "replace")
+        return raw[3:].decode("utf-8", "replace")[1:]
+    return raw.decode("utf-8", "replace")
 
 
 class ProblemTally:

@@ -49,20 +49,29 @@ def _result(result: ServerResult, redact: Redactor) -> dict[str, Any]:
 
 
 def _step(step: StepResult, redact: Redactor) -> dict[str, Any]:
-    asked = [e for e in step.exchanges if e.command != "UNSOLICITED"]
-    last = asked[-1] if asked else None
+    exchanges = [_exchange(e, redact) for e in step.exchanges]
+    # The last exchange that was asked for (not an unsolicited reply): its reply is the step's,
+    # the same object in both places (it is only written out).
+    last = next(
+        (
+            i
+            for i in range(len(step.exchanges) - 1, -1, -1)
+            if step.exchanges[i].command != "UNSOLICITED"
+        ),
+        None,
+    )
     return {
         "name": step.label,
         "kind": step.kind,
         "position": step.position,
-        "command": _sent(last, redact) if last else None,
+        "command": _sent(step.exchanges[last], redact) if last is not None else None,
         "verdict": str(step.verdict),
-        "reply": _reply(last, redact) if last else None,
+        "reply": exchanges[last]["reply"] if last is not None else None,
         "reason": redact(step.reason),
         "why": step.why,
         "elapsed_ms": round(sum(e.elapsed for e in step.exchanges) * 1000, 1),
         "findings": [{**f.as_dict(), "message": redact(f.message)} for f in step.findings],
-        "exchanges": [_exchange(e, redact) for e in step.exchanges],
+        "exchanges": exchanges,
     }
 
 

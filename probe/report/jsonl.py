@@ -89,7 +89,13 @@ def result_line(order: Any, result: ServerResult, redact: Redactor) -> str:
     from probe.report.json_report import _result
 
     record = {"record": "result", "order": order, **_result(result, redact)}
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _LINE.encode(record) + "\n"
+
+
+# json.dumps(record, ensure_ascii=False, separators=(",", ":")), with one encoder made once and no
+# check for circular references (a result's dict is a tree; it may hold one dict twice, which is
+# not a cycle): the same text.
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def summary_line(

@@ -29,9 +29,30 @@ class Line:
     has_argument: bool = False
 
 
+# What a step sends depends on the step alone (steps are immutable, and the sessions of a fleet
+# share one bound scenario's): made once per step, kept by its identity (each entry holds its
+# step, so an id is never reused while it is here), a bounded number of them.
+_KEPT = 4096
+_KEPT_MESSAGE = 16 * 1024  # octets: larger message data is not kept
+_KEPT_MESSAGES = 256  # messages kept at most (4 MiB)
+_LINES: dict[int, tuple[Step, Line]] = {}
+_MESSAGES: dict[int, tuple[Step, bytes]] = {}
+
+
 def command_for(step: Step) -> Line:
     """The command of a simple step (or a pipeline member). Raises EscapeError for bad raw
     escapes (validated at load time, so only a safety net)."""
+    kept = _LINES.get(id(step))
+    if kept is not None and kept[0] is step:
+        return kept[1]
+    line = _command_for(step)
+    if len(_LINES) >= _KEPT:
+        _LINES.clear()
+    _LINES[id(step)] = (step, line)
+    return line
+
+
+def _command_for(step: Step) -> Line:
     kind = step.kind
     if kind is StepKind.SEND:
         if step.raw is not None:
@@ -58,7 +79,15 @@ def command_for(step: Step) -> Line:
 def message_for(step: Step) -> bytes:
     """The message data a data step sends after 354: raw bytes as given, or the body
     dot-stuffed and ended with CRLF.CRLF (RFC 5321 §4.5.2)."""
-    return decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
+    kept = _MESSAGES.get(id(step))
+    if kept is not None and kept[0] is step:
+        return kept[1]
+    data = decode_escapes(step.raw) if step.raw is not None else encode_data(step.body or "")
+    if len(data) <= _KEPT_MESSAGE:  # a large message is made again: memory stays bounded
+        if len(_MESSAGES) >= _KEPT_MESSAGES:
+            _MESSAGES.clear()
+        _MESSAGES[id(step)] = (step, data)
+    return data
 
 
 def bdat_message(step: Step) -> bytes:

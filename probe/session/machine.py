@@ -189,7 +189,7 @@ class Session:
         self._unasked: list[Exchange] = []  # unsolicited replies, for the next step recorded
         self._round_trips: list[float] = []
         self._last_read: tuple[str, Reply] | None = None  # the last reply read, and its command
-        self._last_line = ""  # the last command line sent, for messages
+        self._last_sent = b""  # the last command line sent (masked), for messages
         self._stopped: str | None = None  # stop_on_fail
         self.saved: dict[str, str] = {}  # values saved from replies (`save:`), by name
         self._steps = _with_connect(bound.steps)
@@ -283,10 +283,11 @@ class Session:
             ):
                 # The server reads everything as message text now: a command would be taken for
                 # part of the message, and its missing reply blamed on the server.
+                last_line = printable(self._last_sent.removesuffix(b"\r\n"), 60)
                 self.model.end(
                     EndKind.IN_MESSAGE,
                     f"the server is reading message data (it answered 354 to "
-                    f"'{self._last_line}'), and step '{step.label}' is not message data: the "
+                    f"'{last_line}'), and step '{step.label}' is not message data: the "
                     "session stops here",
                 )
                 assert self.model.ended is not None
@@ -371,6 +372,8 @@ class Session:
 
     def _capture(self, step: Step, results: list[StepResult]) -> None:
         """`save:`: values from what the step's replies said, for the steps after it."""
+        if not step.save and step.kind is not StepKind.PIPELINE:
+            return  # nothing to save: most steps
         members = step.steps if step.kind is StepKind.PIPELINE else (step,)
         for member, result in zip(members, results, strict=False):
             for save in member.save:
@@ -650,7 +653,7 @@ class Session:
             raise NotSent(self.model.ended.reason)
         exchange = Exchange(line.table, self.mask(line.shown), self.now())
         exchange.has_argument = line.has_argument
-        self._last_line = printable(exchange.sent.removesuffix(b"\r\n"), 60)
+        self._last_sent = exchange.sent  # shown (printable) only if a message needs it
         if self.model.ended:
             exchange.error = f"not sent: {self.model.ended.reason}"
         elif (yield from self._send_line(exchange, line.data, step)) and read:
@@ -901,6 +904,8 @@ class Session:
             break
         if window > 0:
             self.waited += self.clock() - started
+        if not extras and partial is None and not self._reader.buffered:
+            return []  # nothing came: the common case
         # Shown in the transcript of the step they are reported with (the first few: the finding
         # counts the rest).
         for extra in extras[: max(0, UNASKED_SHOWN - len(self._unasked))]:
@@ -958,9 +963,11 @@ class Session:
 
     def judge(self, exchange: Exchange, expectation: Expectation | None) -> list[Finding]:
         findings = judge(exchange, self.table, self.options.profile, self.model.facts, expectation)
-        findings += self._mail_in_the_clear(exchange)
-        findings += self._mail_before_auth(exchange)
-        findings += self._dane_without_starttls(exchange)
+        if exchange.command == "MAIL":  # (each says nothing of another command)
+            findings += self._mail_in_the_clear(exchange)
+            findings += self._mail_before_auth(exchange)
+        if self.dane is not None:
+            findings += self._dane_without_starttls(exchange)
         if self._pending:
             findings = self._pending + findings
             self._pending = []

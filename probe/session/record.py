@@ -24,7 +24,7 @@ class StepLog:
             StepResult(
                 label=step.label,
                 kind=step.kind.value,
-                position=str(step.position) if step.position else "",
+                position=_place(step),
                 verdict=verdict,
                 exchanges=exchanges,
                 findings=findings,
@@ -41,7 +41,7 @@ class StepLog:
             StepResult(
                 label=step.label,
                 kind=step.kind.value,
-                position=str(step.position) if step.position else "",
+                position=_place(step),
                 verdict=Verdict.ERROR if under_way else Verdict.SKIP,
                 findings=[Finding(Verdict.ERROR, reason)] if under_way else [],
                 reason=reason,
@@ -88,5 +88,23 @@ class StepLog:
         return overall, reason
 
     def _judged(self, findings: list[Finding]) -> tuple[Verdict, str]:
+        if not findings:
+            return Verdict.PASS, ""  # a clean pass (what step_verdict and headline say of none)
         top = headline(findings, self.strict)
         return step_verdict(findings, self.strict), top.message if top is not None else ""
+
+
+# A step's place in words (file:line:column), made once per step and kept by the step's identity
+# (each entry holds its step, so an id is never reused while it is here).
+_PLACES: dict[int, tuple[Step, str]] = {}
+
+
+def _place(step: Step) -> str:
+    kept = _PLACES.get(id(step))
+    if kept is not None and kept[0] is step:
+        return kept[1]
+    place = str(step.position) if step.position else ""
+    if len(_PLACES) >= 4096:
+        _PLACES.clear()
+    _PLACES[id(step)] = (step, place)
+    return place

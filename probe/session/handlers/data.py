@@ -265,6 +265,23 @@ def oversized(step: Step, s: Session, limit: int) -> Play[tuple[Exchange, list[F
 def _lookalike(body: bytes) -> tuple[str, int] | None:
     """The end-of-data lookalike before the final dot, when the message ends properly and holds
     no proper end earlier (raw data may: then it goes out as written, in one write)."""
+    global _LAST_LOOKALIKE
+    last = _LAST_LOOKALIKE
+    if last is not None and last[0] is body:
+        return last[1]  # the same message (a step's, made once) in the session before
+    found = _find_lookalike(body)
+    if len(body) <= LOOKALIKE_KEPT:
+        _LAST_LOOKALIKE = (body, found)
+    return found
+
+
+LOOKALIKE_KEPT = 16 * 1024  # octets: a larger message is not held for the next session
+
+
+_LAST_LOOKALIKE: tuple[bytes, tuple[str, int] | None] | None = None
+
+
+def _find_lookalike(body: bytes) -> tuple[str, int] | None:
     if not body.endswith(b"\r\n" + FINAL_DOT):
         return None
     end = len(body) - len(FINAL_DOT)  # searched in place: a large message is not copied
