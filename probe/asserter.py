@@ -7,6 +7,7 @@ Pure functions over values: no I/O, no session. The runner hands in what it know
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from probe.codes import Allowance, CodeTable, FixedReply, Tier
 from probe.codes.table import AnswerRule, Duty, SequenceRule
@@ -64,25 +65,26 @@ class _Rules:
 
     def sequence(self, command: str) -> tuple[SequenceRule, ...]:
         """The table's sequence rules for this command, in the table's order."""
-        rules = self._sequence.get(command)
-        if rules is None:
-            rules = tuple(r for r in self.table.sequence if r.command == command)
-            self._sequence[command] = rules
-        return rules
+        return _for_command(self._sequence, self.table.sequence, command)
 
     def required(self, command: str) -> tuple[Duty, ...]:
-        duties = self._required.get(command)
-        if duties is None:
-            duties = tuple(d for d in self.table.required if d.command == command)
-            self._required[command] = duties
-        return duties
+        return _for_command(self._required, self.table.required, command)
 
     def answers(self, command: str) -> tuple[AnswerRule, ...]:
-        rules = self._answers.get(command)
-        if rules is None:
-            rules = tuple(r for r in self.table.answers if r.command == command)
-            self._answers[command] = rules
-        return rules
+        return _for_command(self._answers, self.table.answers, command)
+
+
+_Rule = TypeVar("_Rule", SequenceRule, Duty, AnswerRule)
+
+
+def _for_command(
+    kept: dict[str, tuple[_Rule, ...]], rules: tuple[_Rule, ...], command: str
+) -> tuple[_Rule, ...]:
+    """The rules about `command`, in the table's order, picked out once and kept in `kept`."""
+    found = kept.get(command)
+    if found is None:
+        found = kept[command] = tuple(r for r in rules if r.command == command)
+    return found
 
 
 # By the table's identity; each entry holds its table, so an id is never reused while it is here.

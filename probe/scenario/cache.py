@@ -18,6 +18,7 @@ The folder, its safety rules and the entry format are `probe.cache`'s; entries l
 from __future__ import annotations
 
 import marshal
+import operator
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,12 +53,8 @@ def load_path(path: Path, check: Callable[[Scenario], object] | None = None) -> 
         and _regular_bytes(path) == data
         and cacheable(scenarios[0])
     ):
-        store.write_entry(folder, _header(path, data), scenarios[0], _equal)
+        store.write_entry(folder, _header(path, data), scenarios[0], operator.eq)
     return scenarios
-
-
-def _equal(a: object, b: object) -> bool:
-    return a == b
 
 
 def cacheable(scenario: Scenario) -> bool:
